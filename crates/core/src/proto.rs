@@ -1,0 +1,318 @@
+//! Every message of the wire protocol, with its encoder and decoder. Frame layout in
+//! [`crate::wire`]; byte-by-byte bodies in docs/protocol.md.
+
+use crate::codes::{CoordCode, ReturnCode};
+use crate::ops::{decode_check, decode_func, encode_check, encode_func, Check, Func};
+use crate::wire::{begin_frame, end_frame, DResult, DecodeError, Reader, Writer};
+
+pub mod msg {
+    pub const CONFIG_WAIT: u8 = 1;
+    pub const CONFIG: u8 = 2;
+    pub const ADD_SPACE: u8 = 3;
+    pub const COORD_REPLY: u8 = 4;
+    pub const RM_SPACE: u8 = 5;
+    pub const REGISTER: u8 = 6;
+    pub const GET: u8 = 16;
+    pub const GET_REPLY: u8 = 17;
+    pub const ATOMIC: u8 = 18;
+    pub const ATOMIC_REPLY: u8 = 19;
+    pub const CHAIN_OP: u8 = 32;
+    pub const CHAIN_ACK: u8 = 33;
+}
+
+/// Flag bits of [`Msg::Atomic`].
+pub mod flags {
+    /// NOTFOUND when the object does not exist.
+    pub const FAIL_IF_NOT_FOUND: u8 = 1;
+    /// CMPFAIL when the object exists.
+    pub const FAIL_IF_FOUND: u8 = 2;
+    /// Delete the object (after the checks pass).
+    pub const ERASE: u8 = 4;
+}
+
+/// What one hop of a value-dependent chain does with the object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hop {
+    pub region: u64,
+    pub server: u64,
+    /// true: store the object in this region; false: drop it from this region.
+    pub store: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Msg {
+    /// Answer (with [`Msg::Config`]) once the configuration's version is greater than `have`.
+    ConfigWait { have: u64 },
+    /// An encoded [`crate::config::Configuration`].
+    Config { config: Vec<u8> },
+    AddSpace { description: String },
+    RmSpace { name: String },
+    /// A daemon announces itself (first start or restart).
+    Register { server: u64, addr: String },
+    CoordReply { code: CoordCode },
+    Get { version: u64, region: u64, key: Vec<u8> },
+    /// `values` holds one encoded value per non-key attribute, in schema order (SUCCESS only).
+    GetReply { rc: ReturnCode, values: Vec<Vec<u8>> },
+    Atomic { version: u64, region: u64, key: Vec<u8>, flags: u8, checks: Vec<Check>, funcs: Vec<Func> },
+    AtomicReply { rc: ReturnCode },
+    /// One write travelling down its chain. `hops[hop]` is the receiver.
+    ChainOp {
+        version: u64,
+        leader: u64,
+        op: u64,
+        hop: u16,
+        space: u64,
+        key: Vec<u8>,
+        obj_version: u64,
+        hops: Vec<Hop>,
+        /// None: the object is deleted. Some: its non-key values, in schema order.
+        values: Option<Vec<Vec<u8>>>,
+    },
+    /// Hop `hop` (and every hop after it) has the write; sent to the hop before it.
+    ChainAck { leader: u64, op: u64, hop: u16 },
+}
+
+fn rc_from(v: u32) -> DResult<ReturnCode> {
+    ReturnCode::from_raw(v).ok_or(DecodeError)
+}
+
+fn write_values(w: &mut Writer<'_>, values: &[Vec<u8>]) {
+    w.count(values.len());
+    for v in values {
+        w.bytes(v);
+    }
+}
+
+fn read_values(r: &mut Reader<'_>) -> DResult<Vec<Vec<u8>>> {
+    let n = r.count(4)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(r.bytes()?.to_vec());
+    }
+    Ok(out)
+}
+
+impl Msg {
+    pub fn msg_type(&self) -> u8 {
+        match self {
+            Msg::ConfigWait { .. } => msg::CONFIG_WAIT,
+            Msg::Config { .. } => msg::CONFIG,
+            Msg::AddSpace { .. } => msg::ADD_SPACE,
+            Msg::RmSpace { .. } => msg::RM_SPACE,
+            Msg::Register { .. } => msg::REGISTER,
+            Msg::CoordReply { .. } => msg::COORD_REPLY,
+            Msg::Get { .. } => msg::GET,
+            Msg::GetReply { .. } => msg::GET_REPLY,
+            Msg::Atomic { .. } => msg::ATOMIC,
+            Msg::AtomicReply { .. } => msg::ATOMIC_REPLY,
+            Msg::ChainOp { .. } => msg::CHAIN_OP,
+            Msg::ChainAck { .. } => msg::CHAIN_ACK,
+        }
+    }
+
+    /// Appends this message as one complete frame.
+    pub fn encode(&self, nonce: u64, out: &mut Vec<u8>) {
+        let start = begin_frame(out, self.msg_type(), nonce);
+        let mut w = Writer::new(out);
+        match self {
+            Msg::ConfigWait { have } => {
+                w.u64(*have);
+            }
+            Msg::Config { config } => {
+                w.bytes(config);
+            }
+            Msg::AddSpace { description } => {
+                w.bytes(description.as_bytes());
+            }
+            Msg::RmSpace { name } => {
+                w.bytes(name.as_bytes());
+            }
+            Msg::Register { server, addr } => {
+                w.u64(*server).bytes(addr.as_bytes());
+            }
+            Msg::CoordReply { code } => {
+                w.u16(*code as u16);
+            }
+            Msg::Get { version, region, key } => {
+                w.u64(*version).u64(*region).bytes(key);
+            }
+            Msg::GetReply { rc, values } => {
+                w.u32(*rc as u32);
+                write_values(&mut w, values);
+            }
+            Msg::Atomic { version, region, key, flags, checks, funcs } => {
+                w.u64(*version).u64(*region).bytes(key).u8(*flags).count(checks.len());
+                for c in checks {
+                    encode_check(&mut w, c);
+                }
+                w.count(funcs.len());
+                for f in funcs {
+                    encode_func(&mut w, f);
+                }
+            }
+            Msg::AtomicReply { rc } => {
+                w.u32(*rc as u32);
+            }
+            Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values } => {
+                w.u64(*version).u64(*leader).u64(*op).u16(*hop).u64(*space).bytes(key).u64(*obj_version);
+                w.count(hops.len());
+                for h in hops {
+                    w.u64(h.region).u64(h.server).u8(h.store as u8);
+                }
+                match values {
+                    None => {
+                        w.u8(0);
+                    }
+                    Some(v) => {
+                        w.u8(1);
+                        write_values(&mut w, v);
+                    }
+                }
+            }
+            Msg::ChainAck { leader, op, hop } => {
+                w.u64(*leader).u64(*op).u16(*hop);
+            }
+        }
+        end_frame(out, start);
+    }
+
+    /// Decodes the body of a frame of type `msg_type`. Every byte must be used.
+    pub fn decode(msg_type: u8, body: &[u8]) -> DResult<Msg> {
+        let mut r = Reader::new(body);
+        let m = match msg_type {
+            msg::CONFIG_WAIT => Msg::ConfigWait { have: r.u64()? },
+            msg::CONFIG => Msg::Config { config: r.bytes()?.to_vec() },
+            msg::ADD_SPACE => Msg::AddSpace { description: r.string()?.to_string() },
+            msg::RM_SPACE => Msg::RmSpace { name: r.string()?.to_string() },
+            msg::REGISTER => Msg::Register { server: r.u64()?, addr: r.string()?.to_string() },
+            msg::COORD_REPLY => Msg::CoordReply { code: CoordCode::from_raw(r.u16()?).ok_or(DecodeError)? },
+            msg::GET => Msg::Get { version: r.u64()?, region: r.u64()?, key: r.bytes()?.to_vec() },
+            msg::GET_REPLY => Msg::GetReply { rc: rc_from(r.u32()?)?, values: read_values(&mut r)? },
+            msg::ATOMIC => {
+                let version = r.u64()?;
+                let region = r.u64()?;
+                let key = r.bytes()?.to_vec();
+                let flags = r.u8()?;
+                let n = r.count(14)?;
+                let mut checks = Vec::with_capacity(n);
+                for _ in 0..n {
+                    checks.push(decode_check(&mut r)?);
+                }
+                let n = r.count(12)?;
+                let mut funcs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    funcs.push(decode_func(&mut r)?);
+                }
+                Msg::Atomic { version, region, key, flags, checks, funcs }
+            }
+            msg::ATOMIC_REPLY => Msg::AtomicReply { rc: rc_from(r.u32()?)? },
+            msg::CHAIN_OP => {
+                let version = r.u64()?;
+                let leader = r.u64()?;
+                let op = r.u64()?;
+                let hop = r.u16()?;
+                let space = r.u64()?;
+                let key = r.bytes()?.to_vec();
+                let obj_version = r.u64()?;
+                let n = r.count(17)?;
+                let mut hops = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let region = r.u64()?;
+                    let server = r.u64()?;
+                    let store = match r.u8()? {
+                        0 => false,
+                        1 => true,
+                        _ => return Err(DecodeError),
+                    };
+                    hops.push(Hop { region, server, store });
+                }
+                if hop as usize >= hops.len() {
+                    return Err(DecodeError);
+                }
+                let values = match r.u8()? {
+                    0 => None,
+                    1 => Some(read_values(&mut r)?),
+                    _ => return Err(DecodeError),
+                };
+                Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values }
+            }
+            msg::CHAIN_ACK => Msg::ChainAck { leader: r.u64()?, op: r.u64()?, hop: r.u16()? },
+            _ => return Err(DecodeError),
+        };
+        r.finish()?;
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codes::{DataType, Predicate};
+    use crate::ops::FuncOp;
+    use crate::wire::{parse_frame, MAX_FRAME};
+    use proptest::prelude::*;
+
+    fn samples() -> Vec<Msg> {
+        vec![
+            Msg::ConfigWait { have: 9 },
+            Msg::Config { config: vec![1, 2, 3] },
+            Msg::AddSpace { description: "space kv key k".into() },
+            Msg::RmSpace { name: "kv".into() },
+            Msg::Register { server: 5, addr: "127.0.0.1:2012".into() },
+            Msg::CoordReply { code: CoordCode::Duplicate },
+            Msg::Get { version: 1, region: 2, key: b"k".to_vec() },
+            Msg::GetReply { rc: ReturnCode::Success, values: vec![vec![], b"x".to_vec()] },
+            Msg::Atomic {
+                version: 1,
+                region: 2,
+                key: b"key".to_vec(),
+                flags: flags::FAIL_IF_FOUND,
+                checks: vec![Check { attr: 1, predicate: Predicate::Equals, dtype: DataType::String, value: b"a".to_vec() }],
+                funcs: vec![Func {
+                    attr: 2,
+                    op: FuncOp::MapAdd,
+                    arg_type: DataType::Int64,
+                    arg: 5i64.to_le_bytes().to_vec(),
+                    map_key: Some((DataType::String, b"m".to_vec())),
+                }],
+            },
+            Msg::AtomicReply { rc: ReturnCode::CmpFail },
+            Msg::ChainOp {
+                version: 4,
+                leader: 1,
+                op: 2,
+                hop: 1,
+                space: 3,
+                key: b"k".to_vec(),
+                obj_version: 10,
+                hops: vec![Hop { region: 1, server: 2, store: true }, Hop { region: 5, server: 6, store: false }],
+                values: Some(vec![b"v".to_vec()]),
+            },
+            Msg::ChainAck { leader: 1, op: 2, hop: 0 },
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips_and_rejects_truncation() {
+        for m in samples() {
+            let mut out = Vec::new();
+            m.encode(42, &mut out);
+            let f = parse_frame(&out, MAX_FRAME).unwrap().unwrap();
+            assert_eq!(f.nonce, 42);
+            assert_eq!(Msg::decode(f.msg_type, f.body).unwrap(), m);
+            for n in 0..f.body.len() {
+                assert!(Msg::decode(f.msg_type, &f.body[..n]).is_err(), "{m:?} accepted a {n}-byte prefix");
+            }
+            let mut long = f.body.to_vec();
+            long.push(0);
+            assert!(Msg::decode(f.msg_type, &long).is_err());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn garbage_never_panics(t in any::<u8>(), body in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = Msg::decode(t, &body);
+        }
+    }
+}
