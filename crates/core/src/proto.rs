@@ -18,6 +18,7 @@ pub mod msg {
     pub const ATOMIC_REPLY: u8 = 19;
     pub const CHAIN_OP: u8 = 32;
     pub const CHAIN_ACK: u8 = 33;
+    pub const CHAIN_FAIL: u8 = 34;
 }
 
 /// Flag bits of [`Msg::Atomic`].
@@ -70,6 +71,9 @@ pub enum Msg {
     },
     /// Hop `hop` (and every hop after it) has the write; sent to the hop before it.
     ChainAck { leader: u64, op: u64, hop: u16 },
+    /// The write could not pass the hop after `hop` (refused, or a server on the way was
+    /// lost); sent back to hop `hop`, which fails its entry and passes this on.
+    ChainFail { leader: u64, op: u64, hop: u16 },
 }
 
 fn rc_from(v: u32) -> DResult<ReturnCode> {
@@ -107,6 +111,7 @@ impl Msg {
             Msg::AtomicReply { .. } => msg::ATOMIC_REPLY,
             Msg::ChainOp { .. } => msg::CHAIN_OP,
             Msg::ChainAck { .. } => msg::CHAIN_ACK,
+            Msg::ChainFail { .. } => msg::CHAIN_FAIL,
         }
     }
 
@@ -169,7 +174,7 @@ impl Msg {
                     }
                 }
             }
-            Msg::ChainAck { leader, op, hop } => {
+            Msg::ChainAck { leader, op, hop } | Msg::ChainFail { leader, op, hop } => {
                 w.u64(*leader).u64(*op).u16(*hop);
             }
         }
@@ -237,6 +242,7 @@ impl Msg {
                 Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values }
             }
             msg::CHAIN_ACK => Msg::ChainAck { leader: r.u64()?, op: r.u64()?, hop: r.u16()? },
+            msg::CHAIN_FAIL => Msg::ChainFail { leader: r.u64()?, op: r.u64()?, hop: r.u16()? },
             _ => return Err(DecodeError),
         };
         r.finish()?;
@@ -289,6 +295,7 @@ mod tests {
                 values: Some(vec![b"v".to_vec()]),
             },
             Msg::ChainAck { leader: 1, op: 2, hop: 0 },
+            Msg::ChainFail { leader: 1, op: 2, hop: 3 },
         ]
     }
 

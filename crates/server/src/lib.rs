@@ -1,1 +1,8 @@
-pub fn main_entry() {}
+//! The `hyperdex` binary's pieces: the coordinator, the storage daemon and the admin tools.
+
+pub mod cli;
+pub mod coordinator;
+pub mod daemon;
+pub mod net;
+pub mod signals;
+pub mod tools;

@@ -1,1 +1,4 @@
-fn main() {}
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    std::process::exit(hyperdex_server::cli::main(args));
+}

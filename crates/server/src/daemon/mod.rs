@@ -1,0 +1,431 @@
+//! The storage daemon: registers with the coordinator, follows its configurations, serves
+//! clients and takes part in value-dependent chains. This file is the mio shell; the logic is
+//! in [`node`], storage in [`storage`].
+
+pub mod node;
+pub mod storage;
+
+use crate::net::Conn;
+use hyperdex_core::config::Configuration;
+use hyperdex_core::proto::Msg;
+use hyperdex_core::wire::MAX_FRAME;
+use hyperdex_core::CoordCode;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use node::{Dest, Node};
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use storage::{FjallStore, Store};
+
+pub struct DaemonOptions {
+    pub listen_host: Option<String>,
+    pub listen_port: u16,
+    pub coordinator_host: String,
+    pub coordinator_port: u16,
+    pub data: PathBuf,
+    /// fsync (fdatasync) every group of writes before acknowledging it.
+    pub sync: bool,
+}
+
+const LISTENER: Token = Token(0);
+const COORD: Token = Token(1);
+const ID_FILE: &str = "hyperdex-daemon.id";
+
+/// The identity a daemon keeps in its data directory.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub server: u64,
+    pub address: String,
+    pub coordinator: String,
+}
+
+impl Identity {
+    fn to_text(&self) -> String {
+        format!("server={}\naddress={}\ncoordinator={}\n", self.server, self.address, self.coordinator)
+    }
+    fn parse(text: &str) -> Option<Identity> {
+        let mut server = None;
+        let mut address = None;
+        let mut coordinator = None;
+        for line in text.lines() {
+            let (k, v) = line.split_once('=')?;
+            match k {
+                "server" => server = v.parse().ok(),
+                "address" => address = Some(v.to_string()),
+                "coordinator" => coordinator = Some(v.to_string()),
+                _ => {}
+            }
+        }
+        Some(Identity { server: server?, address: address?, coordinator: coordinator? })
+    }
+}
+
+fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
+    (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("cannot resolve {host}")))
+}
+
+/// The local address used to reach the coordinator: the default for `--listen`.
+fn detect_listen_ip(coord: SocketAddr) -> String {
+    std::net::UdpSocket::bind(("0.0.0.0", 0))
+        .and_then(|s| {
+            s.connect(coord)?;
+            s.local_addr()
+        })
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|_| "127.0.0.1".to_string())
+}
+
+fn load_identity(dir: &Path, address: &str, coordinator: &str) -> io::Result<Identity> {
+    let path = dir.join(ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let id = Identity::parse(&text)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("{} is corrupt", path.display())))?;
+            if id.address != address {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "the data directory belongs to server {} at {}; restart it with that address (asked for {})",
+                        id.server, id.address, address
+                    ),
+                ));
+            }
+            if id.coordinator != coordinator {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "the data directory belongs to the cluster of coordinator {} (asked for {})",
+                        id.coordinator, coordinator
+                    ),
+                ));
+            }
+            Ok(id)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let mut b = [0u8; 8];
+            {
+                use std::io::Read;
+                std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+            }
+            let id = Identity {
+                server: u64::from_le_bytes(b) | 1,
+                address: address.to_string(),
+                coordinator: coordinator.to_string(),
+            };
+            crate::coordinator::write_atomic(&path, id.to_text().as_bytes())?;
+            Ok(id)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+struct Shell {
+    poll: Poll,
+    node: Node<FjallStore>,
+    conns: HashMap<usize, Conn>,
+    /// Outbound connections to other daemons.
+    peers: HashMap<u64, usize>,
+    peer_of: HashMap<usize, u64>,
+    next_token: usize,
+    coord_addr: SocketAddr,
+    coord: Option<Conn>,
+    coord_retry: Instant,
+    registered: bool,
+    identity: Identity,
+    touched: Vec<usize>,
+}
+
+impl Shell {
+    fn token(&mut self) -> usize {
+        let t = self.next_token;
+        self.next_token += 1;
+        t
+    }
+
+    fn connect_coordinator(&mut self) {
+        self.registered = false;
+        match TcpStream::connect(self.coord_addr) {
+            Ok(mut s) => {
+                if self.poll.registry().register(&mut s, COORD, Interest::READABLE | Interest::WRITABLE).is_err() {
+                    return;
+                }
+                let mut c = Conn::new(s);
+                c.want_write = true;
+                Msg::Register { server: self.identity.server, addr: self.identity.address.clone() }.encode(1, &mut c.wbuf);
+                self.coord = Some(c);
+            }
+            Err(_) => self.coord = None,
+        }
+        self.coord_retry = Instant::now() + Duration::from_secs(1);
+    }
+
+    fn coord_events(&mut self) -> io::Result<()> {
+        let Some(c) = self.coord.as_mut() else { return Ok(()) };
+        c.fill();
+        let mut configs = Vec::new();
+        loop {
+            match c.next_owned(MAX_FRAME) {
+                Ok(Some((ty, _nonce, body))) => match Msg::decode(ty, &body) {
+                    Ok(Msg::CoordReply { code }) => {
+                        if code != CoordCode::Success {
+                            return Err(io::Error::other(format!(
+                                "the coordinator refused to register this server: {}",
+                                code.message()
+                            )));
+                        }
+                        self.registered = true;
+                        Msg::ConfigWait { have: self.node.config.version }.encode(2, &mut c.wbuf);
+                    }
+                    Ok(Msg::Config { config }) => match Configuration::decode(&config) {
+                        Ok(cfg) => configs.push(cfg),
+                        Err(_) => c.dead = true,
+                    },
+                    _ => c.dead = true,
+                },
+                Ok(None) => break,
+                Err(_) => break,
+            }
+        }
+        for cfg in configs {
+            let v = cfg.version;
+            self.node.install_config(cfg);
+            if let Some(c) = self.coord.as_mut() {
+                Msg::ConfigWait { have: v }.encode(2, &mut c.wbuf);
+            }
+        }
+        Ok(())
+    }
+
+    fn conn_events(&mut self, t: usize) {
+        let Some(c) = self.conns.get_mut(&t) else { return };
+        c.fill();
+        loop {
+            let (nonce, msg) = match c.next_frame(MAX_FRAME) {
+                Ok(Some(f)) => match Msg::decode(f.msg_type, f.body) {
+                    Ok(m) => (f.nonce, m),
+                    Err(_) => {
+                        c.dead = true;
+                        break;
+                    }
+                },
+                Ok(None) => break,
+                Err(_) => break,
+            };
+            match msg {
+                Msg::Get { .. } | Msg::Atomic { .. } | Msg::ChainOp { .. } | Msg::ChainAck { .. } | Msg::ChainFail { .. } => {
+                    self.node.handle(t, nonce, msg);
+                }
+                _ => {
+                    c.dead = true;
+                    break;
+                }
+            }
+        }
+        self.touched.push(t);
+    }
+
+    /// Opens (or reuses) the outbound connection to a daemon.
+    fn peer_conn(&mut self, server: u64) -> Option<usize> {
+        if let Some(t) = self.peers.get(&server) {
+            return Some(*t);
+        }
+        let addr: SocketAddr = self.node.config.server_addr(server)?.parse().ok()?;
+        let mut s = TcpStream::connect(addr).ok()?;
+        let t = self.token();
+        self.poll.registry().register(&mut s, Token(t), Interest::READABLE | Interest::WRITABLE).ok()?;
+        let mut c = Conn::new(s);
+        c.want_write = true;
+        self.conns.insert(t, c);
+        self.peers.insert(server, t);
+        self.peer_of.insert(t, server);
+        Some(t)
+    }
+
+    /// Commits this round's writes, then sends everything the node produced.
+    fn finish_round(&mut self) -> io::Result<()> {
+        loop {
+            let writes = self.node.take_writes();
+            self.node.store.commit(writes)?;
+            if let Some(e) = self.node.storage_error.take() {
+                return Err(e);
+            }
+            if self.node.outbox.is_empty() {
+                break;
+            }
+            let outbox = std::mem::take(&mut self.node.outbox);
+            let mut lost = Vec::new();
+            for (dest, nonce, msg) in outbox {
+                let t = match dest {
+                    Dest::Conn(t) => t,
+                    Dest::Server(s) => match self.peer_conn(s) {
+                        Some(t) => t,
+                        None => {
+                            lost.push(s);
+                            continue;
+                        }
+                    },
+                };
+                if let Some(c) = self.conns.get_mut(&t) {
+                    msg.encode(nonce, &mut c.wbuf);
+                    self.touched.push(t);
+                }
+            }
+            for s in lost {
+                self.node.fail_ops_through(s);
+            }
+        }
+        let touched = std::mem::take(&mut self.touched);
+        let mut dead = Vec::new();
+        for t in touched {
+            let Some(c) = self.conns.get_mut(&t) else { continue };
+            if !c.dead && c.has_output() {
+                c.flush();
+            }
+            if c.dead {
+                dead.push(t);
+                continue;
+            }
+            let want = c.has_output();
+            if want != c.want_write {
+                c.want_write = want;
+                let i = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+                let _ = self.poll.registry().reregister(&mut c.stream, Token(t), i);
+            }
+        }
+        dead.sort_unstable();
+        dead.dedup();
+        for t in dead {
+            if let Some(mut c) = self.conns.remove(&t) {
+                let _ = self.poll.registry().deregister(&mut c.stream);
+            }
+            self.node.forget_conn(t);
+            if let Some(s) = self.peer_of.remove(&t) {
+                self.peers.remove(&s);
+                self.node.fail_ops_through(s);
+            }
+        }
+        if !self.node.outbox.is_empty() {
+            return self.finish_round();
+        }
+        Ok(())
+    }
+}
+
+/// Runs a daemon until SIGINT/SIGTERM/SIGHUP.
+pub fn run(opts: DaemonOptions) -> io::Result<()> {
+    std::fs::create_dir_all(&opts.data)?;
+    let coord_addr = resolve(&opts.coordinator_host, opts.coordinator_port)?;
+    let listen_host = opts.listen_host.clone().unwrap_or_else(|| detect_listen_ip(coord_addr));
+    let listen_addr = resolve(&listen_host, opts.listen_port)?;
+    let identity = load_identity(&opts.data, &listen_addr.to_string(), &coord_addr.to_string())?;
+    let store = FjallStore::open(&opts.data, opts.sync)?;
+    let poll = Poll::new()?;
+    let mut listener = TcpListener::bind(listen_addr)?;
+    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+    eprintln!(
+        "hyperdex daemon: server {} listening on {} (data in {}), coordinator {}",
+        identity.server,
+        listen_addr,
+        opts.data.display(),
+        coord_addr
+    );
+    crate::signals::install();
+    let mut sh = Shell {
+        poll,
+        node: Node::new(identity.server, store),
+        conns: HashMap::new(),
+        peers: HashMap::new(),
+        peer_of: HashMap::new(),
+        next_token: 2,
+        coord_addr,
+        coord: None,
+        coord_retry: Instant::now(),
+        registered: false,
+        identity,
+        touched: Vec::new(),
+    };
+    sh.connect_coordinator();
+    let mut events = Events::with_capacity(1024);
+    while !crate::signals::stopping() {
+        match sh.poll.poll(&mut events, Some(Duration::from_millis(250))) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        for ev in events.iter() {
+            match ev.token() {
+                LISTENER => loop {
+                    match listener.accept() {
+                        Ok((mut s, _)) => {
+                            let t = sh.token();
+                            if sh.poll.registry().register(&mut s, Token(t), Interest::READABLE).is_ok() {
+                                sh.conns.insert(t, Conn::new(s));
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(_) => break,
+                    }
+                },
+                COORD => sh.coord_events()?,
+                Token(t) => {
+                    if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                        sh.conn_events(t);
+                    }
+                    if ev.is_writable() {
+                        sh.touched.push(t);
+                    }
+                }
+            }
+        }
+        // The coordinator link: flush, detect loss, reconnect.
+        let mut lost = false;
+        if let Some(c) = sh.coord.as_mut() {
+            if !c.dead {
+                c.flush();
+            }
+            if c.dead {
+                lost = true;
+            } else {
+                let want = c.has_output();
+                if want != c.want_write {
+                    c.want_write = want;
+                    let i = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+                    let _ = sh.poll.registry().reregister(&mut c.stream, COORD, i);
+                }
+            }
+        }
+        if lost {
+            if let Some(mut c) = sh.coord.take() {
+                let _ = sh.poll.registry().deregister(&mut c.stream);
+            }
+            eprintln!("hyperdex daemon: lost the coordinator; reconnecting");
+            sh.coord_retry = Instant::now() + Duration::from_secs(1);
+        }
+        if sh.coord.is_none() && Instant::now() >= sh.coord_retry {
+            sh.connect_coordinator();
+        }
+        sh.finish_round()?;
+    }
+    let writes = sh.node.take_writes();
+    sh.node.store.commit(writes)?;
+    eprintln!("hyperdex daemon: stopping");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_round_trip() {
+        let id = Identity { server: 5, address: "127.0.0.1:2012".into(), coordinator: "127.0.0.1:1982".into() };
+        assert_eq!(Identity::parse(&id.to_text()), Some(id));
+        assert_eq!(Identity::parse("garbage"), None);
+    }
+}

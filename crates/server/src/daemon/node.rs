@@ -1,0 +1,582 @@
+//! The daemon's request and chain logic, without sockets: messages in, messages out (an
+//! outbox), storage writes grouped per round. The shell commits each round's writes before it
+//! sends anything, so nothing leaves this server that depends on a write not yet durable.
+//!
+//! Value-dependent chaining (docs/architecture.md): the point leader validates the op against
+//! the newest version of the object (including writes in flight), computes the new object and
+//! its version, and sends it down the chain of hops (key region's replicas, then per subspace
+//! the old region's and the new region's replicas). The last hop applies it and acks
+//! backwards; every hop applies when the ack reaches it; the leader answers the client.
+
+use super::storage::{encode_record, storage_key, Record, Store};
+use hyperdex_core::config::{Configuration, Region, Space};
+use hyperdex_core::ops::{apply_funcs, check_passes, validate_check, validate_func, Check, Func};
+use hyperdex_core::proto::{flags, Hop, Msg};
+use hyperdex_core::{DataType, ReturnCode};
+use std::collections::HashMap;
+use std::io;
+
+/// Where a message goes: back on a connection, or to a server by id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dest {
+    Conn(usize),
+    Server(u64),
+}
+
+/// Who is waiting for a hop's acknowledgement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// The client that sent the op (hop 0 at the point leader).
+    Client { conn: usize, nonce: u64 },
+    /// The previous hop, reached back over the connection the op arrived on.
+    Peer { conn: usize },
+    /// The previous hop is this same server.
+    Local,
+}
+
+struct PendingHop {
+    origin: Origin,
+    region: u64,
+    key: Vec<u8>,
+    obj_version: u64,
+    store: bool,
+    values: Option<Vec<Vec<u8>>>,
+    /// The server of the next hop (to fail the op if it disappears).
+    next: u64,
+    /// Region of hop 0 (the key region), for the leader's in-flight table.
+    key_region: u64,
+}
+
+/// The newest state of a key at its point leader while writes are in flight.
+struct InFlight {
+    version: u64,
+    values: Option<Vec<Vec<u8>>>,
+    count: u32,
+}
+
+/// Where to find a region in the configuration.
+#[derive(Clone, Copy)]
+struct RegionIdx {
+    space: usize,
+    subspace: usize,
+    region: usize,
+}
+
+pub struct Node<S: Store> {
+    pub id: u64,
+    pub store: S,
+    pub config: Configuration,
+    index: HashMap<u64, RegionIdx>,
+    /// This round's writes: storage key → (version, record bytes or None for a delete).
+    overlay: HashMap<Vec<u8>, (u64, Option<Vec<u8>>)>,
+    /// Versions of recent drops/deletes, so a late older store cannot resurrect an object.
+    tombstones: HashMap<Vec<u8>, u64>,
+    inflight: HashMap<(u64, Vec<u8>), InFlight>,
+    pending: HashMap<(u64, u64, u16), PendingHop>,
+    next_op: u64,
+    /// Per-key versions come from this counter (seeded with the clock at start), so a version
+    /// is never reused, even across deletes and restarts.
+    version_clock: u64,
+    /// Requests for a configuration newer than ours, replayed when it arrives.
+    held: Vec<(usize, u64, Msg)>,
+    pub outbox: Vec<(Dest, u64, Msg)>,
+    /// Storage failures (fatal for the process: better to stop than to ack a lost write).
+    pub storage_error: Option<io::Error>,
+}
+
+const MAX_HELD: usize = 100_000;
+const MAX_TOMBSTONES: usize = 1 << 20;
+
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+}
+
+impl<S: Store> Node<S> {
+    pub fn new(id: u64, store: S) -> Node<S> {
+        Node {
+            id,
+            store,
+            config: Configuration::default(),
+            index: HashMap::new(),
+            overlay: HashMap::new(),
+            tombstones: HashMap::new(),
+            inflight: HashMap::new(),
+            pending: HashMap::new(),
+            next_op: 1,
+            version_clock: now_nanos(),
+            held: Vec::new(),
+            outbox: Vec::new(),
+            storage_error: None,
+        }
+    }
+
+    fn region(&self, id: u64) -> Option<(&Space, usize, &Region)> {
+        let ix = self.index.get(&id)?;
+        let sp = &self.config.spaces[ix.space];
+        Some((sp, ix.subspace, &sp.subspaces[ix.subspace].regions[ix.region]))
+    }
+
+    /// Installs a newer configuration: rebuilds the region index, copies regions to servers
+    /// newly appended after us as tail, drops the data of regions we no longer hold, and
+    /// replays held requests.
+    pub fn install_config(&mut self, config: Configuration) {
+        if config.version <= self.config.version && self.config.version != 0 {
+            return;
+        }
+        let old = std::mem::replace(&mut self.config, config);
+        self.index.clear();
+        for (si, sp) in self.config.spaces.iter().enumerate() {
+            for (ssi, ss) in sp.subspaces.iter().enumerate() {
+                for (ri, r) in ss.regions.iter().enumerate() {
+                    self.index.insert(r.id, RegionIdx { space: si, subspace: ssi, region: ri });
+                }
+            }
+        }
+        // State transfer: if we were a region's tail and servers were appended after us, copy
+        // every object to them. Versions make the copy safe to race with live writes.
+        let mut old_regions: HashMap<u64, Vec<u64>> = HashMap::new();
+        for sp in &old.spaces {
+            for ss in &sp.subspaces {
+                for r in &ss.regions {
+                    old_regions.insert(r.id, r.replicas.iter().map(|p| p.server).collect());
+                }
+            }
+        }
+        let mut transfers: Vec<(u64, u64, u64)> = Vec::new();
+        for sp in &self.config.spaces {
+            for ss in &sp.subspaces {
+                for r in &ss.regions {
+                    let new: Vec<u64> = r.replicas.iter().map(|p| p.server).collect();
+                    let Some(prev) = old_regions.get(&r.id) else { continue };
+                    if prev.last() != Some(&self.id) {
+                        continue;
+                    }
+                    for s in new.iter().filter(|s| !prev.contains(s)) {
+                        transfers.push((sp.id, r.id, *s));
+                    }
+                }
+            }
+        }
+        for (space, region, dst) in transfers {
+            match self.store.scan_region(region) {
+                Ok(objs) => {
+                    for (key, rec) in objs {
+                        self.outbox.push((
+                            Dest::Server(dst),
+                            0,
+                            Msg::ChainOp {
+                                version: self.config.version,
+                                leader: 0,
+                                op: 0,
+                                hop: 0,
+                                space,
+                                key,
+                                obj_version: rec.version,
+                                hops: vec![Hop { region, server: dst, store: true }],
+                                values: Some(rec.values),
+                            },
+                        ));
+                    }
+                }
+                Err(e) => self.storage_error = Some(e),
+            }
+        }
+        // Regions of removed spaces: delete their objects.
+        for (rid, servers) in &old_regions {
+            if !self.index.contains_key(rid) && servers.contains(&self.id) {
+                if let Err(e) = self.store.drop_region(*rid) {
+                    self.storage_error = Some(e);
+                }
+            }
+        }
+        let held = std::mem::take(&mut self.held);
+        for (conn, nonce, msg) in held {
+            self.handle(conn, nonce, msg);
+        }
+    }
+
+    fn read(&self, skey: &[u8]) -> Option<Record> {
+        if let Some((version, rec)) = self.overlay.get(skey) {
+            return rec.as_ref().map(|bytes| {
+                super::storage::decode_record(bytes).unwrap_or(Record { version: *version, values: Vec::new() })
+            });
+        }
+        self.store.get(skey).ok().flatten()
+    }
+
+    fn read_version(&self, skey: &[u8]) -> u64 {
+        if let Some((v, _)) = self.overlay.get(skey) {
+            return *v;
+        }
+        let stored = self.store.get(skey).ok().flatten().map(|r| r.version).unwrap_or(0);
+        stored.max(self.tombstones.get(skey).copied().unwrap_or(0))
+    }
+
+    /// Applies one hop's effect to this round's writes, unless a newer version is already here.
+    fn apply(&mut self, region: u64, key: &[u8], obj_version: u64, store: bool, values: Option<&Vec<Vec<u8>>>) {
+        let skey = storage_key(region, key);
+        if self.read_version(&skey) >= obj_version {
+            return;
+        }
+        match (store, values) {
+            (true, Some(v)) => {
+                self.overlay.insert(skey, (obj_version, Some(encode_record(obj_version, v))));
+            }
+            _ => {
+                if self.tombstones.len() >= MAX_TOMBSTONES {
+                    self.tombstones.clear();
+                }
+                self.tombstones.insert(skey.clone(), obj_version);
+                self.overlay.insert(skey, (obj_version, None));
+            }
+        }
+    }
+
+    /// The writes of this round, to commit before the outbox is sent.
+    pub fn take_writes(&mut self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        self.overlay.drain().map(|(k, (_, v))| (k, v)).collect()
+    }
+
+    /// Handles one message that arrived on connection `conn`.
+    pub fn handle(&mut self, conn: usize, nonce: u64, msg: Msg) {
+        match msg {
+            Msg::Get { version, region, key } => {
+                if version > self.config.version {
+                    return self.hold(conn, nonce, Msg::Get { version, region, key });
+                }
+                let reply = self.get(region, &key);
+                self.outbox.push((Dest::Conn(conn), nonce, reply));
+            }
+            Msg::Atomic { version, region, key, flags, checks, funcs } => {
+                if version > self.config.version {
+                    return self.hold(conn, nonce, Msg::Atomic { version, region, key, flags, checks, funcs });
+                }
+                if let Err(rc) = self.atomic(conn, nonce, region, key, flags, checks, funcs) {
+                    self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc }));
+                }
+            }
+            Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values } => {
+                if version > self.config.version {
+                    let m = Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values };
+                    return self.hold(conn, nonce, m);
+                }
+                if leader == 0 {
+                    // A state-transfer copy: apply if newer; nothing to acknowledge.
+                    let h = hops[hop as usize];
+                    if h.server == self.id && self.index.contains_key(&h.region) {
+                        self.apply(h.region, &key, obj_version, true, values.as_ref());
+                    }
+                    return;
+                }
+                self.chain_hop(Origin::Peer { conn }, leader, op, hop, space, key, obj_version, hops, values);
+            }
+            Msg::ChainAck { leader, op, hop } => {
+                if hop > 0 {
+                    self.chain_ack(leader, op, hop - 1);
+                }
+            }
+            Msg::ChainFail { leader, op, hop } => self.fail_hop(leader, op, hop),
+            // Nothing else is meant for a daemon; the shell closes such peers.
+            _ => {}
+        }
+    }
+
+    fn hold(&mut self, conn: usize, nonce: u64, msg: Msg) {
+        if self.held.len() < MAX_HELD {
+            self.held.push((conn, nonce, msg));
+        } else {
+            let reply = match msg {
+                Msg::Get { .. } => Msg::GetReply { rc: ReturnCode::Reconfigure, values: Vec::new() },
+                _ => Msg::AtomicReply { rc: ReturnCode::Reconfigure },
+            };
+            self.outbox.push((Dest::Conn(conn), nonce, reply));
+        }
+    }
+
+    fn is_head(&self, region: &Region) -> bool {
+        region.replicas.first().map(|p| p.server) == Some(self.id)
+    }
+
+    fn get(&mut self, region: u64, key: &[u8]) -> Msg {
+        let fail = |rc| Msg::GetReply { rc, values: Vec::new() };
+        let Some((sp, ss, r)) = self.region(region) else { return fail(ReturnCode::Reconfigure) };
+        if ss != 0 || !self.is_head(r) {
+            return fail(ReturnCode::Reconfigure);
+        }
+        if !key_ok(sp.key_type(), key) {
+            return fail(ReturnCode::WrongType);
+        }
+        let n = sp.attrs.len() - 1;
+        match self.read(&storage_key(region, key)) {
+            Some(rec) if rec.values.len() == n => Msg::GetReply { rc: ReturnCode::Success, values: rec.values },
+            Some(_) => fail(ReturnCode::ServerError),
+            None => fail(ReturnCode::NotFound),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn atomic(
+        &mut self,
+        conn: usize,
+        nonce: u64,
+        region: u64,
+        key: Vec<u8>,
+        fl: u8,
+        mut checks: Vec<Check>,
+        mut funcs: Vec<Func>,
+    ) -> Result<(), ReturnCode> {
+        let Some((sp, ss, r)) = self.region(region) else { return Err(ReturnCode::Reconfigure) };
+        if ss != 0 || !self.is_head(r) {
+            return Err(ReturnCode::Reconfigure);
+        }
+        let space = sp.clone();
+        if !key_ok(space.key_type(), &key) {
+            return Err(ReturnCode::WrongType);
+        }
+        for c in &mut checks {
+            let Some(a) = space.attrs.get(c.attr as usize) else { return Err(ReturnCode::UnknownAttr) };
+            validate_check(a.dtype, c)?;
+        }
+        for f in &mut funcs {
+            if f.attr == 0 {
+                return Err(ReturnCode::DontUseKey);
+            }
+            let Some(a) = space.attrs.get(f.attr as usize) else { return Err(ReturnCode::UnknownAttr) };
+            validate_func(a.dtype, f)?;
+        }
+        let ikey = (region, key);
+        let (cur_version, current) = match self.inflight.get(&ikey) {
+            Some(f) => (f.version, f.values.clone()),
+            None => {
+                let skey = storage_key(region, &ikey.1);
+                match self.read(&skey) {
+                    Some(rec) => (rec.version, Some(rec.values)),
+                    None => (self.read_version(&skey), None),
+                }
+            }
+        };
+        let n = space.attrs.len() - 1;
+        if let Some(v) = &current {
+            if v.len() != n {
+                return Err(ReturnCode::ServerError);
+            }
+        }
+        let key = &ikey.1;
+        if current.is_none() && fl & (flags::FAIL_IF_NOT_FOUND | flags::ERASE) != 0 {
+            return Err(ReturnCode::NotFound);
+        }
+        if current.is_some() && fl & flags::FAIL_IF_FOUND != 0 {
+            return Err(ReturnCode::CmpFail);
+        }
+        if !checks.is_empty() {
+            let Some(vals) = &current else { return Err(ReturnCode::NotFound) };
+            for c in &checks {
+                let (t, v) = if c.attr == 0 {
+                    (space.attrs[0].dtype, key.as_slice())
+                } else {
+                    (space.attrs[c.attr as usize].dtype, vals[c.attr as usize - 1].as_slice())
+                };
+                if !check_passes(t, v, c) {
+                    return Err(ReturnCode::CmpFail);
+                }
+            }
+        }
+        let new = if fl & flags::ERASE != 0 {
+            None
+        } else {
+            let mut vals = current.clone().unwrap_or_else(|| vec![Vec::new(); n]);
+            apply_funcs(&space.attrs, &mut vals, &funcs)?;
+            Some(vals)
+        };
+        self.version_clock = self.version_clock.max(cur_version) + 1;
+        let obj_version = self.version_clock;
+        let hops = chain_path(&space, key, current.as_ref(), new.as_ref());
+        if hops.is_empty() || hops[0].server != self.id {
+            return Err(ReturnCode::Reconfigure);
+        }
+        let entry = self.inflight.entry(ikey.clone()).or_insert(InFlight { version: 0, values: None, count: 0 });
+        entry.version = obj_version;
+        entry.values = new.clone();
+        entry.count += 1;
+        let op = self.next_op;
+        self.next_op += 1;
+        let (_, key) = ikey;
+        self.chain_hop(Origin::Client { conn, nonce }, self.id, op, 0, space.id, key, obj_version, hops, new);
+        Ok(())
+    }
+
+    /// This server is `hops[hop]`: remember who to ack, then forward, or apply if last.
+    #[allow(clippy::too_many_arguments)]
+    fn chain_hop(
+        &mut self,
+        origin: Origin,
+        leader: u64,
+        op: u64,
+        hop: u16,
+        space: u64,
+        key: Vec<u8>,
+        obj_version: u64,
+        hops: Vec<Hop>,
+        values: Option<Vec<Vec<u8>>>,
+    ) {
+        let h = hops[hop as usize];
+        if h.server != self.id || !self.index.contains_key(&h.region) {
+            // Not ours under our configuration: refuse (the leader answers RECONFIGURE).
+            if let (Origin::Peer { conn }, true) = (origin, hop > 0) {
+                self.outbox.push((Dest::Conn(conn), 0, Msg::ChainFail { leader, op, hop: hop - 1 }));
+            }
+            return;
+        }
+        let last = hop as usize + 1 == hops.len();
+        let key_region = hops[0].region;
+        if last {
+            self.apply(h.region, &key, obj_version, h.store, values.as_ref());
+            self.ack_origin(origin, leader, op, hop, key_region, &key);
+            return;
+        }
+        let next = hops[hop as usize + 1];
+        self.pending.insert(
+            (leader, op, hop),
+            PendingHop {
+                origin,
+                region: h.region,
+                key: key.clone(),
+                obj_version,
+                store: h.store,
+                values: values.clone(),
+                next: next.server,
+                key_region,
+            },
+        );
+        if next.server == self.id {
+            self.chain_hop(Origin::Local, leader, op, hop + 1, space, key, obj_version, hops, values);
+        } else {
+            let m = Msg::ChainOp {
+                version: self.config.version,
+                leader,
+                op,
+                hop: hop + 1,
+                space,
+                key,
+                obj_version,
+                hops,
+                values,
+            };
+            self.outbox.push((Dest::Server(next.server), 0, m));
+        }
+    }
+
+    /// The hop after `hop` acknowledged: apply and pass the ack backwards.
+    fn chain_ack(&mut self, leader: u64, op: u64, hop: u16) {
+        let Some(p) = self.pending.remove(&(leader, op, hop)) else { return };
+        self.apply(p.region, &p.key, p.obj_version, p.store, p.values.as_ref());
+        self.ack_origin(p.origin, leader, op, hop, p.key_region, &p.key);
+    }
+
+    fn ack_origin(&mut self, origin: Origin, leader: u64, op: u64, hop: u16, key_region: u64, key: &[u8]) {
+        match origin {
+            Origin::Client { conn, nonce } => {
+                self.finish_inflight(key_region, key);
+                self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Success }));
+            }
+            Origin::Peer { conn } => self.outbox.push((Dest::Conn(conn), 0, Msg::ChainAck { leader, op, hop })),
+            Origin::Local => {
+                if hop > 0 {
+                    self.chain_ack(leader, op, hop - 1);
+                }
+            }
+        }
+    }
+
+    fn finish_inflight(&mut self, region: u64, key: &[u8]) {
+        let ikey = (region, key.to_vec());
+        if let Some(f) = self.inflight.get_mut(&ikey) {
+            f.count -= 1;
+            if f.count == 0 {
+                self.inflight.remove(&ikey);
+            }
+        }
+    }
+
+    /// A chain refusal or a lost peer: fail every pending hop that waits on `server` (or on
+    /// the op named), answering RECONFIGURE to clients and passing the failure back.
+    pub fn fail_ops_through(&mut self, server: u64) {
+        let keys: Vec<(u64, u64, u16)> =
+            self.pending.iter().filter(|(_, p)| p.next == server).map(|(k, _)| *k).collect();
+        for (leader, op, hop) in keys {
+            self.fail_hop(leader, op, hop);
+        }
+    }
+
+    fn fail_hop(&mut self, leader: u64, op: u64, hop: u16) {
+        let Some(p) = self.pending.remove(&(leader, op, hop)) else { return };
+        match p.origin {
+            Origin::Client { conn, nonce } => {
+                // The write may or may not have reached some replicas: forget our in-flight
+                // view so the next op reads committed data.
+                self.inflight.remove(&(p.key_region, p.key.clone()));
+                self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Reconfigure }));
+            }
+            Origin::Peer { conn } => {
+                if hop > 0 {
+                    self.outbox.push((Dest::Conn(conn), 0, Msg::ChainFail { leader, op, hop: hop - 1 }));
+                }
+            }
+            Origin::Local => {
+                if hop > 0 {
+                    self.fail_hop(leader, op, hop - 1);
+                }
+            }
+        }
+    }
+
+    /// Client connection `conn` closed: forget where to answer it (the writes go on).
+    pub fn forget_conn(&mut self, conn: usize) {
+        self.held.retain(|(c, _, _)| *c != conn);
+    }
+}
+
+fn key_ok(t: DataType, key: &[u8]) -> bool {
+    match t {
+        DataType::Int64 | DataType::Float => key.is_empty() || key.len() == 8,
+        _ => true,
+    }
+}
+
+/// The hops of a write (value-dependent chaining): the key region's replicas, then for each
+/// later subspace the old region (dropping the object) and/or the new region (storing it).
+pub fn chain_path(space: &Space, key: &[u8], old: Option<&Vec<Vec<u8>>>, new: Option<&Vec<Vec<u8>>>) -> Vec<Hop> {
+    let mut hops = Vec::new();
+    let Some(kr) = space.key_region(key) else { return hops };
+    for p in &kr.replicas {
+        hops.push(Hop { region: kr.id, server: p.server, store: new.is_some() });
+    }
+    for ss in 1..space.subspaces.len() {
+        let at = |vals: &Vec<Vec<u8>>| -> Option<u64> {
+            space.region_of(ss, &|a| if a == 0 { key } else { vals[a - 1].as_slice() }).map(|r| r.id)
+        };
+        let o = old.and_then(at);
+        let n = new.and_then(at);
+        let mut push = |rid: u64, store: bool| {
+            if let Some(r) = space.subspaces[ss].regions.iter().find(|r| r.id == rid) {
+                for p in &r.replicas {
+                    hops.push(Hop { region: rid, server: p.server, store });
+                }
+            }
+        };
+        match (o, n) {
+            (Some(a), Some(b)) if a == b => push(a, true),
+            (Some(a), Some(b)) => {
+                push(a, false);
+                push(b, true);
+            }
+            (Some(a), None) => push(a, false),
+            (None, Some(b)) => push(b, true),
+            (None, None) => {}
+        }
+    }
+    hops
+}

@@ -1,0 +1,126 @@
+//! The byte-moving shell shared by the coordinator and the daemon: nonblocking TCP
+//! connections with a read buffer that yields whole frames and a write buffer flushed in as
+//! few system calls as possible. No protocol logic lives here.
+
+use hyperdex_core::wire::{parse_frame, DecodeError, FrameRef};
+use mio::net::TcpStream;
+use std::io::{self, Read, Write};
+
+const READ_CHUNK: usize = 64 * 1024;
+
+/// One peer connection.
+pub struct Conn {
+    pub stream: TcpStream,
+    rbuf: Vec<u8>,
+    rpos: usize,
+    pub wbuf: Vec<u8>,
+    wpos: usize,
+    /// Set once the peer closed, errored or sent garbage: the owner drops the connection.
+    pub dead: bool,
+    /// Whether WRITABLE interest is registered (only while output is pending).
+    pub want_write: bool,
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream) -> Conn {
+        let _ = stream.set_nodelay(true);
+        Conn { stream, rbuf: Vec::new(), rpos: 0, wbuf: Vec::new(), wpos: 0, dead: false, want_write: false }
+    }
+
+    /// Reads everything available. Returns false when the peer is gone.
+    pub fn fill(&mut self) -> bool {
+        loop {
+            if self.rpos > 0 && self.rpos == self.rbuf.len() {
+                self.rbuf.clear();
+                self.rpos = 0;
+            }
+            let len = self.rbuf.len();
+            if self.rbuf.capacity() - len < READ_CHUNK {
+                // Compact before growing.
+                if self.rpos > 0 {
+                    self.rbuf.drain(..self.rpos);
+                    self.rpos = 0;
+                }
+                self.rbuf.reserve(READ_CHUNK);
+            }
+            let len = self.rbuf.len();
+            let cap = self.rbuf.capacity();
+            self.rbuf.resize(cap, 0);
+            match self.stream.read(&mut self.rbuf[len..]) {
+                Ok(0) => {
+                    self.rbuf.truncate(len);
+                    self.dead = true;
+                    return false;
+                }
+                Ok(n) => {
+                    self.rbuf.truncate(len + n);
+                    if len + n < cap {
+                        return true;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.rbuf.truncate(len);
+                    return true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    self.rbuf.truncate(len);
+                }
+                Err(_) => {
+                    self.rbuf.truncate(len);
+                    self.dead = true;
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// The next complete frame, if any. A malformed or oversized frame marks the connection
+    /// dead and returns an error.
+    pub fn next_frame(&mut self, max: usize) -> Result<Option<FrameRef<'_>>, DecodeError> {
+        match parse_frame(&self.rbuf[self.rpos..], max) {
+            Ok(Some(f)) => {
+                self.rpos += f.size;
+                Ok(Some(f))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => {
+                self.dead = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// Pops the next frame as owned (type, nonce, body) — for callers that must mutate
+    /// other state while handling it.
+    pub fn next_owned(&mut self, max: usize) -> Result<Option<(u8, u64, Vec<u8>)>, DecodeError> {
+        Ok(self.next_frame(max)?.map(|f| (f.msg_type, f.nonce, f.body.to_vec())))
+    }
+
+    /// Writes as much buffered output as the socket takes. Returns false on error.
+    pub fn flush(&mut self) -> bool {
+        while self.wpos < self.wbuf.len() {
+            match self.stream.write(&self.wbuf[self.wpos..]) {
+                Ok(0) => {
+                    self.dead = true;
+                    return false;
+                }
+                Ok(n) => self.wpos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.dead = true;
+                    return false;
+                }
+            }
+        }
+        if self.wpos == self.wbuf.len() {
+            self.wbuf.clear();
+            self.wpos = 0;
+        }
+        true
+    }
+
+    pub fn has_output(&self) -> bool {
+        self.wpos < self.wbuf.len()
+    }
+}

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Tests against installed files and live processes. `make test` runs this after
+# the cargo build and tests (it expects target/release to be built):
+#   1. make install into a temporary PREFIX and check what was installed;
+#   2. build examples-c/ and bench/loadgen.c against that PREFIX through
+#      pkg-config (and hello.c once more against the static library);
+#   3. on a cluster on free ports: the C examples, hello under valgrind,
+#      a short load generator run, the Python tests (python/tests);
+#   4. on a cluster started with the tutorial's exact commands and ports
+#      (1982, 2012-2014): the seed doctest tests/acceptance/seed_async.txt.
+# Every server is stopped on exit, whether the tests pass or not.
+# KEEP_TEST_DIR=1 keeps the temporary directory (logs, data) for a post-mortem.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+# shellcheck source=scripts/cluster.sh
+. scripts/cluster.sh
+
+HOST=127.0.0.1
+C_WARNINGS=(-std=c99 -Wall -Wextra -Werror -pedantic)
+RUN_TIMEOUT_S=${RUN_TIMEOUT_S:-300} # per program: a hang fails instead of blocking CI
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/hyperdex-test.XXXXXX")
+prefix="$work/prefix"
+bin="$work/bin"
+
+finish() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ "$rc" -ne 0 ] && [ "${#CLUSTER_LOGS[@]}" -gt 0 ]; then
+        _cluster_dump_logs
+    fi
+    cluster_stop
+    if [ "$rc" -ne 0 ] || [ -n "${KEEP_TEST_DIR:-}" ]; then
+        echo "test-integration: files kept in $work" >&2
+    else
+        rm -rf "$work"
+    fi
+    if [ "$rc" -eq 0 ]; then
+        echo "test-integration: all passed (${SECONDS}s)"
+    else
+        echo "test-integration: FAILED (status $rc)" >&2
+    fi
+    exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+step() { printf '\n== %s  [%ss]\n' "$*" "$SECONDS"; }
+fail() {
+    echo "test-integration: $*" >&2
+    exit 1
+}
+# Runs a test program with a deadline; the name and arguments are echoed.
+run() {
+    echo "+ $*"
+    timeout --kill-after=10 "$RUN_TIMEOUT_S" "$@"
+}
+
+export PATH="$top/target/release:$PATH"
+[ -x target/release/hyperdex ] || fail "target/release/hyperdex is missing (make build)"
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+major=${version%%.*}
+
+# ---------------------------------------------------------------------------
+step "install into $prefix"
+make --no-print-directory -s install PREFIX="$prefix"
+
+lib="$prefix/lib"
+pydir="$lib/python3/site-packages"
+export PKG_CONFIG_PATH="$lib/pkgconfig"
+
+for f in bin/hyperdex "lib/libhyperclient.so.$version" lib/libhyperclient.a \
+    include/hyperclient.h include/hyperdex.h lib/pkgconfig/hyperclient.pc \
+    lib/python3/site-packages/hyperclient/__init__.py; do
+    [ -f "$prefix/$f" ] || fail "not installed: $f"
+done
+[ "$(readlink "$lib/libhyperclient.so.$major")" = "libhyperclient.so.$version" ] ||
+    fail "libhyperclient.so.$major is not a symlink to libhyperclient.so.$version"
+[ "$(readlink "$lib/libhyperclient.so")" = "libhyperclient.so.$major" ] ||
+    fail "libhyperclient.so is not a symlink to libhyperclient.so.$major"
+readelf -d "$lib/libhyperclient.so.$version" | grep -q "(SONAME).*\[libhyperclient.so.$major\]" ||
+    fail "libhyperclient.so.$version lacks SONAME libhyperclient.so.$major"
+nm -D --defined-only "$lib/libhyperclient.so.$version" | grep -q ' T hyperclient_loop$' ||
+    fail "libhyperclient.so does not export hyperclient_loop"
+[ "$(pkg-config --modversion hyperclient)" = "$version" ] || fail "pkg-config version is not $version"
+[ -e "$pydir/hyperclient/libhyperclient.so" ] ||
+    fail "no libhyperclient.so next to the installed Python package"
+# From a directory where nothing else named hyperclient can be imported.
+(cd "$work" && PYTHONPATH="$pydir" python3 -c \
+    'import hyperclient, sys; sys.exit(0 if hyperclient.__file__.startswith(sys.argv[1]) else 1)' \
+    "$pydir") || fail "the installed Python package does not import"
+echo "installed layout OK (version $version)"
+
+# ---------------------------------------------------------------------------
+step "build the C examples and the load generator with pkg-config"
+make --no-print-directory examples PREFIX="$prefix" EXAMPLES_OUT="$bin"
+# The static library, with the Libs.private of the .pc file.
+static_libs=$(pkg-config --static --libs-only-l hyperclient)
+static_libs=${static_libs/-lhyperclient/}
+echo "+ cc ${C_WARNINGS[*]} examples-c/hello.c $lib/libhyperclient.a $static_libs"
+# shellcheck disable=SC2046,SC2086
+cc "${C_WARNINGS[@]}" examples-c/hello.c -o "$bin/hello-static" \
+    $(pkg-config --cflags hyperclient) "$lib/libhyperclient.a" $static_libs
+
+# ---------------------------------------------------------------------------
+read -r cport d1 d2 d3 <<<"$(cluster_free_ports 4)"
+step "cluster on free ports: coordinator $cport, daemons $d1 $d2 $d3"
+cluster_start "$work/cluster" "$HOST" "$cport" "$d1" "$d2" "$d3"
+
+step "C examples"
+export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+for p in hello window friends poll_loop; do
+    run "$bin/$p" "$HOST" "$cport"
+done
+run "$bin/hello-static" "$HOST" "$cport"
+
+if command -v valgrind >/dev/null; then
+    step "hello under valgrind"
+    run valgrind -q --error-exitcode=1 --leak-check=full "$bin/hello" "$HOST" "$cport"
+else
+    echo "(valgrind not installed: skipping the valgrind run)"
+fi
+
+step "load generator (short run) and the add-space / rm-space tools"
+echo "space loadgen_smoke key k attributes v create 4 partitions tolerate 0 failures" |
+    hyperdex add-space -h "$HOST" -p "$cport"
+run "$bin/loadgen" -h "$HOST" -p "$cport" -s loadgen_smoke -n 5000 -w 256 -L 500
+hyperdex rm-space -h "$HOST" -p "$cport" loadgen_smoke
+
+step "Python tests (python/tests) against the installed package"
+compgen -G "python/tests/test*.py" >/dev/null || fail "no python/tests/test*.py"
+(cd "$work" && HYPERDEX_COORD_HOST="$HOST" HYPERDEX_COORD_PORT="$cport" PYTHONPATH="$pydir" \
+    timeout --kill-after=10 "$RUN_TIMEOUT_S" \
+    python3 -m unittest discover -s "$top/python/tests" -p 'test*.py' -v)
+
+cluster_stop
+
+# ---------------------------------------------------------------------------
+step "seed doctest on a cluster started with the tutorial's commands"
+cluster_ports_free 1982 2012 2013 2014 ||
+    fail "the tutorial's ports are taken (is 'make run' or another test running?)"
+cluster_start "$work/tutorial" 127.0.0.1 1982 2012 2013 2014
+mkdir -p "$work/doctest"
+(cd "$work/doctest" && PYTHONPATH="$pydir" timeout --kill-after=10 "$RUN_TIMEOUT_S" \
+    python3 -m doctest -o ELLIPSIS -o NORMALIZE_WHITESPACE "$top/tests/acceptance/seed_async.txt")
+echo "seed_async.txt: passed"
