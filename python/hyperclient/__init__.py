@@ -113,7 +113,7 @@ class DeferredGet(Deferred):
 
     def __init__(self, client):
         Deferred.__init__(self, client)
-        self._attrs = _lib.P_ATTR()
+        self._attrs = ctypes.c_void_p()
         self._attrs_sz = ctypes.c_size_t(0)
 
     def _finish(self, status):
@@ -245,7 +245,7 @@ class SearchBase(object):
         self._client = client
         self._reqid = None
         self._status = ctypes.c_int(HYPERCLIENT_GARBAGE)
-        self._attrs = _lib.P_ATTR()
+        self._attrs = ctypes.c_void_p()
         self._attrs_sz = ctypes.c_size_t(0)
         self._keep = []
         self._queue = collections.deque()
@@ -258,7 +258,7 @@ class SearchBase(object):
                 item = self._client._take_attrs(self._attrs, self._attrs_sz)
             except Exception as e:
                 item = e
-            self._attrs = _lib.P_ATTR()
+            self._attrs.value = None
             self._attrs_sz.value = 0
             self._queue.append(item)
         elif status == HYPERCLIENT_SEARCHDONE:
@@ -391,13 +391,14 @@ class Client(object):
 
     def _take_attrs(self, ptr, sz):
         """Decode and free an attribute array returned by the library."""
-        if not ptr:
+        address = ptr.value
+        if not address:
             return {}
         n = sz.value
         try:
-            triples = _lib.read_attrs(ptr, n)
+            triples = _lib.read_attrs(address, n)
         finally:
-            self._lib.fn('hyperclient_destroy_attrs')(ptr, n)
+            self._lib.fn('hyperclient_destroy_attrs')(ctypes.cast(address, _lib.P_ATTR), n)
         return _codec.decode_attrs(triples)
 
     def _issue(self, op, fn, args, failure_attr):

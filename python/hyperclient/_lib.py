@@ -99,6 +99,9 @@ P_ATTR = ctypes.POINTER(Attribute)
 P_CHECK = ctypes.POINTER(AttributeCheck)
 P_MAPATTR = ctypes.POINTER(MapAttribute)
 P_STATUS = ctypes.POINTER(c_enum)
+# Output slot for `struct hyperclient_attribute**`: a void* that the caller
+# resets in place (search writes a new array into the same slot per event).
+PP_ATTR_OUT = ctypes.POINTER(ctypes.c_void_p)
 
 _H = ctypes.c_void_p          # struct hyperclient*
 _S = ctypes.c_char_p          # const char*
@@ -126,17 +129,16 @@ SIGNATURES = {
     'hyperclient_attribute_type': (c_enum, [_H, _S, _S, P_STATUS]),
     'hyperclient_poll_fd': (ctypes.c_int, [_H]),
     'hyperclient_returncode_to_string': (_S, [c_enum]),
-    'hyperclient_get': (_I64, _KEY + [P_STATUS, ctypes.POINTER(P_ATTR),
-                                      ctypes.POINTER(_SZ)]),
+    'hyperclient_get': (_I64, _KEY + [P_STATUS, PP_ATTR_OUT, ctypes.POINTER(_SZ)]),
     'hyperclient_del': (_I64, _KEY + [P_STATUS]),
     'hyperclient_cond_del': (_I64, _KEY + [P_CHECK, _SZ, P_STATUS]),
     'hyperclient_map_remove': (_I64, _KEY + [P_ATTR, _SZ, P_STATUS]),
     'hyperclient_cond_map_remove': (_I64, _KEY + [P_CHECK, _SZ, P_ATTR, _SZ, P_STATUS]),
     'hyperclient_search': (_I64, [_H, _S, P_CHECK, _SZ, P_STATUS,
-                                  ctypes.POINTER(P_ATTR), ctypes.POINTER(_SZ)]),
+                                  PP_ATTR_OUT, ctypes.POINTER(_SZ)]),
     'hyperclient_sorted_search': (_I64, [_H, _S, P_CHECK, _SZ, _S, ctypes.c_uint64,
                                          ctypes.c_int, P_STATUS,
-                                         ctypes.POINTER(P_ATTR), ctypes.POINTER(_SZ)]),
+                                         PP_ATTR_OUT, ctypes.POINTER(_SZ)]),
     'hyperclient_count': (_I64, [_H, _S, P_CHECK, _SZ, P_STATUS,
                                  ctypes.POINTER(ctypes.c_uint64)]),
     'hyperclient_group_del': (_I64, [_H, _S, P_CHECK, _SZ, P_STATUS]),
@@ -252,8 +254,9 @@ def map_attr_array(items, keep):
     return arr, len(items)
 
 
-def read_attrs(ptr, count):
+def read_attrs(address, count):
     """Copy a C attribute array into [(name_bytes, value_bytes, datatype)]."""
+    ptr = ctypes.cast(address, P_ATTR)
     out = []
     for i in range(count):
         a = ptr[i]

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# `make bench`: our one-client throughput and latency, next to Redis measured in
+# the same run on the same machine (the machine is shared and noisy, so only
+# the ratios mean something). See docs/benchmarks.md.
+#
+#  1. installs Debian's redis-server if redis-server/redis-benchmark are missing;
+#  2. builds, installs into a temporary prefix, builds bench/loadgen.c (-O2);
+#  3. starts a one-daemon cluster on free ports, creates
+#       space bench key k attributes v create $PARTITIONS partitions tolerate 0 failures
+#     and runs the load generator (N ops, window W, 16-byte keys, 100-byte values);
+#  4. starts redis-server on a free loopback port (no persistence) and runs
+#       redis-benchmark -n N -d 100 -P W -c 1  -t set,get -r 1000000   (the comparison)
+#       redis-benchmark -n N -d 100 -P W -c 50 -t set,get -r 1000000   (for reference)
+#       redis-benchmark -n L -d 100 -P 1 -c 1  -t set,get -r 1000000   (latency)
+#  5. prints every number and the ratios ours / redis; stops everything.
+#
+# Environment: N (200000), W (1024), L (10000, synchronous ops), PARTITIONS (16),
+# KEEP_BENCH_DIR=1 keeps the temporary directory.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+# shellcheck source=scripts/cluster.sh
+. scripts/cluster.sh
+
+N=${N:-200000}
+W=${W:-1024}
+L=${L:-10000}
+PARTITIONS=${PARTITIONS:-16}
+HOST=127.0.0.1
+
+redis_pid=
+work=$(mktemp -d "${TMPDIR:-/tmp}/hyperdex-bench.XXXXXX")
+finish() {
+    local rc=$?
+    trap - EXIT INT TERM
+    cluster_stop
+    if [ -n "$redis_pid" ]; then
+        kill "$redis_pid" 2>/dev/null || true
+        wait "$redis_pid" 2>/dev/null || true
+    fi
+    if [ "$rc" -ne 0 ] || [ -n "${KEEP_BENCH_DIR:-}" ]; then
+        echo "bench: files kept in $work" >&2
+    else
+        rm -rf "$work"
+    fi
+    exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+    echo "bench: installing redis-server (Debian package)"
+    sudo=
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+fi
+
+echo "bench: building"
+make --no-print-directory -s build
+make --no-print-directory -s install PREFIX="$work/prefix" >/dev/null
+make --no-print-directory -s examples PREFIX="$work/prefix" EXAMPLES_OUT="$work/bin" >/dev/null
+export LD_LIBRARY_PATH="$work/prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PATH="$top/target/release:$PATH"
+
+# value NAME FILE: the number on the line "NAME <number>".
+value() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
+# redis_csv TEST FIELD FILE: one field of redis-benchmark --csv output
+# ("test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",...).
+redis_csv() {
+    awk -F, -v t="$1" -v f="$2" '
+        { gsub(/"/, "") }
+        NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+        $1 == t { print $(col[f]) }' "$3"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+# --- HyperDex --------------------------------------------------------------
+read -r cport dport rport <<<"$(cluster_free_ports 3)"
+cluster_start "$work/cluster" "$HOST" "$cport" "$dport"
+echo "space bench key k attributes v create $PARTITIONS partitions tolerate 0 failures" |
+    hyperdex add-space -h "$HOST" -p "$cport"
+echo "bench: loadgen -n $N -w $W -L $L"
+"$work/bin/loadgen" -h "$HOST" -p "$cport" -s bench -n "$N" -w "$W" -L "$L" | tee "$work/ours.txt"
+cluster_stop
+
+# --- Redis -----------------------------------------------------------------
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize no --logfile "$work/redis.log" &
+redis_pid=$!
+deadline=$((SECONDS + 30))
+until [ "$(redis-cli -p "$rport" ping 2>/dev/null)" = "PONG" ]; do
+    kill -0 "$redis_pid" 2>/dev/null || { echo "bench: redis-server exited" >&2; exit 1; }
+    [ "$SECONDS" -lt "$deadline" ] || { echo "bench: redis-server not ready" >&2; exit 1; }
+    sleep 0.1 # poll interval of a condition wait with a deadline
+done
+rb() { redis-benchmark -p "$rport" --csv -d 100 -t set,get -r 1000000 "$@"; }
+echo "bench: redis-benchmark -n $N -d 100 -P $W -c 1 -t set,get -r 1000000"
+rb -n "$N" -P "$W" -c 1 | tee "$work/redis-c1.csv"
+echo "bench: redis-benchmark -n $N -d 100 -P $W -c 50 -t set,get -r 1000000"
+rb -n "$N" -P "$W" -c 50 | tee "$work/redis-c50.csv"
+echo "bench: redis-benchmark -n $L -d 100 -P 1 -c 1 -t set,get -r 1000000"
+rb -n "$L" -P 1 -c 1 | tee "$work/redis-sync.csv"
+
+# --- Summary ---------------------------------------------------------------
+ours_put=$(value put_ops_per_sec "$work/ours.txt")
+ours_get=$(value get_ops_per_sec "$work/ours.txt")
+r1_set=$(redis_csv SET rps "$work/redis-c1.csv")
+r1_get=$(redis_csv GET rps "$work/redis-c1.csv")
+r50_set=$(redis_csv SET rps "$work/redis-c50.csv")
+r50_get=$(redis_csv GET rps "$work/redis-c50.csv")
+rs_set_p50=$(redis_csv SET p50_latency_ms "$work/redis-sync.csv")
+rs_get_p50=$(redis_csv GET p50_latency_ms "$work/redis-sync.csv")
+rs_set_p99=$(redis_csv SET p99_latency_ms "$work/redis-sync.csv")
+rs_get_p99=$(redis_csv GET p99_latency_ms "$work/redis-sync.csv")
+
+echo
+echo "== summary: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, git $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "   N=$N W=$W L=$L, 16-byte keys, 100-byte values, one client; HyperDex: 1 daemon, $PARTITIONS partitions"
+printf '%-34s %12s %12s %12s\n' "" "hyperdex" "redis -c 1" "redis -c 50"
+printf '%-34s %12s %12s %12s\n' "put/SET ops/s (window $W)" "$ours_put" "$r1_set" "$r50_set"
+printf '%-34s %12s %12s %12s\n' "get/GET ops/s (window $W)" "$ours_get" "$r1_get" "$r50_get"
+printf '%-34s %12s %12s\n' "sync put/SET p50, p99 (us)" \
+    "$(value put_p50_us "$work/ours.txt"), $(value put_p99_us "$work/ours.txt")" \
+    "$(awk -v a="$rs_set_p50" -v b="$rs_set_p99" 'BEGIN { printf "%.1f, %.1f", a * 1000, b * 1000 }')"
+printf '%-34s %12s %12s\n' "sync get/GET p50, p99 (us)" \
+    "$(value get_p50_us "$work/ours.txt"), $(value get_p99_us "$work/ours.txt")" \
+    "$(awk -v a="$rs_get_p50" -v b="$rs_get_p99" 'BEGIN { printf "%.1f, %.1f", a * 1000, b * 1000 }')"
+echo "ratio_put_vs_redis_c1 $(ratio "$ours_put" "$r1_set")"
+echo "ratio_get_vs_redis_c1 $(ratio "$ours_get" "$r1_get")"
+echo "ratio_put_vs_redis_c50 $(ratio "$ours_put" "$r50_set")"
+echo "ratio_get_vs_redis_c50 $(ratio "$ours_get" "$r50_get")"

@@ -1,0 +1,109 @@
+//! Garbage, truncated and oversized frames sent to every server port close that connection
+//! only: the servers keep serving everyone else and never crash.
+
+mod common;
+
+use common::*;
+use hyperdex_core::proto::Msg;
+use hyperdex_core::wire::MAX_FRAME;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+/// Writes `bytes` and expects the server to close the connection.
+fn expect_closed(port: u16, bytes: &[u8]) {
+    let mut c = RawConn::connect(port).unwrap();
+    let _ = c.stream.write_all(bytes);
+    c.stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 64];
+    match c.stream.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("connection to {port} stayed open after garbage ({other:?})"),
+    }
+}
+
+fn hostile_inputs() -> Vec<Vec<u8>> {
+    let mut v = Vec::new();
+    // Oversized length.
+    v.push(((MAX_FRAME + 1) as u32).to_le_bytes().to_vec());
+    // A length too small to hold a header.
+    v.push(vec![2, 0, 0, 0, 0, 0]);
+    // Unknown message type.
+    let mut f = Vec::new();
+    f.extend_from_slice(&9u32.to_le_bytes());
+    f.push(200);
+    f.extend_from_slice(&1u64.to_le_bytes());
+    v.push(f);
+    // A known type whose body is truncated (GET with a key length past the end).
+    let mut f = Vec::new();
+    let body: Vec<u8> = [1u64.to_le_bytes().as_slice(), 2u64.to_le_bytes().as_slice(), &1000u32.to_le_bytes()].concat();
+    f.extend_from_slice(&((9 + body.len()) as u32).to_le_bytes());
+    f.push(hyperdex_core::proto::msg::GET);
+    f.extend_from_slice(&1u64.to_le_bytes());
+    f.extend_from_slice(&body);
+    v.push(f);
+    // An ATOMIC with a huge element count.
+    let mut f = Vec::new();
+    let body: Vec<u8> =
+        [1u64.to_le_bytes().as_slice(), 2u64.to_le_bytes().as_slice(), &0u32.to_le_bytes(), &[0], &u32::MAX.to_le_bytes()]
+            .concat();
+    f.extend_from_slice(&((9 + body.len()) as u32).to_le_bytes());
+    f.push(hyperdex_core::proto::msg::ATOMIC);
+    f.extend_from_slice(&1u64.to_le_bytes());
+    f.extend_from_slice(&body);
+    v.push(f);
+    // A message meant for the other kind of server.
+    let mut f = Vec::new();
+    Msg::ConfigWait { have: 0 }.encode(1, &mut f);
+    v.push(f);
+    v
+}
+
+#[test]
+fn garbage_closes_one_connection_and_servers_keep_serving() {
+    let mut cl = Cluster::start("garbage", 1);
+    cl.add_space("space g key k attributes v tolerate 0 failures");
+    let cfg = cl.config().unwrap();
+    let daemon_port = cl.daemon_ports[0];
+    // A healthy client connected before the garbage keeps working after it.
+    let mut healthy = RawConn::connect(cl.coord_port).unwrap();
+    for bytes in hostile_inputs() {
+        // The coordinator does not accept daemon-only messages and vice versa.
+        let is_config_wait = bytes.len() > 4 && bytes[4] == hyperdex_core::proto::msg::CONFIG_WAIT;
+        if !is_config_wait {
+            expect_closed(cl.coord_port, &bytes);
+        }
+        expect_closed(daemon_port, &bytes);
+    }
+    // Random bytes.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..20 {
+        let mut bytes = Vec::new();
+        for _ in 0..64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            bytes.push(x as u8);
+        }
+        // Make the length field large but legal so the server waits, then close ourselves.
+        let mut c = RawConn::connect(daemon_port).unwrap();
+        let _ = c.stream.write_all(&bytes);
+        drop(c);
+    }
+    assert!(matches!(healthy.call(&Msg::ConfigWait { have: 0 }), Some(Msg::Config { .. })));
+    assert!(cl.daemon_alive(0));
+    // The daemon still answers real requests.
+    let sp = cfg.space(b"g").unwrap();
+    let r = sp.key_region(b"k").unwrap();
+    let reply = RawConn::connect(daemon_port)
+        .unwrap()
+        .call(&Msg::Get { version: cfg.version, region: r.id, key: b"k".to_vec() })
+        .unwrap();
+    assert!(matches!(reply, Msg::GetReply { rc: hyperdex_core::ReturnCode::NotFound, .. }), "{reply:?}");
+    // A request for a region this daemon does not hold is refused, not crashed on.
+    let reply = RawConn::connect(daemon_port)
+        .unwrap()
+        .call(&Msg::Get { version: cfg.version, region: 999_999, key: b"k".to_vec() })
+        .unwrap();
+    assert!(matches!(reply, Msg::GetReply { rc: hyperdex_core::ReturnCode::Reconfigure, .. }), "{reply:?}");
+}

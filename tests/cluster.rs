@@ -1,0 +1,208 @@
+//! The cluster end to end, over real TCP with real processes: value-dependent chaining puts
+//! every acknowledged write on every replica of its chain; data and spaces survive restarts
+//! of daemons and of the coordinator; the admin tools report errors by name.
+
+mod common;
+
+use common::*;
+use hyperdex_core::config::Configuration;
+use hyperdex_core::ops::{Func, FuncOp};
+use hyperdex_core::proto::{flags, Msg};
+use hyperdex_core::{DataType, ReturnCode};
+use hyperdex_server::daemon::storage::{storage_key, Store};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Sends a key op straight to the key's point leader, as the client library does.
+fn atomic(cfg: &Configuration, space: &str, key: &[u8], fl: u8, funcs: Vec<Func>) -> Option<ReturnCode> {
+    let sp = cfg.space(space.as_bytes()).unwrap();
+    let r = sp.key_region(key).unwrap();
+    let addr = cfg.server_addr(r.replicas[0].server).unwrap();
+    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+    let m = Msg::Atomic { version: cfg.version, region: r.id, key: key.to_vec(), flags: fl, checks: vec![], funcs };
+    match RawConn::connect(port)?.call(&m)? {
+        Msg::AtomicReply { rc } => Some(rc),
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+fn get(cfg: &Configuration, space: &str, key: &[u8]) -> Option<(ReturnCode, Vec<Vec<u8>>)> {
+    let sp = cfg.space(space.as_bytes()).unwrap();
+    let r = sp.key_region(key).unwrap();
+    let addr = cfg.server_addr(r.replicas[0].server).unwrap();
+    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+    match RawConn::connect(port)?.call(&Msg::Get { version: cfg.version, region: r.id, key: key.to_vec() })? {
+        Msg::GetReply { rc, values } => Some((rc, values)),
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+fn set_funcs(name: &[u8], n: i64) -> Vec<Func> {
+    vec![
+        Func { attr: 1, op: FuncOp::Set, arg_type: DataType::String, arg: name.to_vec(), map_key: None },
+        Func { attr: 2, op: FuncOp::Set, arg_type: DataType::Int64, arg: n.to_le_bytes().to_vec(), map_key: None },
+    ]
+}
+
+/// Which server holds which object in which region: every replica of the key region, and of
+/// the object's region in the `n` subspace.
+fn expected_placements(cfg: &Configuration, key: &[u8], vals: &[Vec<u8>]) -> Vec<(u64, u64)> {
+    let sp = cfg.space(b"rep").unwrap();
+    let mut out = Vec::new();
+    let kr = sp.key_region(key).unwrap();
+    out.extend(kr.replicas.iter().map(|p| (kr.id, p.server)));
+    let r1 = sp.region_of(1, &|a| if a == 0 { key } else { vals[a - 1].as_slice() }).unwrap();
+    out.extend(r1.replicas.iter().map(|p| (r1.id, p.server)));
+    out
+}
+
+#[test]
+fn acknowledged_write_is_on_every_replica_and_survives_restarting_every_daemon() {
+    let mut cl = Cluster::start("chain", 3);
+    cl.add_space("space rep key k attributes name, int n subspace n create 4 partitions tolerate 2 failures");
+    let cfg = cl.config().unwrap();
+    let sp = cfg.space(b"rep").unwrap();
+    for ss in &sp.subspaces {
+        for r in &ss.regions {
+            assert_eq!(r.replicas.len(), 3, "every region needs f+1 = 3 replicas");
+        }
+    }
+    let mut objects: HashMap<Vec<u8>, Vec<Vec<u8>>> = HashMap::new();
+    for i in 0..40i64 {
+        let key = format!("key{i}").into_bytes();
+        assert_eq!(atomic(&cfg, "rep", &key, 0, set_funcs(b"first", i)), Some(ReturnCode::Success));
+        // Move every other object to another region of the `n` subspace.
+        let n = if i % 2 == 0 { i.wrapping_mul(0x1234_5678_9abc) } else { i };
+        assert_eq!(atomic(&cfg, "rep", &key, 0, set_funcs(b"second", n)), Some(ReturnCode::Success));
+        objects.insert(key, vec![b"second".to_vec(), n.to_le_bytes().to_vec()]);
+    }
+    // Deleted objects must vanish everywhere.
+    assert_eq!(atomic(&cfg, "rep", b"gone", 0, set_funcs(b"x", 1)), Some(ReturnCode::Success));
+    assert_eq!(atomic(&cfg, "rep", b"gone", flags::FAIL_IF_NOT_FOUND | flags::ERASE, vec![]), Some(ReturnCode::Success));
+
+    // Crash every daemon (no clean shutdown), then read each one's storage directly.
+    let ids: Vec<u64> = (0..3).map(|i| cl.server_id(i)).collect();
+    for i in 0..3 {
+        cl.kill_daemon(i);
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let store = open_store(&cl.daemon_dir(i));
+        for (key, vals) in &objects {
+            let places = expected_placements(&cfg, key, vals);
+            for (region, server) in &places {
+                if server == id {
+                    let rec = store.get(&storage_key(*region, key)).unwrap();
+                    let rec = rec.unwrap_or_else(|| panic!("server {id} lacks {key:?} in region {region}"));
+                    assert_eq!(&rec.values, vals);
+                }
+            }
+            // The subspace-1 region the object moved out of holds no copy.
+            let sp = cfg.space(b"rep").unwrap();
+            for r in &sp.subspaces[1].regions {
+                if !places.iter().any(|(rid, _)| *rid == r.id) {
+                    assert!(store.get(&storage_key(r.id, key)).unwrap().is_none(), "stale copy of {key:?} in {}", r.id);
+                }
+            }
+        }
+        for ss in &cfg.space(b"rep").unwrap().subspaces {
+            for r in &ss.regions {
+                assert!(store.get(&storage_key(r.id, b"gone")).unwrap().is_none());
+            }
+        }
+    }
+
+    for i in 0..3 {
+        cl.start_daemon(i);
+    }
+    for (key, vals) in &objects {
+        let got = wait_for("a restarted daemon to serve", Duration::from_secs(20), || match get(&cfg, "rep", key) {
+            Some((ReturnCode::Success, v)) => Some(v),
+            _ => None,
+        });
+        assert_eq!(&got, vals);
+    }
+    assert_eq!(get(&cfg, "rep", b"gone").unwrap().0, ReturnCode::NotFound);
+}
+
+#[test]
+fn coordinator_restart_keeps_spaces_and_servers() {
+    let mut cl = Cluster::start("coordrestart", 1);
+    cl.add_space("space kept key k attributes int v tolerate 0 failures");
+    let before = cl.config().unwrap();
+    cl.stop_coordinator();
+    cl.start_coordinator();
+    let after = cl.config().unwrap();
+    assert_eq!(after.cluster, before.cluster);
+    assert!(after.version >= before.version);
+    assert_eq!(after.spaces, before.spaces);
+    assert_eq!(after.servers, before.servers);
+    // The daemon reconnects on its own and keeps serving.
+    let v = 5i64.to_le_bytes().to_vec();
+    let f = vec![Func { attr: 1, op: FuncOp::Set, arg_type: DataType::Int64, arg: v.clone(), map_key: None }];
+    let rc = wait_for("a put after the coordinator restart", Duration::from_secs(20), || {
+        atomic(&after, "kept", b"a", 0, f.clone()).filter(|rc| *rc == ReturnCode::Success)
+    });
+    assert_eq!(rc, ReturnCode::Success);
+    assert_eq!(get(&after, "kept", b"a").unwrap(), (ReturnCode::Success, vec![v]));
+}
+
+#[test]
+fn space_added_before_any_daemon_gets_replicas_as_daemons_join() {
+    let mut cl = Cluster::coordinator_only("early");
+    cl.add_space("space early key k attributes v create 8 partitions tolerate 1 failure");
+    let cfg = cl.config().unwrap();
+    assert!(cfg.space(b"early").unwrap().subspaces[0].regions.iter().all(|r| r.replicas.is_empty()));
+    cl.add_daemon();
+    let cfg = cl.wait_servers(1);
+    let f = vec![Func { attr: 1, op: FuncOp::Set, arg_type: DataType::String, arg: b"v1".to_vec(), map_key: None }];
+    let rc = wait_for("the first daemon to serve", Duration::from_secs(20), || atomic(&cfg, "early", b"x", 0, f.clone()));
+    assert_eq!(rc, ReturnCode::Success);
+    cl.add_daemon();
+    let cfg = cl.wait_servers(2);
+    for r in &cfg.space(b"early").unwrap().subspaces[0].regions {
+        assert_eq!(r.replicas.len(), 2);
+    }
+    // The newcomer received the existing object by state transfer: stop everything and look.
+    let r = cfg.space(b"early").unwrap().key_region(b"x").unwrap().clone();
+    let got = wait_for("the object on the new head", Duration::from_secs(20), || match get(&cfg, "early", b"x") {
+        Some((ReturnCode::Success, v)) => Some(v),
+        _ => None,
+    });
+    assert_eq!(got, vec![b"v1".to_vec()]);
+    let second = cl.server_id(1);
+    assert!(r.replicas.iter().any(|p| p.server == second));
+    wait_for("the transfer to reach the new replica", Duration::from_secs(20), || {
+        cl.stop_daemon(1);
+        let found = open_store(&cl.daemon_dir(1)).get(&storage_key(r.id, b"x")).unwrap().is_some();
+        cl.start_daemon(1);
+        found.then_some(())
+    });
+}
+
+#[test]
+fn admin_tools_report_errors_by_name() {
+    let cl = Cluster::start("tools", 1);
+    let port = cl.coord_port.to_string();
+    let h = ["-h", "127.0.0.1", "-p", port.as_str()];
+    let add = |desc: &str| cl.hyperdex(&[&["add-space"][..], &h[..]].concat(), desc);
+    assert_eq!(add("space t\nkey k\nattributes\n  int a,\n  string b\n").0, 0);
+    let (code, _, err) = add("space t key k");
+    assert_eq!(code, 1);
+    assert!(err.contains("could not add space: DUPLICATE"), "{err}");
+    let (code, _, err) = add("space bad key");
+    assert_eq!(code, 1);
+    assert!(err.contains("could not add space: BADSPACE"), "{err}");
+    let (code, out, _) = cl.hyperdex(&[&["show-config"][..], &h[..]].concat(), "");
+    assert_eq!(code, 0);
+    assert!(out.lines().any(|l| l.starts_with("server id=server(") && l.contains("address=127.0.0.1:")), "{out}");
+    assert!(out.contains("space id=space(") && out.contains("name=t"), "{out}");
+    assert!(out.contains("attribute name=a type=HYPERDATATYPE_INT64"), "{out}");
+    let (code, _, err) = cl.hyperdex(&[&["rm-space"][..], &h[..], &["t", "nosuch"][..]].concat(), "");
+    assert_eq!(code, 1);
+    assert!(err.contains("could not rm space nosuch: NOTFOUND"), "{err}");
+    assert!(!err.contains("could not rm space t:"), "{err}");
+    assert!(cl.config().unwrap().space(b"t").is_none());
+    let (code, _, err) = cl.hyperdex(&["add-space", "-h", "127.0.0.1", "-p", "1"], "space x key k");
+    assert_eq!(code, 1);
+    assert!(err.contains("COORDFAIL"), "{err}");
+}

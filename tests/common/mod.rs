@@ -1,0 +1,277 @@
+//! Test harness: real coordinator and daemon processes on 127.0.0.1, free ports, temporary
+//! data directories, and a raw protocol client for talking to them byte by byte.
+#![allow(dead_code)]
+
+use hyperdex_core::config::Configuration;
+use hyperdex_core::proto::Msg;
+use hyperdex_core::wire::{parse_frame, MAX_FRAME};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `hyperdex` binary: $HYPERDEX_BIN, or the one cargo built next to this test.
+pub fn hyperdex_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("HYPERDEX_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let p = dir.join("hyperdex");
+    assert!(p.exists(), "{} not built: run cargo build --workspace first", p.display());
+    p
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let base = std::env::var("CARGO_TARGET_TMPDIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let d = base.join(format!("hdx-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Waits for `cond` with a deadline (no fixed sleeps): polls every few milliseconds.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut cond: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = cond() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
+
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub coord_port: u16,
+    coord: Option<Child>,
+    pub daemon_ports: Vec<u16>,
+    daemons: Vec<Option<Child>>,
+}
+
+impl Cluster {
+    /// A coordinator and `n` daemons, all registered.
+    pub fn start(tag: &str, n: usize) -> Cluster {
+        let mut c = Cluster::coordinator_only(tag);
+        for _ in 0..n {
+            c.add_daemon();
+        }
+        c.wait_servers(n);
+        c
+    }
+
+    pub fn coordinator_only(tag: &str) -> Cluster {
+        let dir = temp_dir(tag);
+        let mut c = Cluster { dir, coord_port: free_port(), coord: None, daemon_ports: Vec::new(), daemons: Vec::new() };
+        c.start_coordinator();
+        c
+    }
+
+    pub fn start_coordinator(&mut self) {
+        let d = self.dir.join("coord");
+        std::fs::create_dir_all(&d).unwrap();
+        let log = std::fs::File::create(self.dir.join("coord.log")).unwrap();
+        let child = Command::new(hyperdex_bin())
+            .args(["coordinator", "-f", "-l", "127.0.0.1", "-p", &self.coord_port.to_string(), "-D"])
+            .arg(&d)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.coord = Some(child);
+        wait_for("the coordinator", Duration::from_secs(20), || self.config());
+    }
+
+    pub fn stop_coordinator(&mut self) {
+        if let Some(mut c) = self.coord.take() {
+            signal(&c, libc::SIGTERM);
+            c.wait().unwrap();
+        }
+    }
+
+    pub fn daemon_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("daemon{i}"))
+    }
+
+    /// Starts one more daemon; returns its index.
+    pub fn add_daemon(&mut self) -> usize {
+        let i = self.daemons.len();
+        self.daemon_ports.push(free_port());
+        self.daemons.push(None);
+        self.start_daemon(i);
+        i
+    }
+
+    pub fn start_daemon(&mut self, i: usize) {
+        let d = self.daemon_dir(i);
+        std::fs::create_dir_all(&d).unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(format!("daemon{i}.log"))).unwrap();
+        let child = Command::new(hyperdex_bin())
+            .arg("daemon")
+            .arg("-f")
+            .arg("--listen=127.0.0.1")
+            .arg(format!("--listen-port={}", self.daemon_ports[i]))
+            .arg("--coordinator=127.0.0.1")
+            .arg(format!("--coordinator-port={}", self.coord_port))
+            .arg(format!("--data={}", d.display()))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.daemons[i] = Some(child);
+    }
+
+    pub fn kill_daemon(&mut self, i: usize) {
+        if let Some(mut c) = self.daemons[i].take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    pub fn stop_daemon(&mut self, i: usize) {
+        if let Some(mut c) = self.daemons[i].take() {
+            signal(&c, libc::SIGTERM);
+            c.wait().unwrap();
+        }
+    }
+
+    pub fn daemon_alive(&mut self, i: usize) -> bool {
+        match self.daemons[i].as_mut() {
+            Some(c) => c.try_wait().unwrap().is_none(),
+            None => false,
+        }
+    }
+
+    /// The server id a daemon keeps in its data directory.
+    pub fn server_id(&self, i: usize) -> u64 {
+        let text = std::fs::read_to_string(self.daemon_dir(i).join("hyperdex-daemon.id")).unwrap();
+        text.lines().find_map(|l| l.strip_prefix("server=")).unwrap().parse().unwrap()
+    }
+
+    pub fn config(&self) -> Option<Configuration> {
+        match rpc(self.coord_port, &Msg::ConfigWait { have: 0 }) {
+            Some(Msg::Config { config }) => Configuration::decode(&config).ok(),
+            _ => None,
+        }
+    }
+
+    pub fn wait_servers(&self, n: usize) -> Configuration {
+        wait_for("daemons to register", Duration::from_secs(20), || {
+            self.config().filter(|c| c.servers.len() >= n)
+        })
+    }
+
+    pub fn hyperdex(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
+        let mut child = Command::new(hyperdex_bin())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    pub fn add_space(&self, desc: &str) {
+        let port = self.coord_port.to_string();
+        let (code, _, err) = self.hyperdex(&["add-space", "-h", "127.0.0.1", "-p", &port], desc);
+        assert_eq!(code, 0, "add-space failed: {err}");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for d in self.daemons.iter_mut().flatten() {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+        if let Some(c) = self.coord.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("cluster logs kept in {}", self.dir.display());
+        }
+    }
+}
+
+/// One blocking request/answer exchange on a fresh connection.
+pub fn rpc(port: u16, msg: &Msg) -> Option<Msg> {
+    let mut c = RawConn::connect(port)?;
+    c.call(msg)
+}
+
+/// A raw protocol connection (blocking, one request at a time).
+pub struct RawConn {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+    nonce: u64,
+}
+
+impl RawConn {
+    pub fn connect(port: u16) -> Option<RawConn> {
+        let stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Some(RawConn { stream, buf: Vec::new(), nonce: 0 })
+    }
+
+    pub fn send(&mut self, msg: &Msg) -> u64 {
+        self.nonce += 1;
+        let mut out = Vec::new();
+        msg.encode(self.nonce, &mut out);
+        self.stream.write_all(&out).unwrap();
+        self.nonce
+    }
+
+    /// The next frame, or None when the peer closed the connection.
+    pub fn recv(&mut self) -> Option<(u64, Msg)> {
+        loop {
+            if let Ok(Some(f)) = parse_frame(&self.buf, MAX_FRAME) {
+                let m = Msg::decode(f.msg_type, f.body).ok()?;
+                let n = f.nonce;
+                let size = f.size;
+                self.buf.drain(..size);
+                return Some((n, m));
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    pub fn call(&mut self, msg: &Msg) -> Option<Msg> {
+        let n = self.send(msg);
+        let (rn, m) = self.recv()?;
+        assert_eq!(rn, n, "reply to the wrong request");
+        Some(m)
+    }
+}
+
+/// Reads a daemon's store directly (the daemon must be stopped).
+pub fn open_store(dir: &Path) -> hyperdex_server::daemon::storage::FjallStore {
+    hyperdex_server::daemon::storage::FjallStore::open(dir, false).unwrap()
+}
