@@ -49,6 +49,9 @@ import socket, sys
 busy = []
 for p in sys.argv[1:]:
     s = socket.socket()
+    # As the servers do (Rust's TcpListener sets it): a port whose old
+    # connections linger in TIME_WAIT is free.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind(("127.0.0.1", int(p)))
     except OSError:
