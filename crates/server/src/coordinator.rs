@@ -424,7 +424,7 @@ mod tests {
     #[test]
     fn space_added_before_daemons_gets_replicas_as_they_arrive() {
         let mut st = CoordState::new(1);
-        assert_eq!(st.add_space("space a key k tolerate 2 failures create 8 partitions"), CoordCode::Success);
+        assert_eq!(st.add_space("space a key k create 8 partitions tolerate 2 failures"), CoordCode::Success);
         assert!(st.spaces[0].subspaces[0].regions.iter().all(|r| r.replicas.is_empty()));
         for (i, port) in [2012, 2013, 2014, 2015].iter().enumerate() {
             assert_eq!(st.register(10 + i as u64, &format!("127.0.0.1:{port}")), CoordCode::Success);

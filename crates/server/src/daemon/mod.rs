@@ -4,6 +4,8 @@
 
 pub mod node;
 pub mod storage;
+#[cfg(test)]
+mod sim_tests;
 
 use crate::net::Conn;
 use hyperdex_core::config::Configuration;

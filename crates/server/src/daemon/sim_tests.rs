@@ -1,0 +1,188 @@
+//! The chain logic of three daemons driven through a seeded in-memory network that delivers
+//! messages in random order (FIFO per link, like TCP). After every run, every replica holds
+//! exactly what a sequential model says, and every client op was answered once.
+
+use super::node::{Dest, Node};
+use super::storage::{decode_record, storage_key, Record, Store};
+use crate::coordinator::CoordState;
+use hyperdex_core::config::Configuration;
+use hyperdex_core::ops::{Func, FuncOp};
+use hyperdex_core::proto::{flags, Msg};
+use hyperdex_core::{DataType, ReturnCode};
+use proptest::prelude::*;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io;
+
+#[derive(Default)]
+struct MemStore(BTreeMap<Vec<u8>, Vec<u8>>);
+
+impl Store for MemStore {
+    fn get(&self, skey: &[u8]) -> io::Result<Option<Record>> {
+        Ok(self.0.get(skey).map(|v| decode_record(v).unwrap()))
+    }
+    fn commit(&mut self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> io::Result<()> {
+        for (k, v) in writes {
+            match v {
+                Some(v) => self.0.insert(k, v),
+                None => self.0.remove(&k),
+            };
+        }
+        Ok(())
+    }
+    fn scan_region(&self, region: u64) -> io::Result<Vec<(Vec<u8>, Record)>> {
+        Ok(self
+            .0
+            .iter()
+            .filter(|(k, _)| k[..8] == region.to_be_bytes())
+            .map(|(k, v)| (k[8..].to_vec(), decode_record(v).unwrap()))
+            .collect())
+    }
+    fn drop_region(&mut self, region: u64) -> io::Result<()> {
+        self.0.retain(|k, _| k[..8] != region.to_be_bytes());
+        Ok(())
+    }
+}
+
+const CLIENT: usize = 1_000_000;
+
+struct Sim {
+    nodes: HashMap<u64, Node<MemStore>>,
+    /// (from, to) → queue of (conn token at the receiver, nonce, message)
+    links: BTreeMap<(u64, u64), VecDeque<(usize, u64, Msg)>>,
+    replies: HashMap<u64, ReturnCode>,
+    rng: u64,
+}
+
+impl Sim {
+    fn new(cfg: &Configuration) -> Sim {
+        let mut nodes = HashMap::new();
+        for s in &cfg.servers {
+            let mut n = Node::new(s.id, MemStore::default());
+            n.install_config(cfg.clone());
+            nodes.insert(s.id, n);
+        }
+        Sim { nodes, links: BTreeMap::new(), replies: HashMap::new(), rng: 1 }
+    }
+
+    fn rand(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    /// Commits the node's writes, then routes its outbox (the shell's order).
+    fn drain(&mut self, id: u64) {
+        let n = self.nodes.get_mut(&id).unwrap();
+        let w = n.take_writes();
+        n.store.commit(w).unwrap();
+        for (dest, nonce, msg) in std::mem::take(&mut n.outbox) {
+            match dest {
+                Dest::Conn(CLIENT) => {
+                    let Msg::AtomicReply { rc } = msg else { panic!("{msg:?}") };
+                    assert!(self.replies.insert(nonce, rc).is_none(), "op {nonce} answered twice");
+                }
+                // A peer connection token is the peer's id.
+                Dest::Conn(t) => self.links.entry((id, t as u64)).or_default().push_back((id as usize, nonce, msg)),
+                Dest::Server(s) => self.links.entry((id, s)).or_default().push_back((id as usize, nonce, msg)),
+            }
+        }
+    }
+
+    fn client_send(&mut self, leader: u64, nonce: u64, msg: Msg) {
+        self.links.entry((0, leader)).or_default().push_back((CLIENT, nonce, msg));
+    }
+
+    /// Delivers one message from a random non-empty link; false when all are empty.
+    fn step(&mut self) -> bool {
+        let busy: Vec<(u64, u64)> = self.links.iter().filter(|(_, q)| !q.is_empty()).map(|(k, _)| *k).collect();
+        if busy.is_empty() {
+            return false;
+        }
+        let pick = busy[(self.rand() % busy.len() as u64) as usize];
+        let (conn, nonce, msg) = self.links.get_mut(&pick).unwrap().pop_front().unwrap();
+        self.nodes.get_mut(&pick.1).unwrap().handle(conn, nonce, msg);
+        self.drain(pick.1);
+        true
+    }
+}
+
+fn cluster_config() -> Configuration {
+    let mut st = CoordState::new(99);
+    for (i, port) in [1, 2, 3].iter().enumerate() {
+        st.register(i as u64 + 1, &format!("127.0.0.1:{port}"));
+    }
+    st.add_space("space s key k attributes int n subspace n create 4 partitions tolerate 2 failures");
+    st.config()
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Put(u8, i64),
+    Del(u8),
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0u8..4, any::<i64>()).prop_map(|(k, n)| Op::Put(k, n)),
+        (0u8..4).prop_map(Op::Del),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn replicas_converge_to_the_leaders_order(ops in proptest::collection::vec(op_strategy(), 1..40), seed in 1u64..u64::MAX) {
+        let cfg = cluster_config();
+        let sp = cfg.space(b"s").unwrap().clone();
+        let mut sim = Sim::new(&cfg);
+        sim.rng = seed;
+        let mut model: HashMap<Vec<u8>, Option<i64>> = HashMap::new();
+        let mut expect: HashMap<u64, ReturnCode> = HashMap::new();
+        for (i, op) in ops.iter().enumerate() {
+            let nonce = i as u64 + 1;
+            let (key, fl, funcs) = match op {
+                Op::Put(k, n) => (vec![*k], 0, vec![Func { attr: 1, op: FuncOp::Set, arg_type: DataType::Int64, arg: n.to_le_bytes().to_vec(), map_key: None }]),
+                Op::Del(k) => (vec![*k], flags::FAIL_IF_NOT_FOUND | flags::ERASE, vec![]),
+            };
+            let cur = model.get(&key).copied().flatten();
+            match op {
+                Op::Put(_, n) => { model.insert(key.clone(), Some(*n)); expect.insert(nonce, ReturnCode::Success); }
+                Op::Del(_) => {
+                    expect.insert(nonce, if cur.is_some() { ReturnCode::Success } else { ReturnCode::NotFound });
+                    model.insert(key.clone(), None);
+                }
+            }
+            let region = sp.key_region(&key).unwrap();
+            let leader = region.replicas[0].server;
+            sim.client_send(leader, nonce, Msg::Atomic { version: cfg.version, region: region.id, key, flags: fl, checks: vec![], funcs });
+            // Interleave delivery with new requests.
+            for _ in 0..(sim.rand() % 4) { sim.step(); }
+        }
+        let mut guard = 0;
+        while sim.step() { guard += 1; prop_assert!(guard < 100_000); }
+        prop_assert_eq!(&sim.replies, &expect);
+        for (key, val) in &model {
+            for (id, node) in &sim.nodes {
+                for (ssi, ss) in sp.subspaces.iter().enumerate() {
+                    for r in &ss.regions {
+                        if !r.replicas.iter().any(|p| p.server == *id) { continue; }
+                        let stored = node.store.get(&storage_key(r.id, key)).unwrap();
+                        let should_hold = match val {
+                            None => false,
+                            Some(n) => {
+                                let vals = vec![n.to_le_bytes().to_vec()];
+                                ssi == 0 && sp.key_region(key).unwrap().id == r.id
+                                    || ssi == 1 && sp.region_of(1, &|a| if a == 0 { key.as_slice() } else { vals[a - 1].as_slice() }).unwrap().id == r.id
+                            }
+                        };
+                        prop_assert_eq!(stored.is_some(), should_hold, "server {} region {} key {:?}", id, r.id, key);
+                        if let (Some(rec), Some(n)) = (stored, val) {
+                            prop_assert_eq!(rec.values, vec![n.to_le_bytes().to_vec()]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
