@@ -78,7 +78,7 @@ install: build
 	    while read -r f; do \
 	        $(INSTALL) -D -m 644 "$$f" "$(DESTDIR)$(PYTHONDIR)/$${f#python/}" || exit 1; \
 	    done
-	# The Python package loads the shared library that sits next to it.
+# (The Python package loads the libhyperclient.so that sits next to it.)
 	ln -sf $$(realpath -m --relative-to=$(PYTHONDIR)/hyperclient $(LIBDIR)/$(SONAME)) \
 		$(DESTDIR)$(PYTHONDIR)/hyperclient/libhyperclient.so
 

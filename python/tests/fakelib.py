@@ -8,6 +8,7 @@ offsets and the freeing of output arrays.  It is not a model of the server.
 """
 
 import collections
+import re
 import ctypes
 import struct
 
@@ -132,15 +133,15 @@ class FakeHyperClient(object):
         pass
 
     def _add_space(self, h, desc):
-        words = self._str(desc).decode().replace(',', ' , ').split()
+        text = self._str(desc).decode()
+        head, _, body = text.partition('attributes')
+        words = head.split()
         name, key = words[1], words[3]
         attrs = []
-        if 'attributes' in words:
-            body = ' '.join(words[words.index('attributes') + 1:]).split(',')
-            for decl in body:
-                parts = decl.split()
-                attrs.append((parts[-1].encode(), _TYPES[parts[0]] if len(parts) > 1
-                              else C.HYPERDATATYPE_STRING))
+        for decl in re.split(r',(?![^()]*\))', body) if body.strip() else []:
+            parts = decl.split()
+            attrs.append((parts[-1].encode(), _TYPES[parts[0]] if len(parts) > 1
+                          else C.HYPERDATATYPE_STRING))
         if name.encode() in self.spaces:
             return C.HYPERCLIENT_DUPLICATE
         self.spaces[name.encode()] = Space(key.encode(), C.HYPERDATATYPE_STRING, attrs)

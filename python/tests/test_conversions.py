@@ -10,7 +10,8 @@ import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+# The checkout's package, unless one is importable already (PYTHONPATH wins).
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
 import hyperclient  # noqa: E402
 from hyperclient import _codec, _predicates, _errors, _lib  # noqa: E402

@@ -38,6 +38,10 @@ impl std::fmt::Display for SpaceError {
 }
 impl std::error::Error for SpaceError {}
 
+/// The largest `create N partitions` accepted (every region costs memory in every
+/// configuration copy).
+pub const MAX_PARTITIONS: u32 = 65536;
+
 /// `create N partitions` when the clause is absent.
 pub const DEFAULT_PARTITIONS: u32 = 256;
 /// `tolerate F failures` when the clause is absent.
@@ -405,6 +409,9 @@ pub fn parse_space(text: &str) -> Result<SpaceDesc, SpaceError> {
         p.expect_kw(Kw::Partitions, "'partitions'")?;
         partitions = match u32::try_from(n) {
             Ok(0) => return Err(p.message_at(at, "the number of partitions must be at least 1")),
+            Ok(n) if n > MAX_PARTITIONS => {
+                return Err(p.message_at(at, &format!("too many partitions (at most {MAX_PARTITIONS})")))
+            }
             Ok(n) => n,
             Err(_) => return Err(p.message_at(at, "too many partitions")),
         };
@@ -770,7 +777,7 @@ mod tests {
             name(),
             proptest::collection::vec((name(), attr_type()), 1..8),
             prop_oneof![Just(String), Just(Int64), Just(Float)],
-            1u32..=u32::MAX,
+            1u32..=MAX_PARTITIONS,
             any::<u32>(),
             proptest::collection::vec(
                 proptest::collection::vec(any::<prop::sample::Index>(), 1..5),
