@@ -13,7 +13,7 @@ const HELP: &str = "usage: hyperdex [--version] [--help] <command> [<args>]
 
 commands:
   coordinator   run a coordinator   [-f|-d] [-D DIR] [-l IP] [-p PORT] [-c ADDR] [-P PORT]
-  daemon        run a storage daemon [-f|-d] [-D DIR] [-l IP] [-p PORT] [-c ADDR] [-P PORT] [-t N] [--sync]
+  daemon        run a storage daemon [-f|-d] [-D DIR] [-l IP] [-p PORT] [-c ADDR] [-P PORT] [-t N] [--sync] [--cache-mb MB]
   add-space     add a space (description on standard input)  [-h HOST] [-p PORT]
   rm-space      remove spaces                                [-h HOST] [-p PORT] NAME...
   show-config   print the cluster configuration              [-h HOST] [-p PORT]
@@ -144,6 +144,7 @@ fn cmd_daemon(args: &[String]) -> Result<i32, String> {
         ('P', "coordinator-port", true),
         ('t', "threads", true),
         ('s', "sync", false),
+        ('C', "cache-mb", true),
     ];
     let p = parse(spec, args)?;
     if let Some(t) = p.values.get("threads") {
@@ -159,6 +160,10 @@ fn cmd_daemon(args: &[String]) -> Result<i32, String> {
         coordinator_port: port(&p, "coordinator-port", 1982)?,
         data: PathBuf::new(),
         sync: p.switches.contains(&"sync"),
+        cache_bytes: match p.values.get("cache-mb") {
+            None => 256 << 20,
+            Some(v) => v.parse::<usize>().map_err(|_| format!("--cache-mb {v}: not a number"))? << 20,
+        },
     };
     let dir = server_common(&p, "hyperdex-daemon.log")?;
     daemon::run(daemon::DaemonOptions { data: dir, ..opts }).map_err(|e| format!("daemon: {e}"))?;

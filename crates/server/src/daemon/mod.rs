@@ -30,6 +30,8 @@ pub struct DaemonOptions {
     pub data: PathBuf,
     /// fsync (fdatasync) every group of writes before acknowledging it.
     pub sync: bool,
+    /// Bytes of objects kept in memory (write-through cache).
+    pub cache_bytes: usize,
 }
 
 const LISTENER: Token = Token(0);
@@ -340,7 +342,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     crate::signals::install();
     let mut sh = Shell {
         poll,
-        node: Node::new(identity.server, store),
+        node: Node::new(identity.server, store, opts.cache_bytes),
         conns: HashMap::new(),
         peers: HashMap::new(),
         peer_of: HashMap::new(),

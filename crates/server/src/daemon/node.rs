@@ -8,13 +8,15 @@
 //! the old region's and the new region's replicas). The last hop applies it and acks
 //! backwards; every hop applies when the ack reaches it; the leader answers the client.
 
-use super::storage::{encode_record, storage_key, Record, Store};
+use super::storage::{encode_record, storage_key, Store};
 use hyperdex_core::config::{Configuration, Region, Space};
 use hyperdex_core::ops::{apply_funcs, check_passes, validate_check, validate_func, Check, Func};
 use hyperdex_core::proto::{flags, Hop, Msg};
 use hyperdex_core::{DataType, ReturnCode};
 use std::collections::HashMap;
 use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
 
 /// Where a message goes: back on a connection, or to a server by id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -50,8 +52,21 @@ struct PendingHop {
 /// The newest state of a key at its point leader while writes are in flight.
 struct InFlight {
     version: u64,
+    /// The newest version applied here (at the leader's hop) so far.
+    applied: u64,
     values: Option<Vec<Vec<u8>>>,
     count: u32,
+}
+
+/// A cached object: its version, and its values (None: deleted at that version).
+#[derive(Clone)]
+struct Cached {
+    version: u64,
+    values: Option<Rc<Vec<Vec<u8>>>>,
+}
+
+fn cached_size(skey: &[u8], values: &Option<Rc<Vec<Vec<u8>>>>) -> usize {
+    64 + skey.len() + values.as_ref().map(|v| v.iter().map(|x| x.len() + 24).sum::<usize>()).unwrap_or(0)
 }
 
 /// Where to find a region in the configuration.
@@ -65,12 +80,16 @@ struct RegionIdx {
 pub struct Node<S: Store> {
     pub id: u64,
     pub store: S,
-    pub config: Configuration,
+    /// Shared so a request can hold the space it works on while the node changes.
+    pub config: Arc<Configuration>,
     index: HashMap<u64, RegionIdx>,
     /// This round's writes: storage key → (version, record bytes or None for a delete).
-    overlay: HashMap<Vec<u8>, (u64, Option<Vec<u8>>)>,
-    /// Versions of recent drops/deletes, so a late older store cannot resurrect an object.
-    tombstones: HashMap<Vec<u8>, u64>,
+    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Write-through cache of objects (and of recent deletes, which keeps a late older
+    /// write from resurrecting an object), bounded by `cache_limit` bytes.
+    cache: HashMap<Vec<u8>, Cached>,
+    cache_bytes: usize,
+    cache_limit: usize,
     inflight: HashMap<(u64, Vec<u8>), InFlight>,
     pending: HashMap<(u64, u64, u16), PendingHop>,
     next_op: u64,
@@ -85,7 +104,6 @@ pub struct Node<S: Store> {
 }
 
 const MAX_HELD: usize = 100_000;
-const MAX_TOMBSTONES: usize = 1 << 20;
 
 fn now_nanos() -> u64 {
     std::time::SystemTime::now()
@@ -95,14 +113,16 @@ fn now_nanos() -> u64 {
 }
 
 impl<S: Store> Node<S> {
-    pub fn new(id: u64, store: S) -> Node<S> {
+    pub fn new(id: u64, store: S, cache_limit: usize) -> Node<S> {
         Node {
             id,
             store,
-            config: Configuration::default(),
+            config: Arc::new(Configuration::default()),
             index: HashMap::new(),
-            overlay: HashMap::new(),
-            tombstones: HashMap::new(),
+            writes: Vec::new(),
+            cache: HashMap::new(),
+            cache_bytes: 0,
+            cache_limit,
             inflight: HashMap::new(),
             pending: HashMap::new(),
             next_op: 1,
@@ -126,7 +146,7 @@ impl<S: Store> Node<S> {
         if config.version <= self.config.version && self.config.version != 0 {
             return;
         }
-        let old = std::mem::replace(&mut self.config, config);
+        let old = std::mem::replace(&mut self.config, Arc::new(config));
         self.index.clear();
         for (si, sp) in self.config.spaces.iter().enumerate() {
             for (ssi, ss) in sp.subspaces.iter().enumerate() {
@@ -198,46 +218,84 @@ impl<S: Store> Node<S> {
         }
     }
 
-    fn read(&self, skey: &[u8]) -> Option<Record> {
-        if let Some((version, rec)) = self.overlay.get(skey) {
-            return rec.as_ref().map(|bytes| {
-                super::storage::decode_record(bytes).unwrap_or(Record { version: *version, values: Vec::new() })
-            });
+    /// The newest version this server knows for a storage key, and the object if present:
+    /// the cache first, then storage (at most one storage read; the result is cached).
+    fn read(&mut self, skey: &[u8]) -> (u64, Option<Rc<Vec<Vec<u8>>>>) {
+        if let Some(c) = self.cache.get(skey) {
+            return (c.version, c.values.clone());
         }
-        self.store.get(skey).ok().flatten()
+        let (version, values) = match self.store.get(skey) {
+            Ok(Some(rec)) => (rec.version, Some(Rc::new(rec.values))),
+            Ok(None) => (0, None),
+            Err(e) => {
+                self.storage_error.get_or_insert(e);
+                (0, None)
+            }
+        };
+        if values.is_some() {
+            self.remember(skey.to_vec(), version, values.clone());
+        }
+        (version, values)
     }
 
-    fn read_version(&self, skey: &[u8]) -> u64 {
-        if let Some((v, _)) = self.overlay.get(skey) {
-            return *v;
+    fn remember(&mut self, skey: Vec<u8>, version: u64, values: Option<Rc<Vec<Vec<u8>>>>) {
+        self.cache_bytes += cached_size(&skey, &values);
+        if let Some(old) = self.cache.insert(skey.clone(), Cached { version, values }) {
+            self.cache_bytes -= cached_size(&skey, &old.values);
         }
-        let stored = self.store.get(skey).ok().flatten().map(|r| r.version).unwrap_or(0);
-        stored.max(self.tombstones.get(skey).copied().unwrap_or(0))
+        if self.cache_bytes > self.cache_limit {
+            // Evict about a quarter of the entries (hash order is arbitrary enough).
+            let mut n = 0usize;
+            let mut freed = 0usize;
+            self.cache.retain(|k, v| {
+                n += 1;
+                if n % 4 == 0 {
+                    freed += cached_size(k, &v.values);
+                    false
+                } else {
+                    true
+                }
+            });
+            self.cache_bytes -= freed;
+        }
     }
 
     /// Applies one hop's effect to this round's writes, unless a newer version is already here.
+    ///
+    /// At the point leader's own hop the in-flight table already knows the newest version
+    /// applied (versions are issued there), which spares a storage read per write.
     fn apply(&mut self, region: u64, key: &[u8], obj_version: u64, store: bool, values: Option<&Vec<Vec<u8>>>) {
         let skey = storage_key(region, key);
-        if self.read_version(&skey) >= obj_version {
+        let known = match self.inflight.get_mut(&(region, key.to_vec())) {
+            Some(f) => {
+                let newer = f.applied < obj_version;
+                f.applied = f.applied.max(obj_version);
+                Some(newer)
+            }
+            None => None,
+        };
+        let newer = match known {
+            Some(n) => n,
+            None => self.read(&skey).0 < obj_version,
+        };
+        if !newer {
             return;
         }
         match (store, values) {
             (true, Some(v)) => {
-                self.overlay.insert(skey, (obj_version, Some(encode_record(obj_version, v))));
+                self.writes.push((skey.clone(), Some(encode_record(obj_version, v))));
+                self.remember(skey, obj_version, Some(Rc::new(v.clone())));
             }
             _ => {
-                if self.tombstones.len() >= MAX_TOMBSTONES {
-                    self.tombstones.clear();
-                }
-                self.tombstones.insert(skey.clone(), obj_version);
-                self.overlay.insert(skey, (obj_version, None));
+                self.writes.push((skey.clone(), None));
+                self.remember(skey, obj_version, None);
             }
         }
     }
 
     /// The writes of this round, to commit before the outbox is sent.
     pub fn take_writes(&mut self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        self.overlay.drain().map(|(k, (_, v))| (k, v)).collect()
+        std::mem::take(&mut self.writes)
     }
 
     /// Handles one message that arrived on connection `conn`.
@@ -310,8 +368,8 @@ impl<S: Store> Node<S> {
             return fail(ReturnCode::WrongType);
         }
         let n = sp.attrs.len() - 1;
-        match self.read(&storage_key(region, key)) {
-            Some(rec) if rec.values.len() == n => Msg::GetReply { rc: ReturnCode::Success, values: rec.values },
+        match self.read(&storage_key(region, key)).1 {
+            Some(vals) if vals.len() == n => Msg::GetReply { rc: ReturnCode::Success, values: (*vals).clone() },
             Some(_) => fail(ReturnCode::ServerError),
             None => fail(ReturnCode::NotFound),
         }
@@ -328,11 +386,13 @@ impl<S: Store> Node<S> {
         mut checks: Vec<Check>,
         mut funcs: Vec<Func>,
     ) -> Result<(), ReturnCode> {
-        let Some((sp, ss, r)) = self.region(region) else { return Err(ReturnCode::Reconfigure) };
-        if ss != 0 || !self.is_head(r) {
+        let cfg = Arc::clone(&self.config);
+        let Some(ix) = self.index.get(&region).copied() else { return Err(ReturnCode::Reconfigure) };
+        let space = &cfg.spaces[ix.space];
+        let r = &space.subspaces[ix.subspace].regions[ix.region];
+        if ix.subspace != 0 || !self.is_head(r) {
             return Err(ReturnCode::Reconfigure);
         }
-        let space = sp.clone();
         if !key_ok(space.key_type(), &key) {
             return Err(ReturnCode::WrongType);
         }
@@ -351,11 +411,8 @@ impl<S: Store> Node<S> {
         let (cur_version, current) = match self.inflight.get(&ikey) {
             Some(f) => (f.version, f.values.clone()),
             None => {
-                let skey = storage_key(region, &ikey.1);
-                match self.read(&skey) {
-                    Some(rec) => (rec.version, Some(rec.values)),
-                    None => (self.read_version(&skey), None),
-                }
+                let (version, vals) = self.read(&storage_key(region, &ikey.1));
+                (version, vals.map(|v| (*v).clone()))
             }
         };
         let n = space.attrs.len() - 1;
@@ -393,11 +450,11 @@ impl<S: Store> Node<S> {
         };
         self.version_clock = self.version_clock.max(cur_version) + 1;
         let obj_version = self.version_clock;
-        let hops = chain_path(&space, key, current.as_ref(), new.as_ref());
+        let hops = chain_path(space, key, current.as_ref(), new.as_ref());
         if hops.is_empty() || hops[0].server != self.id {
             return Err(ReturnCode::Reconfigure);
         }
-        let entry = self.inflight.entry(ikey.clone()).or_insert(InFlight { version: 0, values: None, count: 0 });
+        let entry = self.inflight.entry(ikey.clone()).or_insert(InFlight { version: 0, applied: 0, values: None, count: 0 });
         entry.version = obj_version;
         entry.values = new.clone();
         entry.count += 1;

@@ -57,7 +57,7 @@ impl Sim {
     fn new(cfg: &Configuration) -> Sim {
         let mut nodes = HashMap::new();
         for s in &cfg.servers {
-            let mut n = Node::new(s.id, MemStore::default());
+            let mut n = Node::new(s.id, MemStore::default(), 1 << 30);
             n.install_config(cfg.clone());
             nodes.insert(s.id, n);
         }

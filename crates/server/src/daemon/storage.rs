@@ -69,7 +69,9 @@ pub struct FjallStore {
 impl FjallStore {
     pub fn open(dir: &Path, sync: bool) -> io::Result<FjallStore> {
         let db = fjall::Database::builder(dir.join("objects.fjall")).open().map_err(to_io)?;
-        let objects = db.keyspace("objects", fjall::KeyspaceCreateOptions::default).map_err(to_io)?;
+        let objects = db
+            .keyspace("objects", || fjall::KeyspaceCreateOptions::default().max_memtable_size(8 << 20))
+            .map_err(to_io)?;
         Ok(FjallStore { db, objects, sync })
     }
 }
