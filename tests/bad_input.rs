@@ -44,9 +44,14 @@ fn hostile_inputs() -> Vec<Vec<u8>> {
     v.push(f);
     // An ATOMIC with a huge element count.
     let mut f = Vec::new();
-    let body: Vec<u8> =
-        [1u64.to_le_bytes().as_slice(), 2u64.to_le_bytes().as_slice(), &0u32.to_le_bytes(), &[0], &u32::MAX.to_le_bytes()]
-            .concat();
+    let body: Vec<u8> = [
+        1u64.to_le_bytes().as_slice(),
+        2u64.to_le_bytes().as_slice(),
+        &0u32.to_le_bytes(),
+        &[0],
+        &u32::MAX.to_le_bytes(),
+    ]
+    .concat();
     f.extend_from_slice(&((9 + body.len()) as u32).to_le_bytes());
     f.push(hyperdex_core::proto::msg::ATOMIC);
     f.extend_from_slice(&1u64.to_le_bytes());

@@ -78,7 +78,10 @@ fn acknowledged_write_is_on_every_replica_and_survives_restarting_every_daemon()
     }
     // Deleted objects must vanish everywhere.
     assert_eq!(atomic(&cfg, "rep", b"gone", 0, set_funcs(b"x", 1)), Some(ReturnCode::Success));
-    assert_eq!(atomic(&cfg, "rep", b"gone", flags::FAIL_IF_NOT_FOUND | flags::ERASE, vec![]), Some(ReturnCode::Success));
+    assert_eq!(
+        atomic(&cfg, "rep", b"gone", flags::FAIL_IF_NOT_FOUND | flags::ERASE, vec![]),
+        Some(ReturnCode::Success)
+    );
 
     // Crash every daemon (no clean shutdown), then read each one's storage directly.
     let ids: Vec<u64> = (0..3).map(|i| cl.server_id(i)).collect();
@@ -155,7 +158,8 @@ fn space_added_before_any_daemon_gets_replicas_as_daemons_join() {
     cl.add_daemon();
     let cfg = cl.wait_servers(1);
     let f = vec![Func { attr: 1, op: FuncOp::Set, arg_type: DataType::String, arg: b"v1".to_vec(), map_key: None }];
-    let rc = wait_for("the first daemon to serve", Duration::from_secs(20), || atomic(&cfg, "early", b"x", 0, f.clone()));
+    let rc =
+        wait_for("the first daemon to serve", Duration::from_secs(20), || atomic(&cfg, "early", b"x", 0, f.clone()));
     assert_eq!(rc, ReturnCode::Success);
     cl.add_daemon();
     let cfg = cl.wait_servers(2);

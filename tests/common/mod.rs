@@ -75,7 +75,8 @@ impl Cluster {
 
     pub fn coordinator_only(tag: &str) -> Cluster {
         let dir = temp_dir(tag);
-        let mut c = Cluster { dir, coord_port: free_port(), coord: None, daemon_ports: Vec::new(), daemons: Vec::new() };
+        let mut c =
+            Cluster { dir, coord_port: free_port(), coord: None, daemon_ports: Vec::new(), daemons: Vec::new() };
         c.start_coordinator();
         c
     }
@@ -118,7 +119,11 @@ impl Cluster {
     pub fn start_daemon(&mut self, i: usize) {
         let d = self.daemon_dir(i);
         std::fs::create_dir_all(&d).unwrap();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(format!("daemon{i}.log"))).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("daemon{i}.log")))
+            .unwrap();
         let child = Command::new(hyperdex_bin())
             .arg("daemon")
             .arg("-f")
@@ -169,9 +174,7 @@ impl Cluster {
     }
 
     pub fn wait_servers(&self, n: usize) -> Configuration {
-        wait_for("daemons to register", Duration::from_secs(20), || {
-            self.config().filter(|c| c.servers.len() >= n)
-        })
+        wait_for("daemons to register", Duration::from_secs(20), || self.config().filter(|c| c.servers.len() >= n))
     }
 
     pub fn hyperdex(&self, args: &[&str], stdin: &str) -> (i32, String, String) {

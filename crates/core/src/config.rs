@@ -69,11 +69,7 @@ impl Space {
     /// value of attribute `i` (index 0 = key).
     pub fn region_of<'a>(&'a self, ss: usize, values: &dyn Fn(usize) -> &'a [u8]) -> Option<&'a Region> {
         let sub = self.subspaces.get(ss)?;
-        let coords: Vec<u64> = sub
-            .attrs
-            .iter()
-            .map(|&a| coordinate(self.attrs[a].dtype, values(a)))
-            .collect();
+        let coords: Vec<u64> = sub.attrs.iter().map(|&a| coordinate(self.attrs[a].dtype, values(a))).collect();
         find_region(&sub.regions, &coords)
     }
     /// The key-subspace region of `key`.
@@ -86,8 +82,7 @@ impl Space {
 
 fn find_region<'a>(regions: &'a [Region], coords: &[u64]) -> Option<&'a Region> {
     regions.iter().find(|r| {
-        r.lower.len() == coords.len()
-            && coords.iter().enumerate().all(|(i, c)| r.lower[i] <= *c && *c <= r.upper[i])
+        r.lower.len() == coords.len() && coords.iter().enumerate().all(|(i, c)| r.lower[i] <= *c && *c <= r.upper[i])
     })
 }
 

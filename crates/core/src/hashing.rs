@@ -112,11 +112,7 @@ pub fn intervals(n: u64) -> Vec<(u64, u64)> {
     (0..n)
         .map(|j| {
             let lo = (j as u128 * width).min(u64::MAX as u128) as u64;
-            let hi = if j + 1 == n {
-                u64::MAX
-            } else {
-                ((j as u128 + 1) * width - 1).min(u64::MAX as u128) as u64
-            };
+            let hi = if j + 1 == n { u64::MAX } else { ((j as u128 + 1) * width - 1).min(u64::MAX as u128) as u64 };
             (lo, hi)
         })
         .collect()
@@ -128,25 +124,14 @@ pub fn intervals(n: u64) -> Vec<(u64, u64)> {
 ///
 /// `dims == 0` gives one region with empty bounds; `partitions == 0` is treated as 1.
 pub fn partition(dims: usize, partitions: u32) -> Vec<(Vec<u64>, Vec<u64>)> {
-    let per_dim: Vec<Vec<(u64, u64)>> = intervals_per_dim(dims, partitions)
-        .into_iter()
-        .map(intervals)
-        .collect();
+    let per_dim: Vec<Vec<(u64, u64)>> = intervals_per_dim(dims, partitions).into_iter().map(intervals).collect();
     let total: usize = per_dim.iter().map(|v| v.len()).product();
     let mut out = Vec::with_capacity(total);
     // Odometer: the last dimension changes fastest.
     let mut idx = vec![0usize; dims];
     loop {
-        let lower = idx
-            .iter()
-            .enumerate()
-            .map(|(i, &j)| per_dim[i][j].0)
-            .collect();
-        let upper = idx
-            .iter()
-            .enumerate()
-            .map(|(i, &j)| per_dim[i][j].1)
-            .collect();
+        let lower = idx.iter().enumerate().map(|(i, &j)| per_dim[i][j].0).collect();
+        let upper = idx.iter().enumerate().map(|(i, &j)| per_dim[i][j].1).collect();
         out.push((lower, upper));
         let mut i = dims;
         loop {
@@ -218,15 +203,9 @@ mod tests {
         assert_eq!(coordinate(DataType::Int64, &[]), 1 << 63);
         assert_eq!(coordinate(DataType::Int64, &0i64.to_le_bytes()), 1 << 63);
         assert_eq!(coordinate(DataType::Int64, &i64::MIN.to_le_bytes()), 0);
-        assert_eq!(
-            coordinate(DataType::Int64, &i64::MAX.to_le_bytes()),
-            u64::MAX
-        );
+        assert_eq!(coordinate(DataType::Int64, &i64::MAX.to_le_bytes()), u64::MAX);
         assert_eq!(coordinate(DataType::Float, &[]), (1 << 63) + 1);
-        assert_eq!(
-            coordinate(DataType::Float, &(-0.0f64).to_le_bytes()),
-            (1 << 63) + 1
-        );
+        assert_eq!(coordinate(DataType::Float, &(-0.0f64).to_le_bytes()), (1 << 63) + 1);
         assert_eq!(float_encode(f64::NEG_INFINITY), 0);
         assert_eq!(float_encode(f64::INFINITY), 0xFFF0_0000_0000_0002);
         assert_eq!(float_encode(f64::NAN), 0xFFF0_0000_0000_0003);

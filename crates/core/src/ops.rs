@@ -5,8 +5,8 @@
 use crate::codes::{DataType, Predicate, ReturnCode};
 use crate::space::Attribute;
 use crate::values::{
-    canonical_primitive, compare, container_members, elements, encode_float, encode_int64,
-    encode_list, float_of, int64_of, length_of, map_entries, push_element, validate,
+    canonical_primitive, compare, container_members, elements, encode_float, encode_int64, encode_list, float_of,
+    int64_of, length_of, map_entries, push_element, validate,
 };
 use crate::wire::{DResult, DecodeError, Reader, Writer};
 
@@ -87,10 +87,7 @@ pub struct Check {
 
 /// True for the bare container classes GENERIC, LIST_GENERIC, SET_GENERIC and MAP_GENERIC.
 fn is_bare_class(t: DataType) -> bool {
-    matches!(
-        t,
-        DataType::Generic | DataType::ListGeneric | DataType::SetGeneric | DataType::MapGeneric
-    )
+    matches!(t, DataType::Generic | DataType::ListGeneric | DataType::SetGeneric | DataType::MapGeneric)
 }
 
 /// The empty-GENERIC rule (spec/client-api.md §5.2): a bare container class equal to the
@@ -110,10 +107,7 @@ pub fn empty_generic(declared: DataType, supplied: DataType, value: &[u8]) -> Da
 /// For plain functions the rule uses the attribute's type; for the map-entry functions
 /// (map_key present) the key half uses the map's key type and the value half the map's value
 /// type.
-fn func_types(
-    attr_type: DataType,
-    func: &Func,
-) -> Result<(DataType, Option<DataType>), ReturnCode> {
+fn func_types(attr_type: DataType, func: &Func) -> Result<(DataType, Option<DataType>), ReturnCode> {
     use DataType as T;
     use FuncOp::*;
     if !attr_type.is_attribute_type() {
@@ -127,21 +121,14 @@ fn func_types(
             let at = empty_generic(attr_type, func.arg_type, &func.arg);
             let arg_ok = |t: DataType| at == t && validate(t, &func.arg);
             let ok = match func.op {
-                Set => {
-                    (at == attr_type || (at == class && class != T::Generic))
-                        && validate(attr_type, &func.arg)
-                }
+                Set => (at == attr_type || (at == class && class != T::Generic)) && validate(attr_type, &func.arg),
                 StringAppend | StringPrepend => attr_type == T::String && arg_ok(T::String),
-                NumAdd | NumSub | NumMul | NumDiv => {
-                    matches!(attr_type, T::Int64 | T::Float) && arg_ok(attr_type)
-                }
+                NumAdd | NumSub | NumMul | NumDiv => matches!(attr_type, T::Int64 | T::Float) && arg_ok(attr_type),
                 NumMod | NumAnd | NumOr | NumXor => attr_type == T::Int64 && arg_ok(T::Int64),
                 ListLpush | ListRpush => class == T::ListGeneric && arg_ok(elem),
                 SetAdd | SetRemove => class == T::SetGeneric && arg_ok(elem),
                 SetUnion | SetIntersect => {
-                    class == T::SetGeneric
-                        && (at == attr_type || at == T::SetGeneric)
-                        && validate(attr_type, &func.arg)
+                    class == T::SetGeneric && (at == attr_type || at == T::SetGeneric) && validate(attr_type, &func.arg)
                 }
                 MapRemove => class == T::MapGeneric && arg_ok(key),
                 MapAdd => false,
@@ -204,9 +191,7 @@ pub fn validate_check(attr_type: DataType, check: &mut Check) -> Result<(), Retu
     let ok = match check.predicate {
         Predicate::Fail => true,
         Predicate::Equals => dt == attr_type,
-        Predicate::LessEqual | Predicate::GreaterEqual => {
-            dt == attr_type && attr_type.is_primitive()
-        }
+        Predicate::LessEqual | Predicate::GreaterEqual => dt == attr_type && attr_type.is_primitive(),
         Predicate::Regex => dt == T::String && attr_type == T::String,
         Predicate::LengthEquals
         | Predicate::LengthLessEqual
@@ -240,8 +225,7 @@ pub fn check_passes(attr_type: DataType, value: &[u8], check: &Check) -> bool {
         Predicate::Fail => false,
         Predicate::Equals => {
             if matches!(attr_type, DataType::Int64 | DataType::Float) {
-                canonical_primitive(attr_type, value)
-                    == canonical_primitive(attr_type, &check.value)
+                canonical_primitive(attr_type, value) == canonical_primitive(attr_type, &check.value)
             } else {
                 value == check.value.as_slice()
             }
@@ -264,11 +248,8 @@ pub fn check_passes(attr_type: DataType, value: &[u8], check: &Check) -> bool {
             }
         }
         Predicate::Contains => {
-            let member_type = if attr_type.container() == DataType::MapGeneric {
-                attr_type.map_key()
-            } else {
-                attr_type.elem()
-            };
+            let member_type =
+                if attr_type.container() == DataType::MapGeneric { attr_type.map_key() } else { attr_type.elem() };
             let needle = canonical_primitive(member_type, &check.value);
             match container_members(attr_type, value) {
                 Some(members) => members.contains(&needle.as_slice()),
@@ -388,12 +369,7 @@ pub fn floor_mod(a: i64, b: i64) -> Option<i64> {
 
 /// Applies a primitive-level function (SET, string, or numeric op) to one primitive value
 /// of type `vtype`. `old` may be empty (0 / 0.0 / "").
-fn apply_primitive(
-    vtype: DataType,
-    op: FuncOp,
-    old: &[u8],
-    arg: &[u8],
-) -> Result<Vec<u8>, ReturnCode> {
+fn apply_primitive(vtype: DataType, op: FuncOp, old: &[u8], arg: &[u8]) -> Result<Vec<u8>, ReturnCode> {
     use FuncOp::*;
     match (vtype, op) {
         (_, Set) | (_, MapAdd) => Ok(arg.to_vec()),
@@ -583,11 +559,7 @@ fn set_union<'a>(elem: DataType, a: &[&'a [u8]], b: &[&'a [u8]]) -> Vec<&'a [u8]
 /// Each function is validated again (so unvalidated input never panics): attribute 0 gives
 /// DONTUSEKEY, an attribute outside the schema or `values` gives UNKNOWNATTR, a function
 /// unsuitable for its attribute or a malformed stored value gives WRONGTYPE.
-pub fn apply_funcs(
-    schema: &[Attribute],
-    values: &mut [Vec<u8>],
-    funcs: &[Func],
-) -> Result<(), ReturnCode> {
+pub fn apply_funcs(schema: &[Attribute], values: &mut [Vec<u8>], funcs: &[Func]) -> Result<(), ReturnCode> {
     // Copies of the attributes touched so far; written back only if every function succeeds.
     let mut work: Vec<Option<Vec<u8>>> = vec![None; values.len()];
     for f in funcs {
@@ -615,10 +587,7 @@ pub fn apply_funcs(
 // ---- wire encodings of checks and functions (docs/protocol.md) ----
 
 pub fn encode_check(w: &mut Writer<'_>, c: &Check) {
-    w.u16(c.attr)
-        .u32(c.predicate as u32)
-        .u32(c.dtype as u32)
-        .bytes(&c.value);
+    w.u16(c.attr).u32(c.predicate as u32).u32(c.dtype as u32).bytes(&c.value);
 }
 
 pub fn decode_check(r: &mut Reader<'_>) -> DResult<Check> {
@@ -626,19 +595,11 @@ pub fn decode_check(r: &mut Reader<'_>) -> DResult<Check> {
     let predicate = Predicate::from_raw(r.u32()?).ok_or(DecodeError)?;
     let dtype = DataType::from_raw(r.u32()?).ok_or(DecodeError)?;
     let value = r.bytes()?.to_vec();
-    Ok(Check {
-        attr,
-        predicate,
-        dtype,
-        value,
-    })
+    Ok(Check { attr, predicate, dtype, value })
 }
 
 pub fn encode_func(w: &mut Writer<'_>, f: &Func) {
-    w.u16(f.attr)
-        .u8(f.op as u8)
-        .u32(f.arg_type as u32)
-        .bytes(&f.arg);
+    w.u16(f.attr).u8(f.op as u8).u32(f.arg_type as u32).bytes(&f.arg);
     match &f.map_key {
         None => {
             w.u8(0);
@@ -662,13 +623,7 @@ pub fn decode_func(r: &mut Reader<'_>) -> DResult<Func> {
         }
         _ => return Err(DecodeError),
     };
-    Ok(Func {
-        attr,
-        op,
-        arg_type,
-        arg,
-        map_key,
-    })
+    Ok(Func { attr, op, arg_type, arg, map_key })
 }
 
 #[cfg(test)]
@@ -691,22 +646,10 @@ mod tests {
         v
     }
     fn func(op: FuncOp, t: DataType, arg: Vec<u8>) -> Func {
-        Func {
-            attr: 1,
-            op,
-            arg_type: t,
-            arg,
-            map_key: None,
-        }
+        Func { attr: 1, op, arg_type: t, arg, map_key: None }
     }
     fn mfunc(op: FuncOp, kt: DataType, k: Vec<u8>, vt: DataType, v: Vec<u8>) -> Func {
-        Func {
-            attr: 1,
-            op,
-            arg_type: vt,
-            arg: v,
-            map_key: Some((kt, k)),
-        }
+        Func { attr: 1, op, arg_type: vt, arg: v, map_key: Some((kt, k)) }
     }
     fn vf(attr: DataType, f: Func) -> Result<Func, ReturnCode> {
         let mut f = f;
@@ -733,18 +676,10 @@ mod tests {
         wrong(String, func(Set, Generic, b"x".to_vec()));
         wrong(String, func(Set, ListGeneric, vec![]));
         // Empty GENERIC becomes the attribute's type.
-        assert_eq!(
-            vf(String, func(Set, Generic, vec![])).unwrap().arg_type,
-            String
-        );
-        assert_eq!(
-            vf(Int64, func(Set, Generic, vec![])).unwrap().arg_type,
-            Int64
-        );
+        assert_eq!(vf(String, func(Set, Generic, vec![])).unwrap().arg_type, String);
+        assert_eq!(vf(Int64, func(Set, Generic, vec![])).unwrap().arg_type, Int64);
 
-        for op in [
-            Set, NumAdd, NumSub, NumMul, NumDiv, NumMod, NumAnd, NumOr, NumXor,
-        ] {
+        for op in [Set, NumAdd, NumSub, NumMul, NumDiv, NumMod, NumAnd, NumOr, NumXor] {
             ok(Int64, func(op, Int64, i(3)));
             ok(Int64, func(op, Int64, vec![]));
             wrong(Int64, func(op, Int64, vec![1, 2, 3]));
@@ -755,15 +690,7 @@ mod tests {
             ok(Float, func(op, Float, fl(3.0)));
             wrong(Float, func(op, Int64, i(3)));
         }
-        for op in [
-            NumMod,
-            NumAnd,
-            NumOr,
-            NumXor,
-            StringAppend,
-            ListLpush,
-            SetAdd,
-        ] {
+        for op in [NumMod, NumAnd, NumOr, NumXor, StringAppend, ListLpush, SetAdd] {
             wrong(Float, func(op, Float, fl(3.0)));
         }
         wrong(Int64, func(StringAppend, Int64, i(1)));
@@ -784,12 +711,7 @@ mod tests {
         wrong(ListString, func(Set, ListGeneric, vec![1, 0, 0, 0]));
         wrong(ListString, func(Set, ListString, vec![1, 0, 0, 0]));
         wrong(ListString, func(Set, ListInt64, i(1)));
-        assert_eq!(
-            vf(ListString, func(Set, ListGeneric, vec![]))
-                .unwrap()
-                .arg_type,
-            ListString
-        );
+        assert_eq!(vf(ListString, func(Set, ListGeneric, vec![])).unwrap().arg_type, ListString);
         ok(ListString, func(ListLpush, String, b"x".to_vec()));
         ok(ListInt64, func(ListRpush, Int64, i(4)));
         wrong(ListInt64, func(ListRpush, ListInt64, i(4)));
@@ -813,10 +735,7 @@ mod tests {
             wrong(SetInt64, func(op, SetGeneric, [i(5), i(1)].concat()));
             wrong(SetInt64, func(op, Int64, i(2)));
             wrong(SetInt64, func(op, ListInt64, st.clone()));
-            assert_eq!(
-                vf(SetInt64, func(op, SetGeneric, vec![])).unwrap().arg_type,
-                SetInt64
-            );
+            assert_eq!(vf(SetInt64, func(op, SetGeneric, vec![])).unwrap().arg_type, SetInt64);
         }
         wrong(SetString, func(ListRpush, String, b"x".to_vec()));
     }
@@ -827,19 +746,14 @@ mod tests {
         let k = || b"k".to_vec();
         ok(m, func(Set, MapStringInt64, [s("a"), i(1)].concat()));
         ok(m, func(Set, MapGeneric, [s("a"), i(1)].concat()));
-        wrong(
-            m,
-            func(Set, MapGeneric, [s("b"), i(1), s("a"), i(1)].concat()),
-        );
+        wrong(m, func(Set, MapGeneric, [s("b"), i(1), s("a"), i(1)].concat()));
         assert_eq!(vf(m, func(Set, MapGeneric, vec![])).unwrap().arg_type, m);
         ok(m, mfunc(MapAdd, String, k(), Int64, i(1)));
         wrong(m, mfunc(MapAdd, Int64, i(1), Int64, i(1)));
         wrong(m, mfunc(MapAdd, String, k(), String, b"1".to_vec()));
         wrong(m, mfunc(MapAdd, String, k(), Int64, vec![9]));
         wrong(m, func(MapAdd, Int64, i(1)));
-        for op in [
-            NumAdd, NumSub, NumMul, NumDiv, NumMod, NumAnd, NumOr, NumXor,
-        ] {
+        for op in [NumAdd, NumSub, NumMul, NumDiv, NumMod, NumAnd, NumOr, NumXor] {
             ok(m, mfunc(op, String, k(), Int64, i(1)));
             wrong(m, func(op, Int64, i(1)));
         }
@@ -857,38 +771,20 @@ mod tests {
             wrong(MapStringFloat, mfunc(op, String, k(), Float, fl(1.0)));
         }
         for op in [StringAppend, StringPrepend, MapAdd] {
-            ok(
-                MapInt64String,
-                mfunc(op, Int64, i(7), String, b"v".to_vec()),
-            );
+            ok(MapInt64String, mfunc(op, Int64, i(7), String, b"v".to_vec()));
         }
-        wrong(
-            MapInt64String,
-            mfunc(NumAdd, Int64, i(7), String, b"v".to_vec()),
-        );
+        wrong(MapInt64String, mfunc(NumAdd, Int64, i(7), String, b"v".to_vec()));
         ok(MapInt64String, func(MapRemove, Int64, i(7)));
         ok(MapFloatFloat, func(MapRemove, Float, fl(7.0)));
         // Empty GENERIC halves of a map entry take the map's key / value types.
-        let f = vf(
-            MapInt64String,
-            mfunc(StringAppend, Generic, vec![], Generic, vec![]),
-        )
-        .unwrap();
+        let f = vf(MapInt64String, mfunc(StringAppend, Generic, vec![], Generic, vec![])).unwrap();
         assert_eq!(f.arg_type, String);
         assert_eq!(f.map_key, Some((Int64, vec![])));
-        wrong(
-            MapInt64String,
-            mfunc(StringAppend, Generic, b"x".to_vec(), String, vec![]),
-        );
+        wrong(MapInt64String, mfunc(StringAppend, Generic, b"x".to_vec(), String, vec![]));
     }
 
     fn chk(p: Predicate, t: DataType, v: Vec<u8>) -> Check {
-        Check {
-            attr: 1,
-            predicate: p,
-            dtype: t,
-            value: v,
-        }
+        Check { attr: 1, predicate: p, dtype: t, value: v }
     }
     fn vc(attr: DataType, c: Check) -> Result<DataType, ReturnCode> {
         let mut c = c;
@@ -898,11 +794,7 @@ mod tests {
     #[test]
     fn validate_check_table() {
         use Predicate::*;
-        let all_attrs: Vec<DataType> = DataType::ALL
-            .iter()
-            .copied()
-            .filter(|t| t.is_attribute_type())
-            .collect();
+        let all_attrs: Vec<DataType> = DataType::ALL.iter().copied().filter(|t| t.is_attribute_type()).collect();
         for &a in &all_attrs {
             let empty_ok = vc(a, chk(Equals, a, vec![]));
             assert_eq!(empty_ok, Ok(a));
@@ -912,19 +804,11 @@ mod tests {
             let cmp = vc(a, chk(GreaterEqual, a, vec![]));
             assert_eq!(cmp.is_ok(), a.is_primitive(), "{a:?}");
             let has_len = a == String || !a.is_primitive();
-            for p in [
-                LengthEquals,
-                LengthLessEqual,
-                LengthGreaterEqual,
-                ContainsLessThan,
-            ] {
+            for p in [LengthEquals, LengthLessEqual, LengthGreaterEqual, ContainsLessThan] {
                 assert_eq!(vc(a, chk(p, Int64, i(2))).is_ok(), has_len, "{a:?} {p:?}");
                 assert!(vc(a, chk(p, Float, fl(2.0))).is_err());
             }
-            assert_eq!(
-                vc(a, chk(Regex, String, b"^a".to_vec())).is_ok(),
-                a == String
-            );
+            assert_eq!(vc(a, chk(Regex, String, b"^a".to_vec())).is_ok(), a == String);
             // Empty GENERIC of the attribute's class.
             assert_eq!(vc(a, chk(Equals, a.container(), vec![])), Ok(a));
         }
@@ -935,10 +819,7 @@ mod tests {
         assert!(vc(SetInt64, chk(Equals, SetInt64, [i(2), i(1)].concat())).is_err());
         assert_eq!(vc(ListInt64, chk(Contains, Int64, i(1))), Ok(Int64));
         assert!(vc(ListInt64, chk(Contains, String, b"x".to_vec())).is_err());
-        assert_eq!(
-            vc(SetString, chk(Contains, String, b"x".to_vec())),
-            Ok(String)
-        );
+        assert_eq!(vc(SetString, chk(Contains, String, b"x".to_vec())), Ok(String));
         assert_eq!(vc(MapFloatString, chk(Contains, Float, fl(1.0))), Ok(Float));
         assert!(vc(MapFloatString, chk(Contains, String, b"x".to_vec())).is_err());
         assert!(vc(String, chk(Contains, String, b"x".to_vec())).is_err());
@@ -1006,41 +887,17 @@ mod tests {
         // Contains.
         assert!(passes(SetString, &set, Contains, String, b"b".to_vec()));
         assert!(!passes(SetString, &set, Contains, String, b"c".to_vec()));
-        assert!(passes(
-            ListInt64,
-            &[i(4), i(0)].concat(),
-            Contains,
-            Int64,
-            vec![]
-        ));
+        assert!(passes(ListInt64, &[i(4), i(0)].concat(), Contains, Int64, vec![]));
         assert!(passes(MapStringInt64, &m, Contains, String, b"c".to_vec()));
         assert!(!passes(MapStringInt64, &m, Contains, String, b"3".to_vec()));
         assert!(!passes(ListString, b"", Contains, String, b"".to_vec()));
         // Regex and fail.
-        assert!(passes(
-            String,
-            b"a/b/foo/c",
-            Regex,
-            String,
-            b"^a.*/foo/.*$".to_vec()
-        ));
+        assert!(passes(String, b"a/b/foo/c", Regex, String, b"^a.*/foo/.*$".to_vec()));
         assert!(!passes(String, b"foo", Fail, String, b"foo".to_vec()));
         assert!(!passes(String, b"", Fail, Int64, vec![]));
         // Malformed stored values fail rather than panic.
-        assert!(!passes(
-            ListString,
-            &[9, 0, 0, 0],
-            Contains,
-            String,
-            b"x".to_vec()
-        ));
-        assert!(!passes(
-            ListString,
-            &[9, 0, 0, 0],
-            LengthEquals,
-            Int64,
-            i(0)
-        ));
+        assert!(!passes(ListString, &[9, 0, 0, 0], Contains, String, b"x".to_vec()));
+        assert!(!passes(ListString, &[9, 0, 0, 0], LengthEquals, Int64, i(0)));
     }
 
     #[test]
@@ -1130,15 +987,9 @@ mod tests {
     // ---- application ----
 
     fn schema(types: &[DataType]) -> Vec<Attribute> {
-        let mut v = vec![Attribute {
-            name: "k".into(),
-            dtype: String,
-        }];
+        let mut v = vec![Attribute { name: "k".into(), dtype: String }];
         for (n, t) in types.iter().enumerate() {
-            v.push(Attribute {
-                name: format!("a{n}"),
-                dtype: *t,
-            });
+            v.push(Attribute { name: format!("a{n}"), dtype: *t });
         }
         v
     }
@@ -1179,10 +1030,7 @@ mod tests {
         assert_eq!(int_op(NumMod, 5, 0), Err(ReturnCode::Overflow));
         assert_eq!(int_op(NumDiv, i64::MIN, -1), Err(ReturnCode::Overflow));
         assert_eq!(int_op(NumMod, i64::MIN, -1), Err(ReturnCode::Overflow));
-        assert_eq!(
-            int_op(NumAnd, -2401053089206453570, -374081424649621491),
-            Ok(-2698572151406022644)
-        );
+        assert_eq!(int_op(NumAnd, -2401053089206453570, -374081424649621491), Ok(-2698572151406022644));
         let aa = i64::from_le_bytes([0xAA; 8]);
         let fives = i64::from_le_bytes([0x55; 8]);
         assert_eq!(int_op(NumOr, aa, fives), Ok(-1));
@@ -1195,10 +1043,7 @@ mod tests {
         apply_funcs(&sc, &mut vals, &[func(NumAdd, Int64, i(5))]).unwrap();
         assert_eq!(vals[0], i(5));
         let mut vals = vec![i(i64::MAX)];
-        assert_eq!(
-            apply_funcs(&sc, &mut vals, &[func(NumAdd, Int64, i(1))]),
-            Err(ReturnCode::Overflow)
-        );
+        assert_eq!(apply_funcs(&sc, &mut vals, &[func(NumAdd, Int64, i(1))]), Err(ReturnCode::Overflow));
         assert_eq!(vals[0], i(i64::MAX));
     }
 
@@ -1232,26 +1077,11 @@ mod tests {
             &[
                 func(StringAppend, String, b"-end".to_vec()),
                 func(StringPrepend, String, b"start-".to_vec()),
-                Func {
-                    attr: 2,
-                    ..func(ListRpush, String, b"b".to_vec())
-                },
-                Func {
-                    attr: 2,
-                    ..func(ListLpush, String, b"a".to_vec())
-                },
-                Func {
-                    attr: 2,
-                    ..func(ListRpush, String, b"b".to_vec())
-                },
-                Func {
-                    attr: 3,
-                    ..func(ListRpush, Int64, i(7))
-                },
-                Func {
-                    attr: 3,
-                    ..func(ListLpush, Int64, vec![])
-                },
+                Func { attr: 2, ..func(ListRpush, String, b"b".to_vec()) },
+                Func { attr: 2, ..func(ListLpush, String, b"a".to_vec()) },
+                Func { attr: 2, ..func(ListRpush, String, b"b".to_vec()) },
+                Func { attr: 3, ..func(ListRpush, Int64, i(7)) },
+                Func { attr: 3, ..func(ListLpush, Int64, vec![]) },
             ],
         )
         .unwrap();
@@ -1265,10 +1095,7 @@ mod tests {
             &[
                 func(Set, String, b"one".to_vec()),
                 func(Set, String, b"two".to_vec()),
-                Func {
-                    attr: 2,
-                    ..func(Set, ListGeneric, vec![])
-                },
+                Func { attr: 2, ..func(Set, ListGeneric, vec![]) },
             ],
         )
         .unwrap();
@@ -1283,29 +1110,13 @@ mod tests {
         let add = |x: &str| func(SetAdd, String, x.as_bytes().to_vec());
         apply_funcs(&sc, &mut vals, &[add("c"), add("a"), add("b"), add("a")]).unwrap();
         assert_eq!(vals[0], [s("a"), s("b"), s("c")].concat());
-        apply_funcs(
-            &sc,
-            &mut vals,
-            &[
-                func(SetRemove, String, b"b".to_vec()),
-                func(SetRemove, String, b"zz".to_vec()),
-            ],
-        )
-        .unwrap();
+        apply_funcs(&sc, &mut vals, &[func(SetRemove, String, b"b".to_vec()), func(SetRemove, String, b"zz".to_vec())])
+            .unwrap();
         assert_eq!(vals[0], [s("a"), s("c")].concat());
         let other = [s("b"), s("c"), s("d")].concat();
         apply_funcs(&sc, &mut vals, &[func(SetUnion, SetString, other.clone())]).unwrap();
         assert_eq!(vals[0], [s("a"), s("b"), s("c"), s("d")].concat());
-        apply_funcs(
-            &sc,
-            &mut vals,
-            &[func(
-                SetIntersect,
-                SetGeneric,
-                [s("a"), s("d"), s("e")].concat(),
-            )],
-        )
-        .unwrap();
+        apply_funcs(&sc, &mut vals, &[func(SetIntersect, SetGeneric, [s("a"), s("d"), s("e")].concat())]).unwrap();
         assert_eq!(vals[0], [s("a"), s("d")].concat());
         apply_funcs(&sc, &mut vals, &[func(SetIntersect, SetGeneric, vec![])]).unwrap();
         assert!(vals[0].is_empty());
@@ -1324,20 +1135,12 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(
-            vals[0],
-            [fl(-3.0), fl(-1.0), fl(-0.0), fl(2.0), fl(9.0)].concat()
-        );
+        assert_eq!(vals[0], [fl(-3.0), fl(-1.0), fl(-0.0), fl(2.0), fl(9.0)].concat());
         // A NaN never produces an invalid set.
         apply_funcs(&sc, &mut vals, &[func(SetAdd, Float, fl(f64::NAN))]).unwrap();
         assert!(validate(SetFloat, &vals[0]));
         let mut nan = vec![fl(f64::NAN)];
-        apply_funcs(
-            &sc,
-            &mut nan,
-            &[func(SetUnion, SetFloat, [fl(1.0), fl(2.0)].concat())],
-        )
-        .unwrap();
+        apply_funcs(&sc, &mut nan, &[func(SetUnion, SetFloat, [fl(1.0), fl(2.0)].concat())]).unwrap();
         assert!(validate(SetFloat, &nan[0]));
     }
 
@@ -1346,8 +1149,7 @@ mod tests {
         let sc = schema(&[MapStringString, MapStringInt64, MapInt64Float]);
         let key = |k: &str| k.as_bytes().to_vec();
         let mut vals = vec![vec![], vec![], vec![]];
-        let ms =
-            |op: FuncOp, k: &str, v: &str| mfunc(op, String, key(k), String, v.as_bytes().to_vec());
+        let ms = |op: FuncOp, k: &str, v: &str| mfunc(op, String, key(k), String, v.as_bytes().to_vec());
         apply_funcs(
             &sc,
             &mut vals,
@@ -1360,15 +1162,9 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(
-            vals[0],
-            [s("A"), s("x"), s("KEY"), s("1234567890")].concat()
-        );
+        assert_eq!(vals[0], [s("A"), s("x"), s("KEY"), s("1234567890")].concat());
 
-        let mi = |op: FuncOp, k: &str, v: i64| Func {
-            attr: 2,
-            ..mfunc(op, String, key(k), Int64, i(v))
-        };
+        let mi = |op: FuncOp, k: &str, v: i64| Func { attr: 2, ..mfunc(op, String, key(k), Int64, i(v)) };
         apply_funcs(
             &sc,
             &mut vals,
@@ -1385,12 +1181,7 @@ mod tests {
         .unwrap();
         let want = encode_map(
             MapStringInt64,
-            &[
-                (key("mapkey"), i(64)),
-                (key("and"), i(0)),
-                (key("or"), i(5)),
-                (key("xor"), i(2)),
-            ],
+            &[(key("mapkey"), i(64)), (key("and"), i(0)), (key("or"), i(5)), (key("xor"), i(2))],
         )
         .unwrap();
         assert_eq!(vals[1], want);
@@ -1401,12 +1192,7 @@ mod tests {
         let r = apply_funcs(
             &sc,
             &mut vals,
-            &[
-                ms(MapAdd, "B", "y"),
-                mi(NumAdd, "or", -1),
-                mi(MapAdd, "big", i64::MAX),
-                mi(NumAdd, "big", 1),
-            ],
+            &[ms(MapAdd, "B", "y"), mi(NumAdd, "or", -1), mi(MapAdd, "big", i64::MAX), mi(NumAdd, "big", 1)],
         );
         assert_eq!(r, Err(ReturnCode::Overflow));
         assert_eq!(vals, before);
@@ -1418,39 +1204,22 @@ mod tests {
             &sc,
             &mut vals,
             &[
-                Func {
-                    attr: 2,
-                    ..func(MapRemove, String, key("and"))
-                },
-                Func {
-                    attr: 2,
-                    ..func(MapRemove, String, key("absent"))
-                },
+                Func { attr: 2, ..func(MapRemove, String, key("and")) },
+                Func { attr: 2, ..func(MapRemove, String, key("absent")) },
             ],
         )
         .unwrap();
         assert_eq!(crate::values::length_of(MapStringInt64, &vals[1]), Some(3));
 
         // Numeric keys stay sorted numerically; float values use float arithmetic.
-        let mf = |op: FuncOp, k: i64, v: f64| Func {
-            attr: 3,
-            ..mfunc(op, Int64, i(k), Float, fl(v))
-        };
+        let mf = |op: FuncOp, k: i64, v: f64| Func { attr: 3, ..mfunc(op, Int64, i(k), Float, fl(v)) };
         apply_funcs(
             &sc,
             &mut vals,
-            &[
-                mf(NumAdd, 5, 1.5),
-                mf(NumMul, -2, 3.0),
-                mf(MapAdd, 0, 0.25),
-                mf(NumDiv, 5, 0.5),
-            ],
+            &[mf(NumAdd, 5, 1.5), mf(NumMul, -2, 3.0), mf(MapAdd, 0, 0.25), mf(NumDiv, 5, 0.5)],
         )
         .unwrap();
-        assert_eq!(
-            vals[2],
-            [i(-2), fl(0.0), i(0), fl(0.25), i(5), fl(3.0)].concat()
-        );
+        assert_eq!(vals[2], [i(-2), fl(0.0), i(0), fl(0.25), i(5), fl(3.0)].concat());
         let s2 = schema(&[MapFloatInt64]);
         let mut v2 = vec![vec![]];
         apply_funcs(
@@ -1464,10 +1233,7 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(
-            v2[0],
-            [fl(-1.0), i(2), fl(-0.0), i(6), fl(2.0), i(1)].concat()
-        );
+        assert_eq!(v2[0], [fl(-1.0), i(2), fl(-0.0), i(6), fl(2.0), i(1)].concat());
     }
 
     #[test]
@@ -1481,66 +1247,22 @@ mod tests {
             assert_eq!(v, before);
             r
         };
-        assert_eq!(
-            bad(Func {
-                attr: 0,
-                ..func(Set, String, vec![])
-            }),
-            Err(ReturnCode::DontUseKey)
-        );
-        assert_eq!(
-            bad(Func {
-                attr: 3,
-                ..func(Set, Int64, i(1))
-            }),
-            Err(ReturnCode::UnknownAttr)
-        );
-        assert_eq!(
-            bad(Func {
-                attr: 999,
-                ..func(Set, Int64, i(1))
-            }),
-            Err(ReturnCode::UnknownAttr)
-        );
-        assert_eq!(
-            bad(func(NumAdd, Float, fl(1.0))),
-            Err(ReturnCode::WrongType)
-        );
-        assert_eq!(
-            bad(Func {
-                attr: 2,
-                ..func(SetAdd, SetString, s("x"))
-            }),
-            Err(ReturnCode::WrongType)
-        );
+        assert_eq!(bad(Func { attr: 0, ..func(Set, String, vec![]) }), Err(ReturnCode::DontUseKey));
+        assert_eq!(bad(Func { attr: 3, ..func(Set, Int64, i(1)) }), Err(ReturnCode::UnknownAttr));
+        assert_eq!(bad(Func { attr: 999, ..func(Set, Int64, i(1)) }), Err(ReturnCode::UnknownAttr));
+        assert_eq!(bad(func(NumAdd, Float, fl(1.0))), Err(ReturnCode::WrongType));
+        assert_eq!(bad(Func { attr: 2, ..func(SetAdd, SetString, s("x")) }), Err(ReturnCode::WrongType));
         // values shorter than the schema.
         let mut short = vec![i(1)];
         assert_eq!(
-            apply_funcs(
-                &sc,
-                &mut short,
-                &[Func {
-                    attr: 2,
-                    ..func(SetAdd, String, b"x".to_vec())
-                }]
-            ),
+            apply_funcs(&sc, &mut short, &[Func { attr: 2, ..func(SetAdd, String, b"x".to_vec()) }]),
             Err(ReturnCode::UnknownAttr)
         );
         // Malformed stored values.
         let mut corrupt = vec![vec![1, 2, 3], vec![7, 0, 0, 0]];
+        assert_eq!(apply_funcs(&sc, &mut corrupt, &[func(NumAdd, Int64, i(1))]), Err(ReturnCode::WrongType));
         assert_eq!(
-            apply_funcs(&sc, &mut corrupt, &[func(NumAdd, Int64, i(1))]),
-            Err(ReturnCode::WrongType)
-        );
-        assert_eq!(
-            apply_funcs(
-                &sc,
-                &mut corrupt,
-                &[Func {
-                    attr: 2,
-                    ..func(SetAdd, String, b"x".to_vec())
-                }]
-            ),
+            apply_funcs(&sc, &mut corrupt, &[Func { attr: 2, ..func(SetAdd, String, b"x".to_vec()) }]),
             Err(ReturnCode::WrongType)
         );
         // Set is allowed to repair a corrupt value.
@@ -1557,11 +1279,7 @@ mod tests {
             return None;
         }
         let (a, b) = (a as i128, b as i128);
-        let q = if b > 0 {
-            a.div_euclid(b)
-        } else {
-            (-a).div_euclid(-b)
-        };
+        let q = if b > 0 { a.div_euclid(b) } else { (-a).div_euclid(-b) };
         let r = a - b * q;
         Some((i64::try_from(q).ok()?, i64::try_from(r).ok()?))
     }
@@ -1575,20 +1293,8 @@ mod tests {
             Just(vec![]),
             Just(s("a")),
         ];
-        (
-            0u16..5,
-            op,
-            dt.clone(),
-            bytes.clone(),
-            proptest::option::of((dt, bytes)),
-        )
-            .prop_map(|(attr, op, arg_type, arg, map_key)| Func {
-                attr,
-                op,
-                arg_type,
-                arg,
-                map_key,
-            })
+        (0u16..5, op, dt.clone(), bytes.clone(), proptest::option::of((dt, bytes)))
+            .prop_map(|(attr, op, arg_type, arg, map_key)| Func { attr, op, arg_type, arg, map_key })
     }
 
     proptest! {

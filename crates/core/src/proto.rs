@@ -43,19 +43,48 @@ pub struct Hop {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Msg {
     /// Answer (with [`Msg::Config`]) once the configuration's version is greater than `have`.
-    ConfigWait { have: u64 },
+    ConfigWait {
+        have: u64,
+    },
     /// An encoded [`crate::config::Configuration`].
-    Config { config: Vec<u8> },
-    AddSpace { description: String },
-    RmSpace { name: String },
+    Config {
+        config: Vec<u8>,
+    },
+    AddSpace {
+        description: String,
+    },
+    RmSpace {
+        name: String,
+    },
     /// A daemon announces itself (first start or restart).
-    Register { server: u64, addr: String },
-    CoordReply { code: CoordCode },
-    Get { version: u64, region: u64, key: Vec<u8> },
+    Register {
+        server: u64,
+        addr: String,
+    },
+    CoordReply {
+        code: CoordCode,
+    },
+    Get {
+        version: u64,
+        region: u64,
+        key: Vec<u8>,
+    },
     /// `values` holds one encoded value per non-key attribute, in schema order (SUCCESS only).
-    GetReply { rc: ReturnCode, values: Vec<Vec<u8>> },
-    Atomic { version: u64, region: u64, key: Vec<u8>, flags: u8, checks: Vec<Check>, funcs: Vec<Func> },
-    AtomicReply { rc: ReturnCode },
+    GetReply {
+        rc: ReturnCode,
+        values: Vec<Vec<u8>>,
+    },
+    Atomic {
+        version: u64,
+        region: u64,
+        key: Vec<u8>,
+        flags: u8,
+        checks: Vec<Check>,
+        funcs: Vec<Func>,
+    },
+    AtomicReply {
+        rc: ReturnCode,
+    },
     /// One write travelling down its chain. `hops[hop]` is the receiver.
     ChainOp {
         version: u64,
@@ -70,10 +99,18 @@ pub enum Msg {
         values: Option<Vec<Vec<u8>>>,
     },
     /// Hop `hop` (and every hop after it) has the write; sent to the hop before it.
-    ChainAck { leader: u64, op: u64, hop: u16 },
+    ChainAck {
+        leader: u64,
+        op: u64,
+        hop: u16,
+    },
     /// The write could not pass the hop after `hop` (refused, or a server on the way was
     /// lost); sent back to hop `hop`, which fails its entry and passes this on.
-    ChainFail { leader: u64, op: u64, hop: u16 },
+    ChainFail {
+        leader: u64,
+        op: u64,
+        hop: u16,
+    },
 }
 
 fn rc_from(v: u32) -> DResult<ReturnCode> {
@@ -273,7 +310,12 @@ mod tests {
                 region: 2,
                 key: b"key".to_vec(),
                 flags: flags::FAIL_IF_FOUND,
-                checks: vec![Check { attr: 1, predicate: Predicate::Equals, dtype: DataType::String, value: b"a".to_vec() }],
+                checks: vec![Check {
+                    attr: 1,
+                    predicate: Predicate::Equals,
+                    dtype: DataType::String,
+                    value: b"a".to_vec(),
+                }],
                 funcs: vec![Func {
                     attr: 2,
                     op: FuncOp::MapAdd,

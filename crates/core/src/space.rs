@@ -183,11 +183,7 @@ fn lex(text: &str) -> Result<Vec<Token>, SpaceError> {
                 let digits = &text[start..i];
                 match digits.parse::<u64>() {
                     Ok(n) => Tok::Number(n),
-                    Err(_) => {
-                        return Err(err(format!(
-                            "line {line}, column {col}: number '{digits}' is too large"
-                        )))
-                    }
+                    Err(_) => return Err(err(format!("line {line}, column {col}: number '{digits}' is too large"))),
                 }
             }
             b'A'..=b'Z' | b'a'..=b'z' | b'_' => {
@@ -202,17 +198,10 @@ fn lex(text: &str) -> Result<Vec<Token>, SpaceError> {
             }
             _ => {
                 let ch = text[start..].chars().next().unwrap_or('?');
-                return Err(err(format!(
-                    "line {line}, column {col}: unexpected character {ch:?}"
-                )));
+                return Err(err(format!("line {line}, column {col}: unexpected character {ch:?}")));
             }
         };
-        out.push(Token {
-            tok,
-            text: text[start..i].to_string(),
-            line,
-            col,
-        });
+        out.push(Token { tok, text: text[start..i].to_string(), line, col });
     }
     Ok(out)
 }
@@ -235,10 +224,7 @@ impl Parser {
                     Tok::Kw(_) => "keyword ",
                     _ => "",
                 };
-                err(format!(
-                    "line {}, column {}, at {}'{}': expected {}",
-                    t.line, t.col, kind, t.text, what
-                ))
+                err(format!("line {}, column {}, at {}'{}': expected {}", t.line, t.col, kind, t.text, what))
             }
             None => err(format!("unexpected end of description: expected {what}")),
         }
@@ -345,10 +331,7 @@ impl Parser {
 
     fn message_at(&self, at: usize, msg: &str) -> SpaceError {
         match self.toks.get(at) {
-            Some(t) => err(format!(
-                "line {}, column {}, at '{}': {}",
-                t.line, t.col, t.text, msg
-            )),
+            Some(t) => err(format!("line {}, column {}, at '{}': {}", t.line, t.col, t.text, msg)),
             None => err(msg.to_string()),
         }
     }
@@ -356,10 +339,7 @@ impl Parser {
 
 /// Parses and validates a space description.
 pub fn parse_space(text: &str) -> Result<SpaceDesc, SpaceError> {
-    let mut p = Parser {
-        toks: lex(text)?,
-        pos: 0,
-    };
+    let mut p = Parser { toks: lex(text)?, pos: 0 };
     p.expect_kw(Kw::Space, "'space'")?;
     let (name, _) = p.ident("a space name (not a keyword)")?;
     p.expect_kw(Kw::Key, "'key'")?;
@@ -377,11 +357,7 @@ pub fn parse_space(text: &str) -> Result<SpaceDesc, SpaceError> {
     if !key.1.is_primitive() {
         return Err(p.message_at(
             key.2,
-            &format!(
-                "the key '{}' must be a string, int64 or float (not {})",
-                key.0,
-                key.1.message()
-            ),
+            &format!("the key '{}' must be a string, int64 or float (not {})", key.0, key.1.message()),
         ));
     }
     add_attr(&p, key)?;
@@ -421,8 +397,7 @@ pub fn parse_space(text: &str) -> Result<SpaceDesc, SpaceError> {
     if p.accept_kw(Kw::Tolerate) {
         let (n, at) = p.number("the number of failures after 'tolerate'")?;
         p.expect_kw(Kw::Failures, "'failures'")?;
-        fault_tolerance = u32::try_from(n)
-            .map_err(|_| p.message_at(at, "the number of failures is too large"))?;
+        fault_tolerance = u32::try_from(n).map_err(|_| p.message_at(at, "the number of failures is too large"))?;
     }
 
     if p.pos < p.toks.len() {
@@ -438,9 +413,10 @@ pub fn parse_space(text: &str) -> Result<SpaceDesc, SpaceError> {
     for names in raw_subspaces {
         let mut idxs: Vec<usize> = Vec::with_capacity(names.len());
         for (n, at) in names {
-            let idx = attrs.iter().position(|a| a.name == n).ok_or_else(|| {
-                p.message_at(at, &format!("subspace names unknown attribute '{n}'"))
-            })?;
+            let idx = attrs
+                .iter()
+                .position(|a| a.name == n)
+                .ok_or_else(|| p.message_at(at, &format!("subspace names unknown attribute '{n}'")))?;
             if idxs.contains(&idx) {
                 return Err(p.message_at(at, &format!("subspace names attribute '{n}' twice")));
             }
@@ -449,13 +425,7 @@ pub fn parse_space(text: &str) -> Result<SpaceDesc, SpaceError> {
         subspaces.push(idxs);
     }
 
-    Ok(SpaceDesc {
-        name,
-        attrs,
-        subspaces,
-        partitions,
-        fault_tolerance,
-    })
+    Ok(SpaceDesc { name, attrs, subspaces, partitions, fault_tolerance })
 }
 
 /// Renders a description as text that [`parse_space`] reads back to an equal `SpaceDesc`
@@ -471,18 +441,13 @@ pub fn render_space(desc: &SpaceDesc) -> String {
         let rest: Vec<String> = desc.attrs[1..].iter().map(attr).collect();
         out.push_str(&rest.join(", "));
         for ss in &desc.subspaces {
-            let names: Vec<&str> = ss
-                .iter()
-                .map(|&i| desc.attrs.get(i).map(|a| a.name.as_str()).unwrap_or("?"))
-                .collect();
+            let names: Vec<&str> =
+                ss.iter().map(|&i| desc.attrs.get(i).map(|a| a.name.as_str()).unwrap_or("?")).collect();
             out.push_str(" subspace ");
             out.push_str(&names.join(", "));
         }
     }
-    out.push_str(&format!(
-        " create {} partitions tolerate {} failures",
-        desc.partitions, desc.fault_tolerance
-    ));
+    out.push_str(&format!(" create {} partitions tolerate {} failures", desc.partitions, desc.fault_tolerance));
     out
 }
 
@@ -493,20 +458,13 @@ mod tests {
     use DataType::*;
 
     fn a(name: &str, dtype: DataType) -> Attribute {
-        Attribute {
-            name: name.to_string(),
-            dtype,
-        }
+        Attribute { name: name.to_string(), dtype }
     }
 
     fn bad(text: &str, needle: &str) {
         match parse_space(text) {
             Ok(d) => panic!("{text:?} parsed as {d:?}"),
-            Err(e) => assert!(
-                e.message.contains(needle),
-                "{text:?}: message {:?} lacks {needle:?}",
-                e.message
-            ),
+            Err(e) => assert!(e.message.contains(needle), "{text:?}: message {:?} lacks {needle:?}", e.message),
         }
     }
 
@@ -517,15 +475,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.name, "phonebook");
-        assert_eq!(
-            d.attrs,
-            vec![
-                a("username", String),
-                a("first", String),
-                a("last", String),
-                a("phone", Int64)
-            ]
-        );
+        assert_eq!(d.attrs, vec![a("username", String), a("first", String), a("last", String), a("phone", Int64)]);
         assert_eq!(d.subspaces, vec![vec![1, 2, 3]]);
         assert_eq!(d.partitions, 8);
         assert_eq!(d.fault_tolerance, 2);
@@ -560,10 +510,8 @@ mod tests {
 
     #[test]
     fn small_examples() {
-        let d = parse_space(
-            "space friendlists key username attributes string first, string last, set(string) friends",
-        )
-        .unwrap();
+        let d = parse_space("space friendlists key username attributes string first, string last, set(string) friends")
+            .unwrap();
         assert_eq!(d.attrs.len(), 4);
         assert_eq!(d.attrs[3], a("friends", SetString));
         assert!(d.subspaces.is_empty());
@@ -587,19 +535,7 @@ mod tests {
         )
         .unwrap();
         let types: Vec<DataType> = d.attrs.iter().map(|x| x.dtype).collect();
-        assert_eq!(
-            types,
-            vec![
-                String,
-                String,
-                Int64,
-                Float,
-                ListString,
-                SetString,
-                MapStringString,
-                MapStringInt64
-            ]
-        );
+        assert_eq!(types, vec![String, String, Int64, Float, ListString, SetString, MapStringString, MapStringInt64]);
 
         let d = parse_space("space kv key int k attribute int v").unwrap();
         assert_eq!(d.attrs, vec![a("k", Int64), a("v", Int64)]);
@@ -613,24 +549,16 @@ mod tests {
         .unwrap();
         assert_eq!(
             d.attrs,
-            vec![
-                a("k", Float),
-                a("v", Int64),
-                a("lf", ListFloat),
-                a("si", SetInt64),
-                a("m", MapFloatInt64)
-            ]
+            vec![a("k", Float), a("v", Int64), a("lf", ListFloat), a("si", SetInt64), a("m", MapFloatInt64)]
         );
         assert_eq!((d.partitions, d.fault_tolerance), (1, 1));
-        let d = parse_space("space s key string k attributes a subspace k, a tolerate 0 failures")
-            .unwrap();
+        let d = parse_space("space s key string k attributes a subspace k, a tolerate 0 failures").unwrap();
         assert_eq!(d.subspaces, vec![vec![0, 1]]);
         assert_eq!(d.fault_tolerance, 0);
         assert_eq!(d.partitions, 256);
         let d = parse_space("space s key k attributes a, b create 3 partitions").unwrap();
         assert_eq!((d.partitions, d.fault_tolerance), (3, 2));
-        let d = parse_space("space s key k attributes a, b subspace b subspace a, b subspace b")
-            .unwrap();
+        let d = parse_space("space s key k attributes a, b subspace b subspace a, b subspace b").unwrap();
         assert_eq!(d.subspaces, vec![vec![2], vec![1, 2], vec![2]]);
     }
 
@@ -645,83 +573,35 @@ mod tests {
         bad("space kv key k attributes", "expected");
         bad("space kv key k attributes a,", "expected");
         bad("space kv key k attributes a b", "end of description");
-        bad(
-            "space kv key k attributes a, a",
-            "duplicate attribute name 'a'",
-        );
-        bad(
-            "space kv key k attributes a, int k",
-            "duplicate attribute name 'k'",
-        );
-        bad(
-            "space kv key k attributes a subspace b",
-            "unknown attribute 'b'",
-        );
-        bad(
-            "space kv key k attributes a subspace a, a",
-            "attribute 'a' twice",
-        );
-        bad(
-            "space kv key k attributes a subspace",
-            "expected an attribute name",
-        );
-        bad(
-            "space kv key k subspace k",
-            "subspace needs an attributes list",
-        );
-        bad(
-            "space kv key list(string) k",
-            "must be a string, int64 or float",
-        );
-        bad(
-            "space kv key map(string, int) k",
-            "must be a string, int64 or float",
-        );
+        bad("space kv key k attributes a, a", "duplicate attribute name 'a'");
+        bad("space kv key k attributes a, int k", "duplicate attribute name 'k'");
+        bad("space kv key k attributes a subspace b", "unknown attribute 'b'");
+        bad("space kv key k attributes a subspace a, a", "attribute 'a' twice");
+        bad("space kv key k attributes a subspace", "expected an attribute name");
+        bad("space kv key k subspace k", "subspace needs an attributes list");
+        bad("space kv key list(string) k", "must be a string, int64 or float");
+        bad("space kv key map(string, int) k", "must be a string, int64 or float");
         bad("space kv key k create 0 partitions", "at least 1");
-        bad(
-            "space kv key k create 4294967296 partitions",
-            "too many partitions",
-        );
+        bad("space kv key k create 4294967296 partitions", "too many partitions");
         bad("space kv key k tolerate 4294967296 failures", "too large");
-        bad(
-            "space kv key k create 99999999999999999999 partitions",
-            "too large",
-        );
+        bad("space kv key k create 99999999999999999999 partitions", "too large");
         bad("space kv key k create partitions", "number of partitions");
         bad("space kv key k create 8", "'partitions'");
         bad("space kv key k tolerate 2", "'failures'");
-        bad(
-            "space kv key k tolerate 2 failures create 8 partitions",
-            "clause order",
-        );
-        bad(
-            "space kv key k create 8 partitions attributes a",
-            "clause order",
-        );
-        bad(
-            "space kv key k attributes a create 8 partitions subspace a",
-            "clause order",
-        );
-        bad(
-            "space kv key k tolerate 1 failures tolerate 1 failures",
-            "end of description",
-        );
+        bad("space kv key k tolerate 2 failures create 8 partitions", "clause order");
+        bad("space kv key k create 8 partitions attributes a", "clause order");
+        bad("space kv key k attributes a create 8 partitions subspace a", "clause order");
+        bad("space kv key k tolerate 1 failures tolerate 1 failures", "end of description");
         // Keywords used as names.
         bad("space space key k", "a space name");
         bad("space kv key key", "attribute name");
         bad("space kv key int int", "attribute name");
         bad("space kv key k attributes map", "'('");
         bad("space kv key k attributes string set", "attribute name");
-        bad(
-            "space kv key k attributes int64 partitions",
-            "keyword 'partitions'",
-        );
+        bad("space kv key k attributes int64 partitions", "keyword 'partitions'");
         bad("space kv key k attributes failure", "attribute name");
         // Types.
-        bad(
-            "space kv key k attributes list(list(string)) a",
-            "element type",
-        );
+        bad("space kv key k attributes list(list(string)) a", "element type");
         bad("space kv key k attributes list a", "'('");
         bad("space kv key k attributes list(string a", "')'");
         bad("space kv key k attributes map(string) a", "','");
@@ -733,10 +613,7 @@ mod tests {
         bad("space kv key k attributes é", "unexpected character 'é'");
         bad("space kv key k attributes a;", "unexpected character ';'");
         bad("space kv key 9k", "attribute name");
-        bad(
-            "space kv key k create -1 partitions",
-            "unexpected character '-'",
-        );
+        bad("space kv key k create -1 partitions", "unexpected character '-'");
     }
 
     #[test]
@@ -759,13 +636,7 @@ mod tests {
     }
 
     fn attr_type() -> impl Strategy<Value = DataType> {
-        proptest::sample::select(
-            DataType::ALL
-                .iter()
-                .copied()
-                .filter(|t| t.is_attribute_type())
-                .collect::<Vec<_>>(),
-        )
+        proptest::sample::select(DataType::ALL.iter().copied().filter(|t| t.is_attribute_type()).collect::<Vec<_>>())
     }
 
     fn name() -> impl Strategy<Value = std::string::String> {
@@ -779,10 +650,7 @@ mod tests {
             prop_oneof![Just(String), Just(Int64), Just(Float)],
             1u32..=MAX_PARTITIONS,
             any::<u32>(),
-            proptest::collection::vec(
-                proptest::collection::vec(any::<prop::sample::Index>(), 1..5),
-                0..4,
-            ),
+            proptest::collection::vec(proptest::collection::vec(any::<prop::sample::Index>(), 1..5), 0..4),
         )
             .prop_map(|(space, raw, key_type, partitions, ft, subs)| {
                 let mut attrs: Vec<Attribute> = Vec::new();
@@ -809,13 +677,7 @@ mod tests {
                 } else {
                     vec![]
                 };
-                SpaceDesc {
-                    name: space,
-                    attrs,
-                    subspaces,
-                    partitions,
-                    fault_tolerance: ft,
-                }
+                SpaceDesc { name: space, attrs, subspaces, partitions, fault_tolerance: ft }
             })
     }
 

@@ -41,9 +41,7 @@ pub fn validate(dtype: DataType, value: &[u8]) -> bool {
 
 /// True when every element is strictly smaller than the next one in `elem`'s order.
 fn strictly_increasing(elem: DataType, items: &[&[u8]]) -> bool {
-    items
-        .windows(2)
-        .all(|w| compare(elem, w[0], w[1]) == Ordering::Less)
+    items.windows(2).all(|w| compare(elem, w[0], w[1]) == Ordering::Less)
 }
 
 /// The int64 read from an encoding: 8 bytes LE, or 0 for the empty value. `None` for any
@@ -192,11 +190,7 @@ pub fn map_entries(map_type: DataType, bytes: &[u8]) -> Option<Vec<(&[u8], &[u8]
     let mut rest = bytes;
     while !rest.is_empty() {
         let (k, tail) = split_element(kt, rest)?;
-        let (v, tail) = if vt == DataType::Generic {
-            (&tail[..0], tail)
-        } else {
-            split_element(vt, tail)?
-        };
+        let (v, tail) = if vt == DataType::Generic { (&tail[..0], tail) } else { split_element(vt, tail)? };
         out.push((k, v));
         rest = tail;
     }
@@ -208,12 +202,7 @@ pub fn map_entries(map_type: DataType, bytes: &[u8]) -> Option<Vec<(&[u8], &[u8]
 pub fn container_members(dtype: DataType, bytes: &[u8]) -> Option<Vec<&[u8]>> {
     match dtype.container() {
         DataType::ListGeneric | DataType::SetGeneric => elements(dtype.elem(), bytes),
-        DataType::MapGeneric => Some(
-            map_entries(dtype, bytes)?
-                .into_iter()
-                .map(|e| e.0)
-                .collect(),
-        ),
+        DataType::MapGeneric => Some(map_entries(dtype, bytes)?.into_iter().map(|e| e.0).collect()),
         _ => None,
     }
 }
@@ -279,10 +268,7 @@ pub fn encode_set<T: AsRef<[u8]>>(elem: DataType, items: &[T]) -> Option<Vec<u8>
 /// Encodes a map of type `map_type` (MAP_K_V) in canonical form: entries sorted by key, and
 /// for keys that compare equal the LAST one given wins (dict semantics). `None` when a key or
 /// value cannot be encoded or `map_type` is not a map type with primitive key and value.
-pub fn encode_map<K: AsRef<[u8]>, V: AsRef<[u8]>>(
-    map_type: DataType,
-    entries: &[(K, V)],
-) -> Option<Vec<u8>> {
+pub fn encode_map<K: AsRef<[u8]>, V: AsRef<[u8]>>(map_type: DataType, entries: &[(K, V)]) -> Option<Vec<u8>> {
     if map_type.container() != DataType::MapGeneric {
         return None;
     }
@@ -290,10 +276,7 @@ pub fn encode_map<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     if !kt.is_primitive() || !vt.is_primitive() {
         return None;
     }
-    let mut refs: Vec<(&[u8], &[u8])> = entries
-        .iter()
-        .map(|(k, v)| (k.as_ref(), v.as_ref()))
-        .collect();
+    let mut refs: Vec<(&[u8], &[u8])> = entries.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
     // Stable sort: equal keys stay in input order, then keep the last of each run.
     refs.sort_by(|a, b| sort_order(kt, a.0, b.0));
     let mut kept: Vec<(&[u8], &[u8])> = Vec::with_capacity(refs.len());
@@ -377,10 +360,7 @@ mod tests {
         assert!(validate(ListInt64, &cat(&[i(3), i(-1), i(3)])));
         assert!(!validate(ListInt64, &cat(&[i(3), vec![1, 2]])));
         assert!(validate(ListFloat, &cat(&[f(f64::NAN), f(1.0)])));
-        assert_eq!(
-            elements(String, &cat(&[s("x"), s("yz")])),
-            Some(vec![&b"x"[..], &b"yz"[..]])
-        );
+        assert_eq!(elements(String, &cat(&[s("x"), s("yz")])), Some(vec![&b"x"[..], &b"yz"[..]]));
         assert_eq!(length_of(ListInt64, &cat(&[i(1), i(2)])), Some(2));
         assert_eq!(length_of(ListInt64, &[1, 2]), None);
     }
@@ -397,18 +377,12 @@ mod tests {
         assert!(validate(SetFloat, &f(f64::NAN)));
         assert!(!validate(SetFloat, &cat(&[f(1.0), f(f64::NAN)])));
         assert!(!validate(SetFloat, &cat(&[f(f64::NAN), f(1.0)])));
-        assert_eq!(
-            encode_set(Int64, &[i(3), i(-2), i(3), i(0)]),
-            Some(cat(&[i(-2), i(0), i(3)]))
-        );
+        assert_eq!(encode_set(Int64, &[i(3), i(-2), i(3), i(0)]), Some(cat(&[i(-2), i(0), i(3)])));
         assert_eq!(
             encode_set(String, &[b"b".to_vec(), b"ab".to_vec(), b"a".to_vec()]),
             Some(cat(&[s("a"), s("ab"), s("b")]))
         );
-        assert_eq!(
-            encode_set(Float, &[f(0.0), f(-0.0)]).map(|v| v.len()),
-            Some(8)
-        );
+        assert_eq!(encode_set(Float, &[f(0.0), f(-0.0)]).map(|v| v.len()), Some(8));
         // Empty numbers are 0.
         assert_eq!(encode_set(Int64, &[vec![], i(0)]), Some(i(0)));
         assert_eq!(encode_set(Int64, &[vec![1u8, 2]]), None);
@@ -421,30 +395,17 @@ mod tests {
         let m = cat(&[s("a"), i(1), s("b"), i(-2)]);
         assert!(validate(MapStringInt64, &m));
         assert_eq!(length_of(MapStringInt64, &m), Some(2));
-        assert!(!validate(
-            MapStringInt64,
-            &cat(&[s("b"), i(1), s("a"), i(-2)])
-        ));
-        assert!(!validate(
-            MapStringInt64,
-            &cat(&[s("a"), i(1), s("a"), i(-2)])
-        ));
+        assert!(!validate(MapStringInt64, &cat(&[s("b"), i(1), s("a"), i(-2)])));
+        assert!(!validate(MapStringInt64, &cat(&[s("a"), i(1), s("a"), i(-2)])));
         assert!(!validate(MapStringInt64, &cat(&[s("a"), vec![1, 2, 3]])));
         assert!(!validate(MapStringInt64, &s("a")));
-        assert!(validate(
-            MapInt64String,
-            &cat(&[i(-1), s("x"), i(4), s("")])
-        ));
+        assert!(validate(MapInt64String, &cat(&[i(-1), s("x"), i(4), s("")])));
         assert!(validate(MapFloatFloat, &cat(&[f(-1.0), f(f64::NAN)])));
         assert!(validate(MapStringKeyonly, &cat(&[s("a"), s("b")])));
         assert_eq!(
             encode_map(
                 MapStringString,
-                &[
-                    (b"z".to_vec(), b"1".to_vec()),
-                    (b"a".to_vec(), b"2".to_vec()),
-                    (b"z".to_vec(), b"3".to_vec())
-                ]
+                &[(b"z".to_vec(), b"1".to_vec()), (b"a".to_vec(), b"2".to_vec()), (b"z".to_vec(), b"3".to_vec())]
             ),
             Some(cat(&[s("a"), s("2"), s("z"), s("3")]))
         );
@@ -480,9 +441,7 @@ mod tests {
         match t {
             String => proptest::collection::vec(any::<u8>(), 0..6).boxed(),
             Int64 => prop_oneof![any::<i64>(), -3i64..3].prop_map(i).boxed(),
-            _ => prop_oneof![any::<f64>(), (-3i32..3).prop_map(|x| x as f64 / 2.0)]
-                .prop_map(f)
-                .boxed(),
+            _ => prop_oneof![any::<f64>(), (-3i32..3).prop_map(|x| x as f64 / 2.0)].prop_map(f).boxed(),
         }
     }
 

@@ -33,7 +33,20 @@ fn main() {
                 let r = sp.key_region(key).unwrap();
                 let s = r.replicas[0].server;
                 let m = if phase == "put" {
-                    Msg::Atomic { version: cfg.version, region: r.id, key: key.clone(), flags: 0, checks: vec![], funcs: vec![Func { attr: 1, op: FuncOp::Set, arg_type: DataType::String, arg: vec![b'x'; 100], map_key: None }] }
+                    Msg::Atomic {
+                        version: cfg.version,
+                        region: r.id,
+                        key: key.clone(),
+                        flags: 0,
+                        checks: vec![],
+                        funcs: vec![Func {
+                            attr: 1,
+                            op: FuncOp::Set,
+                            arg_type: DataType::String,
+                            arg: vec![b'x'; 100],
+                            map_key: None,
+                        }],
+                    }
                 } else {
                     Msg::Get { version: cfg.version, region: r.id, key: key.clone() }
                 };

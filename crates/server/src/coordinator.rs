@@ -245,9 +245,8 @@ pub fn load_or_init(dir: &Path) -> io::Result<(CoordState, PathBuf)> {
     let path = dir.join("hyperdex-coordinator.state");
     match std::fs::read(&path) {
         Ok(buf) => {
-            let st = CoordState::decode(&buf).map_err(|_| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("{} is corrupt", path.display()))
-            })?;
+            let st = CoordState::decode(&buf)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("{} is corrupt", path.display())))?;
             Ok((st, path))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -326,7 +325,9 @@ pub fn run(listen: SocketAddr, dir: &Path) -> io::Result<()> {
                                 None
                             }
                         }
-                        Ok(Msg::AddSpace { description }) => Some(Msg::CoordReply { code: state.add_space(&description) }),
+                        Ok(Msg::AddSpace { description }) => {
+                            Some(Msg::CoordReply { code: state.add_space(&description) })
+                        }
                         Ok(Msg::RmSpace { name }) => Some(Msg::CoordReply { code: state.rm_space(&name) }),
                         Ok(Msg::Register { server, addr }) => {
                             let code = state.register(server, &addr);
@@ -401,7 +402,10 @@ mod tests {
         assert_eq!(st.register(8, "127.0.0.1:2012"), CoordCode::Duplicate);
         assert_eq!(st.register(9, "not an address"), CoordCode::Malformed);
         let v = st.version;
-        assert_eq!(st.add_space("space kv key k attributes v create 4 partitions tolerate 1 failure"), CoordCode::Success);
+        assert_eq!(
+            st.add_space("space kv key k attributes v create 4 partitions tolerate 1 failure"),
+            CoordCode::Success
+        );
         assert!(st.version > v);
         assert_eq!(st.add_space("space kv key k"), CoordCode::Duplicate);
         assert_eq!(st.add_space("space"), CoordCode::Malformed);

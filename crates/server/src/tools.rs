@@ -60,7 +60,9 @@ pub fn rm_space(host: &str, port: u16, name: &str) -> ReturnCode {
 
 pub fn show_config(host: &str, port: u16) -> Result<String, ReturnCode> {
     match rpc(host, port, &Msg::ConfigWait { have: 0 }) {
-        Ok(Msg::Config { config }) => Configuration::decode(&config).map(|c| c.to_text()).map_err(|_| ReturnCode::BadConfig),
+        Ok(Msg::Config { config }) => {
+            Configuration::decode(&config).map(|c| c.to_text()).map_err(|_| ReturnCode::BadConfig)
+        }
         Ok(Msg::CoordReply { code }) if code != CoordCode::Success => Err(code.to_returncode()),
         Ok(_) => Err(ReturnCode::BadConfig),
         Err(_) => Err(ReturnCode::CoordFail),

@@ -3,9 +3,9 @@
 //! in [`node`], storage in [`storage`].
 
 pub mod node;
-pub mod storage;
 #[cfg(test)]
 mod sim_tests;
+pub mod storage;
 
 use crate::net::Conn;
 use hyperdex_core::config::Configuration;
@@ -161,7 +161,8 @@ impl Shell {
                 }
                 let mut c = Conn::new(s);
                 c.want_write = true;
-                Msg::Register { server: self.identity.server, addr: self.identity.address.clone() }.encode(1, &mut c.wbuf);
+                Msg::Register { server: self.identity.server, addr: self.identity.address.clone() }
+                    .encode(1, &mut c.wbuf);
                 self.coord = Some(c);
             }
             Err(_) => self.coord = None,
@@ -222,7 +223,11 @@ impl Shell {
                 Err(_) => break,
             };
             match msg {
-                Msg::Get { .. } | Msg::Atomic { .. } | Msg::ChainOp { .. } | Msg::ChainAck { .. } | Msg::ChainFail { .. } => {
+                Msg::Get { .. }
+                | Msg::Atomic { .. }
+                | Msg::ChainOp { .. }
+                | Msg::ChainAck { .. }
+                | Msg::ChainFail { .. } => {
                     self.node.handle(t, nonce, msg);
                 }
                 _ => {

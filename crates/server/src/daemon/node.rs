@@ -106,10 +106,7 @@ pub struct Node<S: Store> {
 const MAX_HELD: usize = 100_000;
 
 fn now_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
 }
 
 impl<S: Store> Node<S> {
@@ -249,7 +246,7 @@ impl<S: Store> Node<S> {
             let mut freed = 0usize;
             self.cache.retain(|k, v| {
                 n += 1;
-                if n % 4 == 0 {
+                if n.is_multiple_of(4) {
                     freed += cached_size(k, &v.values);
                     false
                 } else {
@@ -331,11 +328,7 @@ impl<S: Store> Node<S> {
                 }
                 self.chain_hop(Origin::Peer { conn }, leader, op, hop, space, key, obj_version, hops, values);
             }
-            Msg::ChainAck { leader, op, hop } => {
-                if hop > 0 {
-                    self.chain_ack(leader, op, hop - 1);
-                }
-            }
+            Msg::ChainAck { leader, op, hop } if hop > 0 => self.chain_ack(leader, op, hop - 1),
             Msg::ChainFail { leader, op, hop } => self.fail_hop(leader, op, hop),
             // Nothing else is meant for a daemon; the shell closes such peers.
             _ => {}
@@ -454,7 +447,8 @@ impl<S: Store> Node<S> {
         if hops.is_empty() || hops[0].server != self.id {
             return Err(ReturnCode::Reconfigure);
         }
-        let entry = self.inflight.entry(ikey.clone()).or_insert(InFlight { version: 0, applied: 0, values: None, count: 0 });
+        let entry =
+            self.inflight.entry(ikey.clone()).or_insert(InFlight { version: 0, applied: 0, values: None, count: 0 });
         entry.version = obj_version;
         entry.values = new.clone();
         entry.count += 1;

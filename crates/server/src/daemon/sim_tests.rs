@@ -45,10 +45,13 @@ impl Store for MemStore {
 
 const CLIENT: usize = 1_000_000;
 
+/// One direction of a connection: (conn token at the receiver, nonce, message), FIFO.
+type Link = VecDeque<(usize, u64, Msg)>;
+
 struct Sim {
     nodes: HashMap<u64, Node<MemStore>>,
     /// (from, to) → queue of (conn token at the receiver, nonce, message)
-    links: BTreeMap<(u64, u64), VecDeque<(usize, u64, Msg)>>,
+    links: BTreeMap<(u64, u64), Link>,
     replies: HashMap<u64, ReturnCode>,
     rng: u64,
 }
@@ -123,10 +126,7 @@ enum Op {
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        (0u8..4, any::<i64>()).prop_map(|(k, n)| Op::Put(k, n)),
-        (0u8..4).prop_map(Op::Del),
-    ]
+    prop_oneof![(0u8..4, any::<i64>()).prop_map(|(k, n)| Op::Put(k, n)), (0u8..4).prop_map(Op::Del),]
 }
 
 proptest! {
@@ -171,7 +171,7 @@ proptest! {
                         let should_hold = match val {
                             None => false,
                             Some(n) => {
-                                let vals = vec![n.to_le_bytes().to_vec()];
+                                let vals = [n.to_le_bytes().to_vec()];
                                 ssi == 0 && sp.key_region(key).unwrap().id == r.id
                                     || ssi == 1 && sp.region_of(1, &|a| if a == 0 { key.as_slice() } else { vals[a - 1].as_slice() }).unwrap().id == r.id
                             }

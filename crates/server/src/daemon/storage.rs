@@ -113,11 +113,8 @@ impl Store for FjallStore {
     }
 
     fn drop_region(&mut self, region: u64) -> io::Result<()> {
-        let keys: Vec<Vec<u8>> = self
-            .objects
-            .prefix(region.to_be_bytes())
-            .filter_map(|g| g.key().ok().map(|k| k.to_vec()))
-            .collect();
+        let keys: Vec<Vec<u8>> =
+            self.objects.prefix(region.to_be_bytes()).filter_map(|g| g.key().ok().map(|k| k.to_vec())).collect();
         self.commit(keys.into_iter().map(|k| (k, None)).collect())
     }
 }
