@@ -75,8 +75,13 @@ impl Space {
     /// The key-subspace region of `key`.
     pub fn key_region(&self, key: &[u8]) -> Option<&Region> {
         let sub = self.subspaces.first()?;
-        let c = [coordinate(self.attrs[0].dtype, key)];
-        find_region(&sub.regions, &c)
+        let c = coordinate(self.attrs[0].dtype, key);
+        // One dimension: the regions are sorted by their lower bound, so binary search.
+        let i = sub.regions.partition_point(|r| r.lower.first().is_some_and(|l| *l <= c));
+        match i.checked_sub(1).map(|i| &sub.regions[i]) {
+            Some(r) if r.lower.len() == 1 && r.lower[0] <= c && c <= r.upper[0] => Some(r),
+            _ => find_region(&sub.regions, &[c]),
+        }
     }
 }
 
@@ -297,6 +302,24 @@ mod tests {
             assert!(Configuration::decode(&buf[..n]).is_err(), "prefix {n} accepted");
         }
         assert_eq!(c.space(b"kv").unwrap().key_region(b"x").unwrap().id, 3);
+    }
+
+    #[test]
+    fn key_region_matches_a_linear_scan() {
+        let regions: Vec<Region> = crate::hashing::partition(1, 37)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (lower, upper))| Region { id: i as u64, lower, upper, replicas: vec![] })
+            .collect();
+        let mut c = sample();
+        c.spaces[0].subspaces[0].regions = regions.clone();
+        let sp = &c.spaces[0];
+        for i in 0..2000u32 {
+            let key = i.to_le_bytes();
+            let coord = coordinate(DataType::String, &key);
+            let want = regions.iter().find(|r| r.lower[0] <= coord && coord <= r.upper[0]).unwrap();
+            assert_eq!(sp.key_region(&key).unwrap().id, want.id);
+        }
         assert!(c.to_text().contains("server id=server(11) address=127.0.0.1:2012"));
     }
 }

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod coordinator;
 pub mod daemon;
+pub mod fasthash;
 pub mod net;
 pub mod signals;
 pub mod tools;

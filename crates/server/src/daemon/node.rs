@@ -13,7 +13,7 @@ use hyperdex_core::config::{Configuration, Region, Space};
 use hyperdex_core::ops::{apply_funcs, check_passes, validate_check, validate_func, Check, Func};
 use hyperdex_core::proto::{flags, Hop, Msg};
 use hyperdex_core::{DataType, ReturnCode};
-use std::collections::HashMap;
+use crate::fasthash::FastMap;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -82,16 +82,16 @@ pub struct Node<S: Store> {
     pub store: S,
     /// Shared so a request can hold the space it works on while the node changes.
     pub config: Arc<Configuration>,
-    index: HashMap<u64, RegionIdx>,
+    index: FastMap<u64, RegionIdx>,
     /// This round's writes: storage key → (version, record bytes or None for a delete).
     writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// Write-through cache of objects (and of recent deletes, which keeps a late older
     /// write from resurrecting an object), bounded by `cache_limit` bytes.
-    cache: HashMap<Vec<u8>, Cached>,
+    cache: FastMap<Vec<u8>, Cached>,
     cache_bytes: usize,
     cache_limit: usize,
-    inflight: HashMap<(u64, Vec<u8>), InFlight>,
-    pending: HashMap<(u64, u64, u16), PendingHop>,
+    inflight: FastMap<(u64, Vec<u8>), InFlight>,
+    pending: FastMap<(u64, u64, u16), PendingHop>,
     next_op: u64,
     /// Per-key versions come from this counter (seeded with the clock at start), so a version
     /// is never reused, even across deletes and restarts.
@@ -115,13 +115,13 @@ impl<S: Store> Node<S> {
             id,
             store,
             config: Arc::new(Configuration::default()),
-            index: HashMap::new(),
+            index: FastMap::default(),
             writes: Vec::new(),
-            cache: HashMap::new(),
+            cache: FastMap::default(),
             cache_bytes: 0,
             cache_limit,
-            inflight: HashMap::new(),
-            pending: HashMap::new(),
+            inflight: FastMap::default(),
+            pending: FastMap::default(),
             next_op: 1,
             version_clock: now_nanos(),
             held: Vec::new(),
@@ -154,7 +154,7 @@ impl<S: Store> Node<S> {
         }
         // State transfer: if we were a region's tail and servers were appended after us, copy
         // every object to them. Versions make the copy safe to race with live writes.
-        let mut old_regions: HashMap<u64, Vec<u64>> = HashMap::new();
+        let mut old_regions: FastMap<u64, Vec<u64>> = FastMap::default();
         for sp in &old.spaces {
             for ss in &sp.subspaces {
                 for r in &ss.regions {
