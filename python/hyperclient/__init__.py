@@ -25,8 +25,9 @@ come back as 1 and 0 (the behaviour of the original Python 2 module).
 
 **Strings out**: a string value, list/set element, map key or key comes
 back as ``str`` when its bytes are valid UTF-8, and as ``bytes`` otherwise.
-So ``'J\\u00f3hn'`` (or its UTF-8 bytes) reads back as ``'J\\u00f3hn'``,
-while ``b'\\xde\\xad\\xbe\\xef'`` reads back as bytes.
+So ``'Jóhn'`` (or its UTF-8 bytes) reads back as ``'Jóhn'``, while
+``b'\\xde\\xad\\xbe\\xef'`` reads back as bytes.  Keys, attribute names and
+space names may be given as str (UTF-8) or bytes.
 
 Results
 -------
@@ -319,7 +320,10 @@ class Client(object):
         self._handle = h
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing sensible to do
+            pass
 
     def close(self):
         """Free the C client.  Outstanding operations are abandoned."""
