@@ -79,7 +79,7 @@ install: build
 	        $(INSTALL) -D -m 644 "$$f" "$(DESTDIR)$(PYTHONDIR)/$${f#python/}" || exit 1; \
 	    done
 # (The Python package loads the libhyperclient.so that sits next to it.)
-	ln -sf $$(realpath -m --relative-to=$(PYTHONDIR)/hyperclient $(LIBDIR)/$(SONAME)) \
+	ln -sf $$(realpath -m -s --relative-to=$(PYTHONDIR)/hyperclient $(LIBDIR)/$(SONAME)) \
 		$(DESTDIR)$(PYTHONDIR)/hyperclient/libhyperclient.so
 
 uninstall:
@@ -95,7 +95,7 @@ uninstall:
 # DESTDIR is not used here).
 examples:
 	mkdir -p $(EXAMPLES_OUT)
-	set -e; flags=$$(PKG_CONFIG_PATH=$(PKGCONFIGDIR) pkg-config --cflags --libs hyperclient); \
+	@set -e; flags=$$(PKG_CONFIG_PATH=$(PKGCONFIGDIR) pkg-config --cflags --libs hyperclient); \
 	for p in $(EXAMPLES); do \
 	    echo "$(CC) $(C_WARNINGS) examples-c/$$p.c -o $(EXAMPLES_OUT)/$$p $$flags"; \
 	    $(CC) $(C_WARNINGS) examples-c/$$p.c -o $(EXAMPLES_OUT)/$$p $$flags; \

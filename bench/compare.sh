@@ -107,10 +107,10 @@ rb -n "$L" -P 1 -c 1 | tee "$work/redis-sync.csv"
 # --- Summary ---------------------------------------------------------------
 ours_put=$(value put_ops_per_sec "$work/ours.txt")
 ours_get=$(value get_ops_per_sec "$work/ours.txt")
-r1_set=$(redis_csv SET rps "$work/redis-c1.csv")
-r1_get=$(redis_csv GET rps "$work/redis-c1.csv")
-r50_set=$(redis_csv SET rps "$work/redis-c50.csv")
-r50_get=$(redis_csv GET rps "$work/redis-c50.csv")
+r1_set=$(redis_csv SET rps "$work/redis-c1.csv" | awk '{ printf "%.0f", $1 }')
+r1_get=$(redis_csv GET rps "$work/redis-c1.csv" | awk '{ printf "%.0f", $1 }')
+r50_set=$(redis_csv SET rps "$work/redis-c50.csv" | awk '{ printf "%.0f", $1 }')
+r50_get=$(redis_csv GET rps "$work/redis-c50.csv" | awk '{ printf "%.0f", $1 }')
 rs_set_p50=$(redis_csv SET p50_latency_ms "$work/redis-sync.csv")
 rs_get_p50=$(redis_csv GET p50_latency_ms "$work/redis-sync.csv")
 rs_set_p99=$(redis_csv SET p99_latency_ms "$work/redis-sync.csv")
@@ -119,13 +119,13 @@ rs_get_p99=$(redis_csv GET p99_latency_ms "$work/redis-sync.csv")
 echo
 echo "== summary: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, git $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo "   N=$N W=$W L=$L, 16-byte keys, 100-byte values, one client; HyperDex: 1 daemon, $PARTITIONS partitions"
-printf '%-34s %12s %12s %12s\n' "" "hyperdex" "redis -c 1" "redis -c 50"
-printf '%-34s %12s %12s %12s\n' "put/SET ops/s (window $W)" "$ours_put" "$r1_set" "$r50_set"
-printf '%-34s %12s %12s %12s\n' "get/GET ops/s (window $W)" "$ours_get" "$r1_get" "$r50_get"
-printf '%-34s %12s %12s\n' "sync put/SET p50, p99 (us)" \
+printf '%-30s %16s %12s %12s\n' "" "hyperdex" "redis -c 1" "redis -c 50"
+printf '%-30s %16s %12s %12s\n' "put/SET ops/s (window $W)" "$ours_put" "$r1_set" "$r50_set"
+printf '%-30s %16s %12s %12s\n' "get/GET ops/s (window $W)" "$ours_get" "$r1_get" "$r50_get"
+printf '%-30s %16s %12s\n' "sync put/SET p50, p99 (us)" \
     "$(value put_p50_us "$work/ours.txt"), $(value put_p99_us "$work/ours.txt")" \
     "$(awk -v a="$rs_set_p50" -v b="$rs_set_p99" 'BEGIN { printf "%.1f, %.1f", a * 1000, b * 1000 }')"
-printf '%-34s %12s %12s\n' "sync get/GET p50, p99 (us)" \
+printf '%-30s %16s %12s\n' "sync get/GET p50, p99 (us)" \
     "$(value get_p50_us "$work/ours.txt"), $(value get_p99_us "$work/ours.txt")" \
     "$(awk -v a="$rs_get_p50" -v b="$rs_get_p99" 'BEGIN { printf "%.1f, %.1f", a * 1000, b * 1000 }')"
 echo "ratio_put_vs_redis_c1 $(ratio "$ours_put" "$r1_set")"

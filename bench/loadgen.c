@@ -158,7 +158,8 @@ static void check(const struct options* o, int is_get, long i)
 {
     if (statuses[i] != HYPERCLIENT_SUCCESS) {
         if (errors++ < 10) {
-            fprintf(stderr, "%s %ld: status %d\n", is_get ? "get" : "put", i, (int)statuses[i]);
+            fprintf(stderr, "%s %ld: %s\n",
+                    is_get ? "get" : "put", i, hyperclient_returncode_to_string(statuses[i]));
         }
         return;
     }
@@ -208,7 +209,8 @@ static double run_window(struct hyperclient* client, const struct options* o, in
         while (issued < o->ops && outstanding < o->window) {
             id = issue(client, o, is_get, issued);
             if (id < 0) {
-                fprintf(stderr, "op %ld not sent: status %d\n", issued, (int)statuses[issued]);
+                fprintf(stderr, "op %ld not sent: %s\n",
+                        issued, hyperclient_returncode_to_string(statuses[issued]));
                 return -1;
             }
             ids[issued++] = id;
@@ -216,7 +218,8 @@ static double run_window(struct hyperclient* client, const struct options* o, in
         }
         id = hyperclient_loop(client, -1, &loop_status);
         if (id < 0) {
-            fprintf(stderr, "hyperclient_loop: status %d\n", (int)loop_status);
+            fprintf(stderr, "hyperclient_loop: %s\n",
+                    hyperclient_returncode_to_string(loop_status));
             return -1;
         }
         i = find_op(id, issued);
@@ -260,14 +263,15 @@ static int run_sync(struct hyperclient* client, const struct options* o, int is_
         int64_t done;
 
         if (id < 0) {
-            fprintf(stderr, "sync %s %ld not sent: status %d\n", name, i, (int)statuses[i]);
+            fprintf(stderr, "sync %s %ld not sent: %s\n",
+                    name, i, hyperclient_returncode_to_string(statuses[i]));
             free(lat_us);
             return -1;
         }
         done = hyperclient_loop(client, -1, &loop_status);
         if (done != id) {
-            fprintf(stderr, "sync %s: loop returned %lld (status %d), expected %lld\n", name,
-                    (long long)done, (int)loop_status, (long long)id);
+            fprintf(stderr, "sync %s: loop returned %lld (%s), expected %lld\n", name,
+                    (long long)done, hyperclient_returncode_to_string(loop_status), (long long)id);
             free(lat_us);
             return -1;
         }

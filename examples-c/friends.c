@@ -86,7 +86,8 @@ static struct hyperclient_attribute string_attr(const char* name, const char* va
 static int started(struct batch* b, int64_t id, const char* what)
 {
     if (id < 0) {
-        fprintf(stderr, "%s was not sent: status %d\n", what, (int)b->statuses[b->n]);
+        fprintf(stderr, "%s was not sent: %s\n",
+                what, hyperclient_returncode_to_string(b->statuses[b->n]));
         return -1;
     }
     b->ids[b->n++] = id;
@@ -104,7 +105,8 @@ static int wait_all(struct hyperclient* client, struct batch* b)
         enum hyperclient_returncode loop_status;
         int64_t id = hyperclient_loop(client, -1, &loop_status);
         if (id < 0) {
-            fprintf(stderr, "hyperclient_loop failed: status %d\n", (int)loop_status);
+            fprintf(stderr, "hyperclient_loop failed: %s\n",
+                    hyperclient_returncode_to_string(loop_status));
             return -1;
         }
         for (i = 0; i < b->n && b->ids[i] != id; ++i) {
@@ -116,8 +118,8 @@ static int wait_all(struct hyperclient* client, struct batch* b)
         b->finished[i] = 1;
         --left;
         if (b->statuses[i] != HYPERCLIENT_SUCCESS) {
-            fprintf(stderr, "operation %lld failed: status %d\n", (long long)id,
-                    (int)b->statuses[i]);
+            fprintf(stderr, "operation %lld failed: %s\n", (long long)id,
+                    hyperclient_returncode_to_string(b->statuses[i]));
             return -1;
         }
     }
@@ -314,14 +316,14 @@ int main(int argc, char** argv)
     }
     rc = hyperclient_add_space(client, description);
     if (rc != HYPERCLIENT_SUCCESS) {
-        fprintf(stderr, "add_space(%s) failed: status %d\n", space, (int)rc);
+        fprintf(stderr, "add_space(%s) failed: %s\n", space, hyperclient_returncode_to_string(rc));
         hyperclient_destroy(client);
         return 1;
     }
     ok = run(client) == 0;
     rc = hyperclient_rm_space(client, space);
     if (rc != HYPERCLIENT_SUCCESS) {
-        fprintf(stderr, "rm_space(%s) failed: status %d\n", space, (int)rc);
+        fprintf(stderr, "rm_space(%s) failed: %s\n", space, hyperclient_returncode_to_string(rc));
         ok = 0;
     }
     hyperclient_destroy(client);

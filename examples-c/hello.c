@@ -43,7 +43,8 @@ static int wait_for(struct hyperclient* client, int64_t id)
     int64_t done = hyperclient_loop(client, -1, &loop_status);
 
     if (done < 0) {
-        fprintf(stderr, "hyperclient_loop failed: status %d\n", (int)loop_status);
+        fprintf(stderr, "hyperclient_loop failed: %s\n",
+                hyperclient_returncode_to_string(loop_status));
         return -1;
     }
     if (done != id) {
@@ -87,7 +88,7 @@ int main(int argc, char** argv)
 
     rc = hyperclient_add_space(client, description);
     if (rc != HYPERCLIENT_SUCCESS) {
-        fprintf(stderr, "add_space(%s) failed: status %d\n", space, (int)rc);
+        fprintf(stderr, "add_space(%s) failed: %s\n", space, hyperclient_returncode_to_string(rc));
         goto out;
     }
     space_added = 1;
@@ -99,28 +100,28 @@ int main(int argc, char** argv)
     value.datatype = HYPERDATATYPE_STRING;
     id = hyperclient_put(client, space, key, strlen(key), &value, 1, &status);
     if (id < 0) {
-        fprintf(stderr, "put was not sent: status %d\n", (int)status);
+        fprintf(stderr, "put was not sent: %s\n", hyperclient_returncode_to_string(status));
         goto out;
     }
     if (wait_for(client, id) != 0) {
         goto out;
     }
     if (status != HYPERCLIENT_SUCCESS) {
-        fprintf(stderr, "put failed: status %d\n", (int)status);
+        fprintf(stderr, "put failed: %s\n", hyperclient_returncode_to_string(status));
         goto out;
     }
 
     /* get: status, attrs and attrs_sz are written when the loop returns id. */
     id = hyperclient_get(client, space, key, strlen(key), &status, &attrs, &attrs_sz);
     if (id < 0) {
-        fprintf(stderr, "get was not sent: status %d\n", (int)status);
+        fprintf(stderr, "get was not sent: %s\n", hyperclient_returncode_to_string(status));
         goto out;
     }
     if (wait_for(client, id) != 0) {
         goto out;
     }
     if (status != HYPERCLIENT_SUCCESS) {
-        fprintf(stderr, "get failed: status %d\n", (int)status);
+        fprintf(stderr, "get failed: %s\n", hyperclient_returncode_to_string(status));
         goto out;
     }
     /* One entry per non-key attribute, in schema order. */
@@ -140,7 +141,8 @@ out:
     if (space_added) {
         rc = hyperclient_rm_space(client, space);
         if (rc != HYPERCLIENT_SUCCESS) {
-            fprintf(stderr, "rm_space(%s) failed: status %d\n", space, (int)rc);
+            fprintf(stderr, "rm_space(%s) failed: %s\n",
+                    space, hyperclient_returncode_to_string(rc));
             ok = 0;
         }
     }

@@ -81,8 +81,8 @@ static int check(int is_get, int i)
     size_t value_sz;
 
     if (statuses[i] != HYPERCLIENT_SUCCESS) {
-        fprintf(stderr, "%s %d failed: status %d\n", is_get ? "get" : "put", i,
-                (int)statuses[i]);
+        fprintf(stderr, "%s %d failed: %s\n", is_get ? "get" : "put", i,
+                hyperclient_returncode_to_string(statuses[i]));
         return -1;
     }
     if (!is_get) {
@@ -130,7 +130,8 @@ static int drive(struct hyperclient* client, int fd, int is_get)
                 return 0;
             }
             if (id < 0) {
-                fprintf(stderr, "hyperclient_loop failed: status %d\n", (int)loop_status);
+                fprintf(stderr, "hyperclient_loop failed: %s\n",
+                        hyperclient_returncode_to_string(loop_status));
                 return -1;
             }
             i = find_op(id);
@@ -189,7 +190,8 @@ static int issue_all(struct hyperclient* client, int is_get)
             ids[i] = hyperclient_put(client, space, key, key_sz, &attr, 1, &statuses[i]);
         }
         if (ids[i] < 0) {
-            fprintf(stderr, "operation %d was not sent: status %d\n", i, (int)statuses[i]);
+            fprintf(stderr, "operation %d was not sent: %s\n",
+                    i, hyperclient_returncode_to_string(statuses[i]));
             return -1;
         }
     }
@@ -220,7 +222,7 @@ int main(int argc, char** argv)
     }
     rc = hyperclient_add_space(client, description);
     if (rc != HYPERCLIENT_SUCCESS) {
-        fprintf(stderr, "add_space(%s) failed: status %d\n", space, (int)rc);
+        fprintf(stderr, "add_space(%s) failed: %s\n", space, hyperclient_returncode_to_string(rc));
         hyperclient_destroy(client);
         return 1;
     }
@@ -238,7 +240,7 @@ int main(int argc, char** argv)
     }
     rc = hyperclient_rm_space(client, space);
     if (rc != HYPERCLIENT_SUCCESS) {
-        fprintf(stderr, "rm_space(%s) failed: status %d\n", space, (int)rc);
+        fprintf(stderr, "rm_space(%s) failed: %s\n", space, hyperclient_returncode_to_string(rc));
         ok = 0;
     }
     hyperclient_destroy(client);

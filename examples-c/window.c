@@ -102,8 +102,8 @@ static int check(enum phase phase, long i)
     const struct hyperclient_attribute* a;
 
     if (statuses[i] != HYPERCLIENT_SUCCESS) {
-        fprintf(stderr, "%s k%ld failed: status %d\n", phase == PHASE_PUT ? "put" : "get",
-                i, (int)statuses[i]);
+        fprintf(stderr, "%s k%ld failed: %s\n", phase == PHASE_PUT ? "put" : "get",
+                i, hyperclient_returncode_to_string(statuses[i]));
         return -1;
     }
     if (phase == PHASE_PUT) {
@@ -154,8 +154,8 @@ static int run_window(struct hyperclient* client, enum phase phase)
         while (issued < OPS && outstanding < WINDOW) {
             id = issue(client, phase, issued);
             if (id < 0) {
-                fprintf(stderr, "op %ld was not sent: status %d\n", issued,
-                        (int)statuses[issued]);
+                fprintf(stderr, "op %ld was not sent: %s\n", issued,
+                        hyperclient_returncode_to_string(statuses[issued]));
                 return -1;
             }
             if (issued > 0 && id <= ids[issued - 1]) {
@@ -172,8 +172,8 @@ static int run_window(struct hyperclient* client, enum phase phase)
 
         id = hyperclient_loop(client, -1, &loop_status);
         if (id < 0) {
-            fprintf(stderr, "hyperclient_loop failed with %ld outstanding: status %d\n",
-                    outstanding, (int)loop_status);
+            fprintf(stderr, "hyperclient_loop failed with %ld outstanding: %s\n",
+                    outstanding, hyperclient_returncode_to_string(loop_status));
             return -1;
         }
         i = find_op(id, issued);
@@ -218,7 +218,7 @@ int main(int argc, char** argv)
     }
     rc = hyperclient_add_space(client, description);
     if (rc != HYPERCLIENT_SUCCESS) {
-        fprintf(stderr, "add_space(%s) failed: status %d\n", space, (int)rc);
+        fprintf(stderr, "add_space(%s) failed: %s\n", space, hyperclient_returncode_to_string(rc));
         hyperclient_destroy(client);
         return 1;
     }
@@ -238,7 +238,7 @@ int main(int argc, char** argv)
     }
     rc = hyperclient_rm_space(client, space);
     if (rc != HYPERCLIENT_SUCCESS) {
-        fprintf(stderr, "rm_space(%s) failed: status %d\n", space, (int)rc);
+        fprintf(stderr, "rm_space(%s) failed: %s\n", space, hyperclient_returncode_to_string(rc));
         ok = 0;
     }
     hyperclient_destroy(client);

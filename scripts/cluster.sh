@@ -162,18 +162,17 @@ cluster_start() {
     echo "cluster: coordinator $host:$cport, daemons on port(s) $*, files in $dir"
 }
 
-cluster_stop() {
+# Sends SIGTERM to the given processes and waits for them to exit, up to the
+# deadline; SIGKILLs whatever is left, then reaps them all.
+_cluster_term_wait() {
     local timeout_s=${CLUSTER_STOP_TIMEOUT_S:-10}
-    local pid deadline alive i
-    [ "${#CLUSTER_PIDS[@]}" -eq 0 ] && return 0
-    # Daemons first, then the coordinator (it was started first).
-    for ((i = ${#CLUSTER_PIDS[@]} - 1; i >= 0; i--)); do
-        kill -TERM "${CLUSTER_PIDS[i]}" 2>/dev/null || true
-    done
+    local pid deadline alive
+    [ "$#" -eq 0 ] && return 0
+    kill -TERM "$@" 2>/dev/null || true
     deadline=$((SECONDS + timeout_s))
     while :; do
         alive=()
-        for pid in "${CLUSTER_PIDS[@]}"; do
+        for pid in "$@"; do
             kill -0 "$pid" 2>/dev/null && alive+=("$pid")
         done
         [ "${#alive[@]}" -eq 0 ] && break
@@ -184,9 +183,17 @@ cluster_stop() {
         fi
         sleep 0.1 # poll interval of a condition wait with a deadline
     done
-    for pid in "${CLUSTER_PIDS[@]}"; do
+    for pid in "$@"; do
         wait "$pid" 2>/dev/null || true
     done
+}
+
+cluster_stop() {
+    [ "${#CLUSTER_PIDS[@]}" -eq 0 ] && return 0
+    # The daemons first (so they do not see the coordinator vanish), then the
+    # coordinator, which was started first.
+    _cluster_term_wait "${CLUSTER_PIDS[@]:1}"
+    _cluster_term_wait "${CLUSTER_PIDS[0]}"
     CLUSTER_PIDS=()
     CLUSTER_LOGS=()
 }

@@ -5,11 +5,15 @@
 #   2. build examples-c/ and bench/loadgen.c against that PREFIX through
 #      pkg-config (and hello.c once more against the static library);
 #   3. on a cluster on free ports: the C examples, hello under valgrind,
-#      a short load generator run, the Python tests (python/tests);
+#      a short load generator run, the Python tests (python/tests), and the
+#      README's Python tour (its pycon block) as a doctest;
 #   4. on a cluster started with the tutorial's exact commands and ports
 #      (1982, 2012-2014): the seed doctest tests/acceptance/seed_async.txt.
 # Every server is stopped on exit, whether the tests pass or not.
-# KEEP_TEST_DIR=1 keeps the temporary directory (logs, data) for a post-mortem.
+# On failure the servers' logs and data stay in the temporary directory (its
+# name is printed); KEEP_TEST_DIR=1 keeps everything, even after a pass.
+# HYPERCLIENT_TEST_REQUIRE_ALL=0 lets Python tests of C functions the library
+# does not export yet skip instead of fail.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,6 +37,8 @@ finish() {
     fi
     cluster_stop
     if [ "$rc" -ne 0 ] || [ -n "${KEEP_TEST_DIR:-}" ]; then
+        # Keep the servers' logs and data; the install is easy to remake.
+        [ -n "${KEEP_TEST_DIR:-}" ] || rm -rf "$prefix" "$bin"
         echo "test-integration: files kept in $work" >&2
     else
         rm -rf "$work"
@@ -56,7 +62,7 @@ fail() {
 # Runs a test program with a deadline; the name and arguments are echoed.
 run() {
     echo "+ $*"
-    timeout --kill-after=10 "$RUN_TIMEOUT_S" "$@"
+    timeout --foreground --kill-after=10 "$RUN_TIMEOUT_S" "$@"
 }
 
 export PATH="$top/target/release:$PATH"
@@ -132,9 +138,20 @@ hyperdex rm-space -h "$HOST" -p "$cport" loadgen_smoke
 
 step "Python tests (python/tests) against the installed package"
 compgen -G "python/tests/test*.py" >/dev/null || fail "no python/tests/test*.py"
+# A C function the library lacks fails these tests (instead of skipping them)
+# unless HYPERCLIENT_TEST_REQUIRE_ALL=0 is set.
 (cd "$work" && HYPERDEX_COORD_HOST="$HOST" HYPERDEX_COORD_PORT="$cport" PYTHONPATH="$pydir" \
-    timeout --kill-after=10 "$RUN_TIMEOUT_S" \
+    HYPERCLIENT_TEST_REQUIRE_ALL="${HYPERCLIENT_TEST_REQUIRE_ALL:-1}" \
+    timeout --foreground --kill-after=10 "$RUN_TIMEOUT_S" \
     python3 -m unittest discover -s "$top/python/tests" -p 'test*.py' -v)
+
+step "the README's Python tour, as a doctest"
+awk '/^```pycon$/ { on = 1; next } on && /^```$/ { on = 0 } on' README.md |
+    sed "s/'127.0.0.1', 1982/'$HOST', $cport/" >"$work/readme_tour.txt"
+grep -q '^>>> ' "$work/readme_tour.txt" || fail "no pycon block found in README.md"
+(cd "$work" && PYTHONPATH="$pydir" timeout --foreground --kill-after=10 "$RUN_TIMEOUT_S" \
+    python3 -m doctest -o NORMALIZE_WHITESPACE readme_tour.txt)
+echo "README.md tour: passed"
 
 cluster_stop
 
@@ -144,6 +161,6 @@ cluster_ports_free 1982 2012 2013 2014 ||
     fail "the tutorial's ports are taken (is 'make run' or another test running?)"
 cluster_start "$work/tutorial" 127.0.0.1 1982 2012 2013 2014
 mkdir -p "$work/doctest"
-(cd "$work/doctest" && PYTHONPATH="$pydir" timeout --kill-after=10 "$RUN_TIMEOUT_S" \
+(cd "$work/doctest" && PYTHONPATH="$pydir" timeout --foreground --kill-after=10 "$RUN_TIMEOUT_S" \
     python3 -m doctest -o ELLIPSIS -o NORMALIZE_WHITESPACE "$top/tests/acceptance/seed_async.txt")
 echo "seed_async.txt: passed"

@@ -104,8 +104,10 @@ int main(void)
     {
         enum hyperclient_returncode st = HYPERCLIENT_GARBAGE;
         struct hyperclient* c = hyperclient_create("127.0.0.1", 1);
+        long id;
         printf("null-status %ld\n", (long)hyperclient_loop(c, 0, NULL));
-        printf("loop %ld %s\n", (long)hyperclient_loop(c, 0, &st), hyperclient_returncode_to_string(st));
+        id = (long)hyperclient_loop(c, 0, &st);
+        printf("loop %ld %s\n", id, hyperclient_returncode_to_string(st));
         hyperclient_destroy(c);
     }
 #endif
@@ -175,10 +177,12 @@ fn headers_compile_cleanly_and_agree_on_layouts() {
         .arg(dir.join("probe.o")));
 }
 
-/// The static library next to this test's executable (cargo builds every crate type).
+/// The static library cargo built for this test run: it sits next to the test executable
+/// in target/<profile>/deps (the copy in target/<profile> is only refreshed by a plain
+/// `cargo build`).
 fn static_lib() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("libhyperclient.a")
+    exe.parent().unwrap().join("libhyperclient.a")
 }
 
 #[test]

@@ -12,6 +12,15 @@ const READ_KEEP: usize = 1024 * 1024;
 /// A write buffer whose capacity grew past this is given back once it is empty.
 const WRITE_KEEP: usize = 4 * 1024 * 1024;
 
+/// What a [`ReadBuf::fill_from`] call saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Fill {
+    /// The peer closed its side.
+    pub(crate) eof: bool,
+    /// The socket has nothing more for now (false: stopped at the limit).
+    pub(crate) drained: bool,
+}
+
 /// Received bytes not yet parsed: `buf[start..end]`.
 ///
 /// `consume` only moves `start`, so a slice of a frame that was just consumed stays intact
@@ -74,24 +83,37 @@ impl ReadBuf {
     }
 
     /// Reads what the socket has, in chunks, until a read comes back short (the socket is
-    /// drained; new data will raise a new readiness event) or would block.
-    /// `Ok(true)` when the peer closed its side.
-    pub(crate) fn fill_from<R: Read>(&mut self, src: &mut R) -> io::Result<bool> {
+    /// drained; new data will raise a new readiness event), the read would block, or `limit`
+    /// unparsed bytes are buffered (a peer cannot make us buffer without bound; the caller
+    /// reads the rest once it has used what it got).
+    pub(crate) fn fill_from<R: Read>(&mut self, src: &mut R, limit: usize) -> io::Result<Fill> {
         loop {
+            if self.end - self.start >= limit {
+                return Ok(Fill { eof: false, drained: false });
+            }
             self.reserve(READ_CHUNK);
             let space = self.buf.len() - self.end;
             match src.read(&mut self.buf[self.end..]) {
-                Ok(0) => return Ok(true),
+                Ok(0) => return Ok(Fill { eof: true, drained: true }),
                 Ok(n) => {
                     self.end += n;
                     if n < space {
-                        return Ok(false);
+                        return Ok(Fill { eof: false, drained: true });
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Fill { eof: false, drained: true }),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// How many unparsed bytes to allow before parsing: `base`, or the whole frame whose
+    /// header is at the front if that is larger (its length was checked by `parse_frame`).
+    pub(crate) fn limit(&self, base: usize) -> usize {
+        match self.data().get(..4) {
+            Some(len) => base.max(4 + u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize),
+            None => base,
         }
     }
 }
@@ -176,7 +198,7 @@ mod tests {
         let data: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
         let mut src = Trickle { data: data.clone(), pos: 0, step: usize::MAX, eof: false };
         let mut rb = ReadBuf::default();
-        assert!(!rb.fill_from(&mut src).unwrap());
+        assert_eq!(rb.fill_from(&mut src, usize::MAX).unwrap(), Fill { eof: false, drained: true });
         assert_eq!(rb.data(), &data[..]);
         let off = rb.offset();
         rb.consume(10);
@@ -191,10 +213,10 @@ mod tests {
         let mut src = Trickle { data: vec![1, 2, 3], pos: 0, step: 2, eof: true };
         let mut rb = ReadBuf::default();
         // 2 bytes < 64 KiB asked: the socket is taken as drained.
-        assert!(!rb.fill_from(&mut src).unwrap());
+        assert_eq!(rb.fill_from(&mut src, 100).unwrap(), Fill { eof: false, drained: true });
         assert_eq!(rb.data(), &[1, 2]);
-        assert!(!rb.fill_from(&mut src).unwrap());
-        assert!(rb.fill_from(&mut src).unwrap());
+        assert!(!rb.fill_from(&mut src, 100).unwrap().eof);
+        assert!(rb.fill_from(&mut src, 100).unwrap().eof);
         assert_eq!(rb.data(), &[1, 2, 3]);
     }
 
@@ -202,12 +224,36 @@ mod tests {
     fn compaction_preserves_unparsed_bytes() {
         let mut rb = ReadBuf::default();
         let mut src = Trickle { data: vec![7; READ_CHUNK], pos: 0, step: usize::MAX, eof: false };
-        rb.fill_from(&mut src).unwrap();
+        rb.fill_from(&mut src, usize::MAX).unwrap();
         rb.consume(READ_CHUNK - 3);
         let mut src2 = Trickle { data: vec![9; READ_CHUNK], pos: 0, step: usize::MAX, eof: false };
-        rb.fill_from(&mut src2).unwrap();
+        rb.fill_from(&mut src2, usize::MAX).unwrap();
         assert_eq!(rb.data().len(), READ_CHUNK + 3);
         assert_eq!(&rb.data()[..4], &[7, 7, 7, 9]);
+    }
+
+    #[test]
+    fn a_flood_stops_at_the_limit_and_resumes() {
+        let mut src = Trickle { data: vec![5; 10 * READ_CHUNK], pos: 0, step: usize::MAX, eof: false };
+        let mut rb = ReadBuf::default();
+        let f = rb.fill_from(&mut src, 2 * READ_CHUNK).unwrap();
+        assert_eq!(f, Fill { eof: false, drained: false });
+        assert_eq!(rb.data().len(), 2 * READ_CHUNK);
+        rb.consume(2 * READ_CHUNK);
+        let f = rb.fill_from(&mut src, usize::MAX).unwrap();
+        assert_eq!(f, Fill { eof: false, drained: true });
+        assert_eq!(rb.data().len(), 8 * READ_CHUNK);
+    }
+
+    #[test]
+    fn the_limit_grows_to_hold_the_frame_at_the_front() {
+        let mut rb = ReadBuf::default();
+        let mut frame = 100_000u32.to_le_bytes().to_vec();
+        frame.extend_from_slice(&[0; 9]);
+        let mut src = Trickle { data: frame, pos: 0, step: usize::MAX, eof: false };
+        rb.fill_from(&mut src, 10).unwrap();
+        assert_eq!(rb.limit(10), 100_004);
+        assert_eq!(ReadBuf::default().limit(10), 10);
     }
 
     struct Sink {

@@ -58,11 +58,7 @@ pub struct SpaceInfo {
 
 impl SpaceInfo {
     pub(crate) fn from_space(sp: &Space) -> SpaceInfo {
-        let attrs = sp
-            .attrs
-            .iter()
-            .map(|a| SchemaAttr { name: a.name.as_bytes().into(), dtype: a.dtype })
-            .collect();
+        let attrs = sp.attrs.iter().map(|a| SchemaAttr { name: a.name.as_bytes().into(), dtype: a.dtype }).collect();
         let mut key_regions: Vec<KeyRegion> = sp
             .subspaces
             .first()

@@ -1,0 +1,839 @@
+//! The safe client: one `mio::Poll`, no threads, a slab of pending operations.
+//!
+//! * Every call validates its arguments against the cached configuration, encodes the
+//!   request into the write buffer of the point leader's connection and records a pending
+//!   entry. Nothing is written to the network until [`Client::loop_once`] runs (or a write
+//!   buffer passes [`FLUSH_THRESHOLD`]), so a burst of calls goes out in one write per
+//!   connection.
+//! * [`Client::loop_once`] hands out one completion per call: first operations already
+//!   finished (failed by a reconfiguration or a lost connection, or replies already read),
+//!   then it flushes, polls, reads whole socket buffers and parses as many frames as arrived.
+//! * Request ids carry the pending entry's slab slot in their low [`SLOT_BITS`] bits and a
+//!   call counter above it: they grow with every call, are never reused, and find their
+//!   entry without a hash lookup. The id is also the frame nonce.
+//! * The configuration comes from the coordinator: fetched synchronously by the first call,
+//!   then kept fresh by a standing `ConfigWait` on a persistent connection.
+
+mod buffers;
+mod coord;
+mod reply;
+mod request;
+mod routing;
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::event::Event as MioEvent;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use hyperdex_core::codes::{DataType, ReturnCode};
+use hyperdex_core::config::Configuration;
+use hyperdex_core::proto::Msg;
+use hyperdex_core::space::parse_space;
+use hyperdex_core::wire::{parse_frame, HEADER_SIZE, MAX_FRAME};
+
+use buffers::{Fill, ReadBuf, WriteBuf};
+use reply::{parse_reply, Kind, Reply};
+pub(crate) use request::offset as arg_offset;
+use request::{encode_atomic, encode_get, prepare, validate_key, Scratch};
+use routing::{IdMap, Routing};
+
+pub use reply::{Event, Values, ValuesIter};
+pub use request::{AttrInput, Attribute, AttributeCheck, CheckInput, KeyOp, MapAttrInput, MapAttribute, OpError};
+pub use routing::SpaceInfo;
+
+/// Bits of a request id that hold the pending entry's slot.
+pub const SLOT_BITS: u32 = 20;
+const SLOT_MASK: u64 = (1 << SLOT_BITS) - 1;
+/// Most operations that may be outstanding at once; more calls fail with NOMEM.
+pub const MAX_PENDING: usize = 1 << SLOT_BITS;
+/// A connection's write buffer is written out by the call that makes it this large.
+pub const FLUSH_THRESHOLD: usize = 256 * 1024;
+/// How often (at most) operation calls look for a new configuration without blocking (loop
+/// always does, before it waits).
+const CHECK_INTERVAL: Duration = Duration::from_millis(1);
+/// Operation calls between two looks at the clock for that check.
+const CHECK_EVERY_CALLS: u32 = 16;
+/// Wait between attempts to reconnect to the coordinator.
+const COORD_RETRY: Duration = Duration::from_secs(1);
+const EVENTS_CAPACITY: usize = 1024;
+/// Unparsed bytes read from one connection before its frames are used (more when one
+/// frame is larger; frames are at most MAX_FRAME).
+const READ_LIMIT: usize = 1 << 20;
+
+const COORD: Token = Token(0);
+const WAKER: Token = Token(1);
+const FIRST_CONN: usize = 2;
+
+/// The persistent connection that holds a `ConfigWait` at the coordinator.
+struct CoordConn {
+    stream: TcpStream,
+    rbuf: ReadBuf,
+    wbuf: WriteBuf,
+    connected: bool,
+    /// `ConfigWait` requests not yet answered.
+    waits: u32,
+}
+
+/// A connection to one daemon.
+struct Conn {
+    stream: TcpStream,
+    server: u64,
+    /// The address it was opened to (a server that moves gets a new connection).
+    addr: String,
+    rbuf: ReadBuf,
+    wbuf: WriteBuf,
+    connected: bool,
+    /// The last write was complete: writing again will not just block.
+    writable: bool,
+    /// In `Client::dirty`.
+    queued: bool,
+    /// In `Client::readable`.
+    in_readable: bool,
+    /// EOF or an error was seen: close once the buffered frames are used.
+    closed: bool,
+    /// The last read stopped at the buffering limit: the socket may hold more.
+    more: bool,
+}
+
+impl Conn {
+    /// Reads (up to the buffering limit) and records what the read saw.
+    fn fill(&mut self) {
+        let limit = self.rbuf.limit(READ_LIMIT);
+        match self.rbuf.fill_from(&mut self.stream, limit) {
+            Ok(f) => {
+                self.more = !f.drained;
+                self.closed |= f.eof;
+            }
+            Err(_) => self.closed = true,
+        }
+    }
+}
+
+struct Pending<T> {
+    id: u64,
+    user: T,
+    kind: Kind,
+    space: Arc<SpaceInfo>,
+    region: u64,
+    server: u64,
+    conn: usize,
+    /// Set when the operation finished without a reply to deliver (it is then in `ready`).
+    outcome: Option<ReturnCode>,
+}
+
+/// What `loop_once` hands out next.
+enum Delivery {
+    /// A finished entry (its `outcome` is set).
+    Ready(usize),
+    /// A reply just parsed: slot, connection, status, and for a get the absolute range of
+    /// its values in the connection's read buffer.
+    Reply { slot: usize, conn: usize, status: ReturnCode, values: Option<(usize, usize, usize)> },
+}
+
+/// A HyperDex client. `T` is whatever the caller wants back with each completion (the C
+/// layer keeps its status and output pointers there).
+pub struct Client<T> {
+    coord_host: String,
+    coord_port: u16,
+    coord_addrs: Vec<SocketAddr>,
+    coord_addr_next: usize,
+    poll: Poll,
+    events: Events,
+    waker: Option<Waker>,
+    routing: Option<Routing>,
+    /// The space of the last call (most programs use one space): skips the name lookup.
+    last_space: Option<Arc<SpaceInfo>>,
+    cluster_jump: bool,
+    coord: Option<CoordConn>,
+    coord_retry_at: Instant,
+    last_check: Instant,
+    /// Calls since the clock was last read for a configuration check.
+    calls_since_check: u32,
+    conns: Slab<Conn>,
+    by_server: IdMap<usize>,
+    /// Connections with unsent requests, flushed by `loop_once`.
+    dirty: Vec<usize>,
+    /// Connections whose read buffer may hold complete frames (or that must be closed).
+    readable: VecDeque<usize>,
+    pending: Slab<Pending<T>>,
+    /// Finished entries, in the order they finished.
+    ready: VecDeque<usize>,
+    next_seq: u64,
+    scratch: Scratch,
+}
+
+impl<T> Client<T> {
+    /// A client of the cluster whose coordinator listens on `host:port`. Does no network
+    /// I/O: the first operation fetches the configuration.
+    pub fn new(host: &str, port: u16) -> io::Result<Client<T>> {
+        let now = Instant::now();
+        Ok(Client {
+            coord_host: host.to_string(),
+            coord_port: port,
+            coord_addrs: Vec::new(),
+            coord_addr_next: 0,
+            poll: Poll::new()?,
+            events: Events::with_capacity(EVENTS_CAPACITY),
+            waker: None,
+            routing: None,
+            last_space: None,
+            cluster_jump: false,
+            coord: None,
+            coord_retry_at: now,
+            last_check: now,
+            calls_since_check: 0,
+            conns: Slab::new(),
+            by_server: IdMap::default(),
+            dirty: Vec::new(),
+            readable: VecDeque::new(),
+            pending: Slab::new(),
+            ready: VecDeque::new(),
+            next_seq: 1,
+            scratch: Scratch::default(),
+        })
+    }
+
+    /// The descriptor to wait on (readable) when driving the client from another event loop.
+    /// From this call on, an operation call that queues the first unsent request also makes
+    /// the descriptor readable, so the caller's loop comes back to call `loop_once(0)`, which
+    /// sends it.
+    pub fn poll_fd(&mut self) -> io::Result<RawFd> {
+        if self.waker.is_none() {
+            self.waker = Some(Waker::new(self.poll.registry(), WAKER)?);
+        }
+        Ok(self.poll.as_raw_fd())
+    }
+
+    /// Operations started and not yet handed out by `loop_once`.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The version of the cached configuration (0: none yet).
+    pub fn config_version(&self) -> u64 {
+        self.routing.as_ref().map_or(0, |r| r.version)
+    }
+
+    // ---- administration (synchronous) ----
+
+    /// Adds a space. The description is checked here first (BADSPACE without contacting
+    /// anyone); its words are joined with single spaces like `hyperdex add-space` does.
+    pub fn add_space(&mut self, description: &[u8]) -> ReturnCode {
+        let Ok(text) = std::str::from_utf8(description) else {
+            return ReturnCode::BadSpace;
+        };
+        let joined = text.split_ascii_whitespace().collect::<Vec<_>>().join(" ");
+        if parse_space(&joined).is_err() {
+            return ReturnCode::BadSpace;
+        }
+        let rc = self.coord_rpc(&Msg::AddSpace { description: joined });
+        if rc == ReturnCode::Success {
+            let _ = self.refresh_config();
+        }
+        rc
+    }
+
+    /// Removes a space and its data.
+    pub fn rm_space(&mut self, name: &[u8]) -> ReturnCode {
+        let Ok(name) = std::str::from_utf8(name) else {
+            return ReturnCode::NotFound;
+        };
+        let rc = self.coord_rpc(&Msg::RmSpace { name: name.to_string() });
+        if rc == ReturnCode::Success {
+            let _ = self.refresh_config();
+        }
+        rc
+    }
+
+    fn coord_rpc(&mut self, req: &Msg) -> ReturnCode {
+        if let Err(rc) = self.resolve_coordinator() {
+            return rc;
+        }
+        match coord::rpc(&self.coord_addrs, req, coord::RPC_TIMEOUT) {
+            Ok(Msg::CoordReply { code }) => code.to_returncode(),
+            Ok(_) => ReturnCode::CoordFail,
+            Err(rc) => rc,
+        }
+    }
+
+    /// The declared type of an attribute.
+    pub fn attribute_type(&mut self, space: &[u8], attr: &[u8]) -> Result<DataType, ReturnCode> {
+        self.ensure_config()?;
+        let sp = self.space(space).map_err(|e| e.status)?;
+        let idx = sp.attr_index(attr).ok_or(ReturnCode::UnknownAttr)?;
+        sp.attr_type(idx).ok_or(ReturnCode::UnknownAttr)
+    }
+
+    /// The cached description of a space (refreshing the configuration once if unknown).
+    pub fn space_info(&mut self, space: &[u8]) -> Result<Arc<SpaceInfo>, ReturnCode> {
+        self.ensure_config()?;
+        self.space(space).map_err(|e| e.status)
+    }
+
+    // ---- key operations ----
+
+    /// Starts a get. Its completion carries the object's values.
+    pub fn get(&mut self, space: &[u8], key: &[u8], user: T) -> Result<i64, OpError> {
+        self.ensure_config().map_err(OpError::whole)?;
+        let sp = self.space(space)?;
+        validate_key(sp.key_type(), key)?;
+        self.submit(Kind::Get, sp, key, 0, user)
+    }
+
+    /// Starts any write: `op` says which (put, cond_put with checks, del, atomic_add, ...).
+    #[allow(clippy::too_many_arguments)]
+    pub fn key_op<C: CheckInput, A: AttrInput, M: MapAttrInput>(
+        &mut self,
+        op: KeyOp,
+        space: &[u8],
+        key: &[u8],
+        checks: &[C],
+        attrs: &[A],
+        mapattrs: &[M],
+        user: T,
+    ) -> Result<i64, OpError> {
+        self.ensure_config().map_err(OpError::whole)?;
+        let sp = self.space(space)?;
+        validate_key(sp.key_type(), key)?;
+        prepare(&mut self.scratch, &sp, op, checks, attrs, mapattrs)?;
+        let r = self.submit(Kind::Atomic, sp, key, op.flags, user);
+        self.scratch.trim();
+        r
+    }
+
+    /// The space named `name`, after one synchronous refresh if the cache does not know it.
+    fn space(&mut self, name: &[u8]) -> Result<Arc<SpaceInfo>, OpError> {
+        if let Some(sp) = self.last_space.as_ref().filter(|sp| &*sp.name == name) {
+            return Ok(sp.clone());
+        }
+        if let Some(sp) = self.routing.as_ref().and_then(|r| r.spaces.get(name)) {
+            self.last_space = Some(sp.clone());
+            return Ok(sp.clone());
+        }
+        let _ = self.refresh_config();
+        if self.cluster_jump {
+            return Err(OpError::whole(ReturnCode::ClusterJump));
+        }
+        self.routing.as_ref().and_then(|r| r.spaces.get(name)).cloned().ok_or(OpError::whole(ReturnCode::UnknownSpace))
+    }
+
+    fn submit(&mut self, kind: Kind, space: Arc<SpaceInfo>, key: &[u8], flags: u8, user: T) -> Result<i64, OpError> {
+        let offline = OpError::whole(ReturnCode::Offline);
+        let region = *space.route(key).ok_or(offline)?;
+        let server = region.head.ok_or(offline)?;
+        if self.pending.len() >= MAX_PENDING {
+            return Err(OpError::whole(ReturnCode::NoMem));
+        }
+        let version = self.routing.as_ref().map_or(0, |r| r.version);
+        let ci = self.conn_for(server)?;
+        let slot = self.pending.vacant_key();
+        let id = (self.next_seq << SLOT_BITS) | slot as u64;
+        let conn = &mut self.conns[ci];
+        let out = conn.wbuf.vec();
+        let before = out.len();
+        match kind {
+            Kind::Get => encode_get(out, id, version, region.id, key),
+            Kind::Atomic => {
+                encode_atomic(out, id, version, region.id, key, flags, self.scratch.checks(), self.scratch.funcs())
+            }
+        }
+        if out.len() - before - 4 > MAX_FRAME {
+            conn.wbuf.truncate(before);
+            return Err(OpError::whole(ReturnCode::NoMem));
+        }
+        let unsent = conn.wbuf.unsent();
+        self.next_seq += 1;
+        self.pending.insert(Pending { id, user, kind, space, region: region.id, server, conn: ci, outcome: None });
+        self.mark_dirty(ci);
+        if unsent >= FLUSH_THRESHOLD {
+            self.flush_conn(ci);
+        }
+        Ok(id as i64)
+    }
+
+    fn mark_dirty(&mut self, ci: usize) {
+        let Some(c) = self.conns.get_mut(ci) else {
+            return;
+        };
+        if c.queued {
+            return;
+        }
+        c.queued = true;
+        if self.dirty.is_empty() {
+            if let Some(w) = &self.waker {
+                let _ = w.wake();
+            }
+        }
+        self.dirty.push(ci);
+    }
+
+    /// The connection to `server`, opened (without blocking) if there is none.
+    fn conn_for(&mut self, server: u64) -> Result<usize, OpError> {
+        if let Some(&ci) = self.by_server.get(&server) {
+            return Ok(ci);
+        }
+        let addr_s = self
+            .routing
+            .as_ref()
+            .and_then(|r| r.servers.get(&server))
+            .ok_or(OpError::whole(ReturnCode::Offline))?
+            .clone();
+        let failed = OpError::whole(ReturnCode::Reconfigure);
+        let addr = match addr_s.parse::<SocketAddr>() {
+            Ok(a) => a,
+            Err(_) => addr_s.to_socket_addrs().ok().and_then(|mut it| it.next()).ok_or(failed)?,
+        };
+        let mut stream = TcpStream::connect(addr).map_err(|_| failed)?;
+        let _ = stream.set_nodelay(true);
+        let entry = self.conns.vacant_entry();
+        let ci = entry.key();
+        self.poll
+            .registry()
+            .register(&mut stream, Token(FIRST_CONN + ci), Interest::READABLE | Interest::WRITABLE)
+            .map_err(|_| failed)?;
+        entry.insert(Conn {
+            stream,
+            server,
+            addr: addr_s,
+            rbuf: ReadBuf::default(),
+            wbuf: WriteBuf::default(),
+            connected: false,
+            writable: false,
+            queued: false,
+            in_readable: false,
+            closed: false,
+            more: false,
+        });
+        self.by_server.insert(server, ci);
+        Ok(ci)
+    }
+
+    // ---- the event loop ----
+
+    /// Waits up to `timeout_ms` (negative: forever; 0: do not block) for one operation to
+    /// finish and returns it. Errors: NONEPENDING (nothing outstanding), TIMEOUT,
+    /// INTERRUPTED (a signal), POLLFAILED.
+    pub fn loop_once(&mut self, timeout_ms: i32) -> Result<Event<'_, T>, ReturnCode> {
+        // Fast path: something already finished (no clock read, no system call).
+        if let Some(d) = self.next_delivery() {
+            return Ok(self.deliver(d));
+        }
+        let mut now = Instant::now();
+        let deadline = u64::try_from(timeout_ms).ok().map(|ms| now + Duration::from_millis(ms));
+        let mut polled = false;
+        loop {
+            if self.pending.is_empty() {
+                return Err(ReturnCode::NonePending);
+            }
+            self.coord_maintain(now);
+            self.flush_all();
+            if self.ready.is_empty() {
+                let mut timeout = match deadline {
+                    None => None,
+                    Some(d) => {
+                        if polled && now >= d {
+                            return Err(ReturnCode::Timeout);
+                        }
+                        Some(d.saturating_duration_since(now))
+                    }
+                };
+                if self.coord.is_none() && self.routing.is_some() {
+                    let until_retry = self.coord_retry_at.saturating_duration_since(now);
+                    timeout = Some(timeout.map_or(until_retry, |t| t.min(until_retry)));
+                }
+                match self.poll_events(timeout) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(ReturnCode::Interrupted),
+                    Err(_) => return Err(ReturnCode::PollFailed),
+                }
+                now = Instant::now();
+                self.last_check = now;
+                polled = true;
+            }
+            if let Some(d) = self.next_delivery() {
+                return Ok(self.deliver(d));
+            }
+        }
+    }
+
+    fn deliver(&mut self, d: Delivery) -> Event<'_, T> {
+        match d {
+            Delivery::Ready(slot) => {
+                let p = self.pending.remove(slot);
+                Event { id: p.id as i64, user: p.user, status: p.outcome.unwrap_or(ReturnCode::Garbage), values: None }
+            }
+            Delivery::Reply { slot, conn, status, values } => {
+                let p = self.pending.remove(slot);
+                let values = match (values, self.conns.get(conn)) {
+                    (Some((s, e, n)), Some(c)) => Some(Values { space: p.space, body: &c.rbuf.raw()[s..e], n }),
+                    _ => None,
+                };
+                Event { id: p.id as i64, user: p.user, status, values }
+            }
+        }
+    }
+
+    /// The next completion that needs no waiting, if any: a finished entry, or a reply
+    /// already in a read buffer. Closes connections that are spent.
+    fn next_delivery(&mut self) -> Option<Delivery> {
+        loop {
+            if let Some(slot) = self.ready.pop_front() {
+                if self.pending.get(slot).is_some_and(|p| p.outcome.is_some()) {
+                    return Some(Delivery::Ready(slot));
+                }
+                continue;
+            }
+            let &ci = self.readable.front()?;
+            let Some(c) = self.conns.get_mut(ci) else {
+                self.readable.pop_front();
+                continue;
+            };
+            let frame = match parse_frame(c.rbuf.data(), MAX_FRAME) {
+                Ok(Some(f)) => f,
+                Ok(None) => {
+                    if c.more && !c.closed {
+                        // Everything read is used: read what was left in the socket.
+                        c.fill();
+                        continue;
+                    }
+                    self.readable.pop_front();
+                    c.in_readable = false;
+                    if c.closed {
+                        self.drop_conn(ci);
+                    }
+                    continue;
+                }
+                Err(_) => {
+                    self.readable.pop_front();
+                    self.drop_conn(ci);
+                    continue;
+                }
+            };
+            let size = frame.size;
+            let slot = (frame.nonce & SLOT_MASK) as usize;
+            let expect = match self.pending.get(slot) {
+                Some(p) if p.id == frame.nonce && p.outcome.is_none() && p.conn == ci => {
+                    Some((p.kind, p.space.attr_count().saturating_sub(1)))
+                }
+                _ => None,
+            };
+            let Some((kind, nonkey)) = expect else {
+                // A reply to an operation already failed (by a reconfiguration): drop it.
+                c.rbuf.consume(size);
+                continue;
+            };
+            let body_at = c.rbuf.offset() + HEADER_SIZE;
+            let parsed = parse_reply(kind, frame.msg_type, frame.body, nonkey);
+            c.rbuf.consume(size);
+            match parsed {
+                Ok(Reply { rc, values }) => {
+                    let values = values.map(|(s, e, n)| (body_at + s, body_at + e, n));
+                    return Some(Delivery::Reply { slot, conn: ci, status: rc, values });
+                }
+                Err(_) => {
+                    // This operation gets SERVERERROR; the connection is no longer trusted.
+                    if let Some(p) = self.pending.get_mut(slot) {
+                        p.outcome = Some(ReturnCode::ServerError);
+                    }
+                    self.drop_conn(ci);
+                    return Some(Delivery::Ready(slot));
+                }
+            }
+        }
+    }
+
+    fn poll_events(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        let r = self.poll.poll(&mut events, timeout);
+        if r.is_ok() {
+            for ev in events.iter() {
+                self.dispatch(ev);
+            }
+        }
+        self.events = events;
+        r
+    }
+
+    fn dispatch(&mut self, ev: &MioEvent) {
+        let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+        let writable = ev.is_writable();
+        match ev.token() {
+            COORD => self.coord_event(readable, writable),
+            WAKER => {}
+            Token(t) => self.conn_event(t - FIRST_CONN, readable, writable),
+        }
+    }
+
+    fn conn_event(&mut self, ci: usize, readable: bool, writable: bool) {
+        let Some(c) = self.conns.get_mut(ci) else {
+            return;
+        };
+        if writable && !c.connected {
+            match (c.stream.take_error(), c.stream.peer_addr()) {
+                (Ok(None), Ok(_)) => c.connected = true,
+                (Ok(None), Err(e)) if e.kind() == io::ErrorKind::NotConnected => {}
+                _ => c.closed = true,
+            }
+        }
+        if writable && c.connected {
+            c.writable = true;
+            if c.wbuf.unsent() > 0 {
+                self.flush_conn(ci);
+            }
+        }
+        let Some(c) = self.conns.get_mut(ci) else {
+            return;
+        };
+        if readable && !c.closed {
+            c.fill();
+        }
+        if (readable || c.closed) && !c.in_readable {
+            c.in_readable = true;
+            self.readable.push_back(ci);
+        }
+    }
+
+    fn flush_conn(&mut self, ci: usize) {
+        let Some(c) = self.conns.get_mut(ci) else {
+            return;
+        };
+        if !c.connected || !c.writable || c.closed {
+            return;
+        }
+        match c.wbuf.flush_to(&mut c.stream) {
+            Ok(true) => {}
+            Ok(false) => c.writable = false,
+            Err(_) => {
+                c.closed = true;
+                if !c.in_readable {
+                    c.in_readable = true;
+                    self.readable.push_back(ci);
+                }
+            }
+        }
+    }
+
+    fn flush_all(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for &ci in &dirty {
+            if let Some(c) = self.conns.get_mut(ci) {
+                c.queued = false;
+            }
+            self.flush_conn(ci);
+        }
+        dirty.clear();
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
+        }
+    }
+
+    /// Closes a connection; every operation still waiting on it finishes with RECONFIGURE.
+    fn drop_conn(&mut self, ci: usize) {
+        let Some(mut c) = self.conns.try_remove(ci) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        if self.by_server.get(&c.server) == Some(&ci) {
+            self.by_server.remove(&c.server);
+        }
+        for (slot, p) in self.pending.iter_mut() {
+            if p.outcome.is_none() && p.conn == ci {
+                p.outcome = Some(ReturnCode::Reconfigure);
+                self.ready.push_back(slot);
+            }
+        }
+    }
+
+    // ---- configuration ----
+
+    fn resolve_coordinator(&mut self) -> Result<(), ReturnCode> {
+        if self.coord_addrs.is_empty() {
+            self.coord_addrs = coord::resolve(&self.coord_host, self.coord_port)?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure a configuration is cached: the first call blocks (bounded) to fetch one;
+    /// later calls look for a newer one without blocking, at most every CHECK_INTERVAL.
+    fn ensure_config(&mut self) -> Result<(), ReturnCode> {
+        if self.cluster_jump {
+            return Err(ReturnCode::ClusterJump);
+        }
+        if self.routing.is_none() {
+            self.refresh_config()?;
+            if self.routing.is_none() {
+                return Err(if self.cluster_jump { ReturnCode::ClusterJump } else { ReturnCode::CoordFail });
+            }
+            let now = Instant::now();
+            self.last_check = now;
+            self.coord_maintain(now);
+            return Ok(());
+        }
+        // Reading the clock costs a little; a burst of calls only looks every few calls.
+        self.calls_since_check += 1;
+        if self.calls_since_check >= CHECK_EVERY_CALLS {
+            self.calls_since_check = 0;
+            let now = Instant::now();
+            if now.duration_since(self.last_check) >= CHECK_INTERVAL {
+                self.last_check = now;
+                self.coord_maintain(now);
+                let _ = self.poll_events(Some(Duration::ZERO));
+            }
+        }
+        if self.cluster_jump {
+            return Err(ReturnCode::ClusterJump);
+        }
+        Ok(())
+    }
+
+    /// Fetches the newest configuration synchronously and installs it.
+    fn refresh_config(&mut self) -> Result<(), ReturnCode> {
+        self.resolve_coordinator()?;
+        match coord::rpc(&self.coord_addrs, &Msg::ConfigWait { have: 0 }, coord::RPC_TIMEOUT)? {
+            Msg::Config { config } => {
+                let cfg = Configuration::decode(&config).map_err(|_| ReturnCode::BadConfig)?;
+                self.install(cfg);
+                Ok(())
+            }
+            _ => Err(ReturnCode::CoordFail),
+        }
+    }
+
+    /// Installs a configuration newer than the cached one. Operations whose server is no
+    /// longer the head of their region finish with RECONFIGURE; connections to servers that
+    /// left or moved are closed.
+    fn install(&mut self, cfg: Configuration) {
+        if let Some(r) = &self.routing {
+            if cfg.cluster != r.cluster {
+                self.cluster_jump = true;
+                return;
+            }
+            if cfg.version <= r.version {
+                return;
+            }
+        }
+        let new = Routing::new(&cfg);
+        for (slot, p) in self.pending.iter_mut() {
+            if p.outcome.is_none() && new.heads.get(&p.region).copied().flatten() != Some(p.server) {
+                p.outcome = Some(ReturnCode::Reconfigure);
+                self.ready.push_back(slot);
+            }
+        }
+        let stale: Vec<usize> =
+            self.conns.iter().filter(|(_, c)| new.servers.get(&c.server) != Some(&c.addr)).map(|(ci, _)| ci).collect();
+        self.routing = Some(new);
+        self.last_space = None;
+        for ci in stale {
+            self.drop_conn(ci);
+        }
+    }
+
+    /// Reopens the coordinator connection when it is down and the retry time has come.
+    fn coord_maintain(&mut self, now: Instant) {
+        if self.coord.is_some() || self.routing.is_none() || now < self.coord_retry_at || self.coord_addrs.is_empty() {
+            return;
+        }
+        self.coord_retry_at = now + COORD_RETRY;
+        let addr = self.coord_addrs[self.coord_addr_next % self.coord_addrs.len()];
+        self.coord_addr_next = self.coord_addr_next.wrapping_add(1);
+        let Ok(mut stream) = TcpStream::connect(addr) else {
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        if self.poll.registry().register(&mut stream, COORD, Interest::READABLE | Interest::WRITABLE).is_err() {
+            return;
+        }
+        let mut c =
+            CoordConn { stream, rbuf: ReadBuf::default(), wbuf: WriteBuf::default(), connected: false, waits: 0 };
+        Msg::ConfigWait { have: self.config_version() }.encode(0, c.wbuf.vec());
+        c.waits = 1;
+        self.coord_addr_next = self.coord_addr_next.wrapping_sub(1);
+        self.coord = Some(c);
+    }
+
+    fn drop_coord(&mut self) {
+        if let Some(mut c) = self.coord.take() {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+        }
+        self.coord_retry_at = Instant::now() + COORD_RETRY;
+    }
+
+    fn coord_event(&mut self, readable: bool, writable: bool) {
+        let Some(c) = self.coord.as_mut() else { return };
+        let mut failed = false;
+        if writable && !c.connected {
+            match (c.stream.take_error(), c.stream.peer_addr()) {
+                (Ok(None), Ok(_)) => c.connected = true,
+                (Ok(None), Err(e)) if e.kind() == io::ErrorKind::NotConnected => {}
+                _ => failed = true,
+            }
+        }
+        if c.connected && !failed && c.wbuf.unsent() > 0 && c.wbuf.flush_to(&mut c.stream).is_err() {
+            failed = true;
+        }
+        let mut configs = Vec::new();
+        while readable && !failed {
+            let limit = c.rbuf.limit(READ_LIMIT);
+            let fill = match c.rbuf.fill_from(&mut c.stream, limit) {
+                Ok(f) => f,
+                Err(_) => Fill { eof: true, drained: true },
+            };
+            failed |= fill.eof;
+            loop {
+                match parse_frame(c.rbuf.data(), MAX_FRAME) {
+                    Ok(Some(f)) => {
+                        let size = f.size;
+                        let cfg = match Msg::decode(f.msg_type, f.body) {
+                            Ok(Msg::Config { config }) => Configuration::decode(&config).ok(),
+                            _ => None,
+                        };
+                        c.rbuf.consume(size);
+                        c.waits = c.waits.saturating_sub(1);
+                        match cfg {
+                            Some(cfg) => configs.push(cfg),
+                            None => {
+                                failed = true;
+                                break;
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            if fill.drained {
+                break;
+            }
+        }
+        for cfg in configs {
+            self.install(cfg);
+        }
+        if failed {
+            self.drop_coord();
+            return;
+        }
+        let version = self.config_version();
+        if let Some(c) = self.coord.as_mut() {
+            if c.waits == 0 {
+                Msg::ConfigWait { have: version }.encode(0, c.wbuf.vec());
+                c.waits = 1;
+                if c.connected && c.wbuf.flush_to(&mut c.stream).is_err() {
+                    self.drop_coord();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
