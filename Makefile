@@ -3,7 +3,6 @@
 
 CARGO       ?= cargo
 CC          ?= cc
-PYTHON      ?= python3
 
 PREFIX      ?= /usr/local
 DESTDIR     ?=

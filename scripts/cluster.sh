@@ -9,7 +9,8 @@
 #         hyperdex daemon -f --listen=HOST --listen-port=P \
 #             --coordinator=HOST --coordinator-port=COORD_PORT --data=DIR/daemon-P
 #       Logs go to DIR/coordinator.log and DIR/daemon-P.log. Returns once
-#       `hyperdex show-config` lists every daemon (deadline: $CLUSTER_START_TIMEOUT_S,
+#       `hyperdex show-config` lists a server at HOST:P for every daemon port P
+#       and each such port accepts connections (deadline: $CLUSTER_START_TIMEOUT_S,
 #       default 60 s); on failure it prints the logs' tails, stops what it
 #       started and returns 1.
 #   cluster_stop
@@ -18,8 +19,6 @@
 #       Safe to call more than once, and from a trap.
 #   cluster_free_ports N      prints N distinct free loopback TCP ports.
 #   cluster_ports_free P...   succeeds when every port can be bound on 127.0.0.1.
-#   cluster_wait_servers HOST PORT N TIMEOUT_S
-#       Waits until show-config lists at least N `server id=` lines.
 #
 # The hyperdex binary is "$HYPERDEX" if set, else `hyperdex` from PATH.
 # Process ids of the started servers are in the array CLUSTER_PIDS.
@@ -64,11 +63,17 @@ if busy:
 PY
 }
 
-# Counts the `server id=` lines show-config prints (0 when it fails).
-_cluster_server_count() {
-    local out
-    out=$(_cluster_hyperdex show-config -h "$1" -p "$2" 2>/dev/null) || { echo 0; return; }
-    grep -c '^server id=' <<<"$out" || true
+# Succeeds when show-config lists a server at HOST:P for every daemon port P
+# and each of those ports accepts a connection. (After a restart the
+# coordinator may list servers from its saved state before they are back.)
+_cluster_daemons_ready() {
+    local host=$1 port=$2 out dport
+    shift 2
+    out=$(_cluster_hyperdex show-config -h "$host" -p "$port" 2>/dev/null) || return 1
+    for dport in "$@"; do
+        grep -q "^server id=.* address=$host:$dport\b" <<<"$out" || return 1
+        (exec 3<>"/dev/tcp/$host/$dport") 2>/dev/null || return 1
+    done
 }
 
 # Fails when one of the started processes has exited.
@@ -90,15 +95,16 @@ _cluster_dump_logs() {
     done
 }
 
-cluster_wait_servers() {
-    local host=$1 port=$2 want=$3 timeout_s=$4
-    local deadline=$((SECONDS + timeout_s)) have=0
-    while :; do
-        have=$(_cluster_server_count "$host" "$port")
-        [ "$have" -ge "$want" ] && return 0
+# Waits until every daemon of DAEMON_PORT... is listed and listening.
+_cluster_wait_daemons() {
+    local host=$1 port=$2 timeout_s=$3
+    shift 3
+    local deadline=$((SECONDS + timeout_s))
+    until _cluster_daemons_ready "$host" "$port" "$@"; do
         _cluster_all_alive || return 1
         if [ "$SECONDS" -ge "$deadline" ]; then
-            echo "cluster: show-config lists $have of $want servers after ${timeout_s}s" >&2
+            echo "cluster: after ${timeout_s}s show-config does not list every daemon of $*:" >&2
+            _cluster_hyperdex show-config -h "$host" -p "$port" 2>&1 | grep '^server' >&2
             return 1
         fi
         sleep 0.1 # poll interval of a condition wait with a deadline
@@ -154,7 +160,7 @@ cluster_start() {
         CLUSTER_PIDS+=("$pid")
     done
 
-    if ! cluster_wait_servers "$host" "$cport" "$#" "$timeout_s"; then
+    if ! _cluster_wait_daemons "$host" "$cport" "$timeout_s" "$@"; then
         _cluster_dump_logs
         cluster_stop
         return 1

@@ -8,9 +8,9 @@
 //! the old region's and the new region's replicas). The last hop applies it and acks
 //! backwards; every hop applies when the ack reaches it; the leader answers the client.
 
-use super::storage::{encode_record, storage_key, Store};
+use super::storage::{encode_record, storage_key, Store, VERSION_FLOOR_KEY};
 use hyperdex_core::config::{Configuration, Region, Space};
-use hyperdex_core::ops::{apply_funcs, check_passes, validate_check, validate_func, Check, Func};
+use hyperdex_core::ops::{apply_funcs, check_passes, validate_check, validate_func, Check, Func, FuncOp};
 use hyperdex_core::proto::{flags, Hop, Msg};
 use hyperdex_core::{DataType, ReturnCode};
 use crate::fasthash::FastMap;
@@ -93,9 +93,12 @@ pub struct Node<S: Store> {
     inflight: FastMap<(u64, Vec<u8>), InFlight>,
     pending: FastMap<(u64, u64, u16), PendingHop>,
     next_op: u64,
-    /// Per-key versions come from this counter (seeded with the clock at start), so a version
-    /// is never reused, even across deletes and restarts.
+    /// Per-key versions come from this counter, so a version is never reused, even across
+    /// deletes and restarts: it starts above both the clock and the stored floor.
     version_clock: u64,
+    /// A persisted bound above every version issued: raised (in the same commit as the
+    /// writes that need it) whenever the counter reaches it.
+    version_floor: u64,
     /// Requests for a configuration newer than ours, replayed when it arrives.
     held: Vec<(usize, u64, Msg)>,
     pub outbox: Vec<(Dest, u64, Msg)>,
@@ -111,7 +114,11 @@ fn now_nanos() -> u64 {
 
 impl<S: Store> Node<S> {
     pub fn new(id: u64, store: S, cache_limit: usize) -> Node<S> {
-        Node {
+        let floor = match store.get_raw(VERSION_FLOOR_KEY) {
+            Ok(Some(b)) if b.len() == 8 => u64::from_le_bytes(b.try_into().unwrap_or([0; 8])),
+            _ => 0,
+        };
+        let mut node = Node {
             id,
             store,
             config: Arc::new(Configuration::default()),
@@ -123,11 +130,25 @@ impl<S: Store> Node<S> {
             inflight: FastMap::default(),
             pending: FastMap::default(),
             next_op: 1,
-            version_clock: now_nanos(),
+            version_clock: 0,
+            version_floor: 0,
             held: Vec::new(),
             outbox: Vec::new(),
             storage_error: None,
+        };
+        node.version_clock = now_nanos().max(floor);
+        node.version_floor = floor;
+        node
+    }
+
+    /// The next object version, above `previous` and every version issued before.
+    fn next_version(&mut self, previous: u64) -> u64 {
+        self.version_clock = self.version_clock.max(previous) + 1;
+        if self.version_clock >= self.version_floor {
+            self.version_floor = self.version_clock + (1 << 32);
+            self.writes.push((VERSION_FLOOR_KEY.to_vec(), Some(self.version_floor.to_le_bytes().to_vec())));
         }
+        self.version_clock
     }
 
     fn region(&self, id: u64) -> Option<(&Space, usize, &Region)> {
@@ -401,14 +422,23 @@ impl<S: Store> Node<S> {
             validate_func(a.dtype, f)?;
         }
         let ikey = (region, key);
+        // A put that sets every attribute of a space without other subspaces computes the
+        // same object whatever was stored: skip reading it (the version floor keeps the new
+        // version above any stored one).
+        let n = space.attrs.len() - 1;
+        let blind = fl == 0
+            && checks.is_empty()
+            && space.subspaces.len() == 1
+            && funcs.iter().all(|f| f.op == FuncOp::Set)
+            && (1..=n).all(|a| funcs.iter().any(|f| f.attr as usize == a));
         let (cur_version, current) = match self.inflight.get(&ikey) {
             Some(f) => (f.version, f.values.clone()),
+            None if blind => (0, None),
             None => {
                 let (version, vals) = self.read(&storage_key(region, &ikey.1));
                 (version, vals.map(|v| (*v).clone()))
             }
         };
-        let n = space.attrs.len() - 1;
         if let Some(v) = &current {
             if v.len() != n {
                 return Err(ReturnCode::ServerError);
@@ -441,8 +471,7 @@ impl<S: Store> Node<S> {
             apply_funcs(&space.attrs, &mut vals, &funcs)?;
             Some(vals)
         };
-        self.version_clock = self.version_clock.max(cur_version) + 1;
-        let obj_version = self.version_clock;
+        let obj_version = self.next_version(cur_version);
         let hops = chain_path(space, key, current.as_ref(), new.as_ref());
         if hops.is_empty() || hops[0].server != self.id {
             return Err(ReturnCode::Reconfigure);

@@ -20,6 +20,9 @@ impl Store for MemStore {
     fn get(&self, skey: &[u8]) -> io::Result<Option<Record>> {
         Ok(self.0.get(skey).map(|v| decode_record(v).unwrap()))
     }
+    fn get_raw(&self, skey: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        Ok(self.0.get(skey).cloned())
+    }
     fn commit(&mut self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> io::Result<()> {
         for (k, v) in writes {
             match v {
