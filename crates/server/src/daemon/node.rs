@@ -9,11 +9,11 @@
 //! backwards; every hop applies when the ack reaches it; the leader answers the client.
 
 use super::storage::{encode_record, storage_key, Store, VERSION_FLOOR_KEY};
+use crate::fasthash::FastMap;
 use hyperdex_core::config::{Configuration, Region, Space};
 use hyperdex_core::ops::{apply_funcs, check_passes, validate_check, validate_func, Check, Func, FuncOp};
 use hyperdex_core::proto::{flags, Hop, Msg};
 use hyperdex_core::{DataType, ReturnCode};
-use crate::fasthash::FastMap;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
