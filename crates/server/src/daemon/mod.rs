@@ -13,12 +13,14 @@ use hyperdex_core::proto::Msg;
 use hyperdex_core::wire::MAX_FRAME;
 use hyperdex_core::CoordCode;
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 use node::{Dest, Node};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use storage::{FjallStore, Store};
 
@@ -36,6 +38,67 @@ pub struct DaemonOptions {
 
 const LISTENER: Token = Token(0);
 const COORD: Token = Token(1);
+const WAKER: Token = Token(2);
+
+/// The storage thread: commits rounds of writes in order (merging every round queued
+/// meanwhile into one batch: group commit) and tells the event loop how far it got, so the
+/// event loop keeps serving while the journal and memtable work happens on another core.
+struct Committer {
+    tx: Option<std::sync::mpsc::Sender<(u64, Vec<Write>)>>,
+    done: Arc<AtomicU64>,
+    error: Arc<Mutex<Option<io::Error>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+type Write = (Vec<u8>, Option<Vec<u8>>);
+
+impl Committer {
+    fn start(mut store: FjallStore, waker: Arc<Waker>) -> io::Result<Committer> {
+        let (tx, rx) = std::sync::mpsc::channel::<(u64, Vec<Write>)>();
+        let done = Arc::new(AtomicU64::new(0));
+        let error = Arc::new(Mutex::new(None));
+        let (d, e) = (Arc::clone(&done), Arc::clone(&error));
+        let thread = std::thread::Builder::new().name("hyperdex:storage".into()).spawn(move || {
+            while let Ok((mut round, mut writes)) = rx.recv() {
+                while let Ok((r, w)) = rx.try_recv() {
+                    round = r;
+                    writes.extend(w);
+                }
+                if let Err(err) = store.commit(writes) {
+                    *e.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
+                    let _ = waker.wake();
+                    return;
+                }
+                d.store(round, Ordering::Release);
+                let _ = waker.wake();
+            }
+        })?;
+        Ok(Committer { tx: Some(tx), done, error, thread: Some(thread) })
+    }
+
+    fn send(&self, round: u64, writes: Vec<Write>) -> io::Result<()> {
+        match &self.tx {
+            Some(tx) if tx.send((round, writes)).is_ok() => Ok(()),
+            _ => Err(self.take_error().unwrap_or_else(|| io::Error::other("the storage thread stopped"))),
+        }
+    }
+
+    fn take_error(&self) -> Option<io::Error> {
+        self.error.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Waits for every queued round to be committed.
+    fn finish(&mut self) -> io::Result<()> {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        match self.take_error() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
 const ID_FILE: &str = "hyperdex-daemon.id";
 
 /// The identity a daemon keeps in its data directory.
@@ -143,6 +206,10 @@ struct Shell {
     registered: bool,
     identity: Identity,
     touched: Vec<usize>,
+    committer: Committer,
+    /// Messages of rounds whose writes are not committed yet, oldest first. Nothing a round
+    /// produced leaves before its writes (and every earlier round's) are in storage.
+    held: VecDeque<(u64, Vec<(Dest, u64, Msg)>)>,
 }
 
 impl Shell {
@@ -256,18 +323,36 @@ impl Shell {
         Some(t)
     }
 
-    /// Commits this round's writes, then sends everything the node produced.
+    /// Ends a round: hands its writes to the storage thread and holds its messages until
+    /// they are committed; then sends every round that storage has caught up with.
     fn finish_round(&mut self) -> io::Result<()> {
-        loop {
-            let writes = self.node.take_writes();
-            self.node.store.commit(writes)?;
-            if let Some(e) = self.node.storage_error.take() {
-                return Err(e);
-            }
-            if self.node.outbox.is_empty() {
-                break;
-            }
-            let outbox = std::mem::take(&mut self.node.outbox);
+        if let Some(e) = self.node.storage_error.take() {
+            return Err(e);
+        }
+        let writes = self.node.take_writes();
+        let outbox = std::mem::take(&mut self.node.outbox);
+        if !writes.is_empty() {
+            let round = self.node.round;
+            self.committer.send(round, writes)?;
+            self.node.round += 1;
+            self.held.push_back((round, outbox));
+        } else if let Some(last) = self.held.back_mut() {
+            last.1.extend(outbox);
+        } else {
+            self.held.push_back((0, outbox));
+        }
+        self.release()
+    }
+
+    /// Sends the messages of every committed round, in order.
+    fn release(&mut self) -> io::Result<()> {
+        if let Some(e) = self.committer.take_error() {
+            return Err(e);
+        }
+        let committed = self.committer.done.load(Ordering::Acquire);
+        self.node.committed_round = committed;
+        while self.held.front().is_some_and(|(r, _)| *r <= committed) {
+            let (_, outbox) = self.held.pop_front().unwrap_or_default();
             let mut lost = Vec::new();
             for (dest, nonce, msg) in outbox {
                 let t = match dest {
@@ -319,6 +404,7 @@ impl Shell {
                 self.node.fail_ops_through(s);
             }
         }
+        // Failing ops may have produced answers (no writes): send them too.
         if !self.node.outbox.is_empty() {
             return self.finish_round();
         }
@@ -335,6 +421,8 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     let identity = load_identity(&opts.data, &listen_addr.to_string(), &coord_addr.to_string())?;
     let store = FjallStore::open(&opts.data, opts.sync)?;
     let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let committer = Committer::start(store.clone(), waker)?;
     let mut listener = TcpListener::bind(listen_addr)?;
     poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
     eprintln!(
@@ -351,13 +439,15 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         conns: HashMap::new(),
         peers: HashMap::new(),
         peer_of: HashMap::new(),
-        next_token: 2,
+        next_token: 3,
         coord_addr,
         coord: None,
         coord_retry: Instant::now(),
         registered: false,
         identity,
         touched: Vec::new(),
+        committer,
+        held: VecDeque::new(),
     };
     sh.connect_coordinator();
     let mut events = Events::with_capacity(1024);
@@ -382,6 +472,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
                     }
                 },
                 COORD => sh.coord_events()?,
+                WAKER => {}
                 Token(t) => {
                     if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                         sh.conn_events(t);
@@ -422,7 +513,10 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         sh.finish_round()?;
     }
     let writes = sh.node.take_writes();
-    sh.node.store.commit(writes)?;
+    if !writes.is_empty() {
+        sh.committer.send(sh.node.round, writes)?;
+    }
+    sh.committer.finish()?;
     eprintln!("hyperdex daemon: stopping");
     Ok(())
 }

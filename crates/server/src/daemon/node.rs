@@ -63,6 +63,9 @@ struct InFlight {
 struct Cached {
     version: u64,
     values: Option<Rc<Vec<Vec<u8>>>>,
+    /// The commit round that wrote it (0: read from storage). Entries of rounds not yet
+    /// committed are never evicted: storage does not have them yet.
+    round: u64,
 }
 
 fn cached_size(skey: &[u8], values: &Option<Rc<Vec<Vec<u8>>>>) -> usize {
@@ -90,6 +93,10 @@ pub struct Node<S: Store> {
     cache: FastMap<Vec<u8>, Cached>,
     cache_bytes: usize,
     cache_limit: usize,
+    /// The round this node's writes currently go to, and the newest round known to be in
+    /// storage (set by the shell, which commits rounds in order).
+    pub round: u64,
+    pub committed_round: u64,
     inflight: FastMap<(u64, Vec<u8>), InFlight>,
     pending: FastMap<(u64, u64, u16), PendingHop>,
     next_op: u64,
@@ -127,6 +134,8 @@ impl<S: Store> Node<S> {
             cache: FastMap::default(),
             cache_bytes: 0,
             cache_limit,
+            round: 1,
+            committed_round: 0,
             inflight: FastMap::default(),
             pending: FastMap::default(),
             next_op: 1,
@@ -251,23 +260,24 @@ impl<S: Store> Node<S> {
             }
         };
         if values.is_some() {
-            self.remember(skey.to_vec(), version, values.clone());
+            self.remember(skey.to_vec(), version, values.clone(), 0);
         }
         (version, values)
     }
 
-    fn remember(&mut self, skey: Vec<u8>, version: u64, values: Option<Rc<Vec<Vec<u8>>>>) {
+    fn remember(&mut self, skey: Vec<u8>, version: u64, values: Option<Rc<Vec<Vec<u8>>>>, round: u64) {
         self.cache_bytes += cached_size(&skey, &values);
-        if let Some(old) = self.cache.insert(skey.clone(), Cached { version, values }) {
+        if let Some(old) = self.cache.insert(skey.clone(), Cached { version, values, round }) {
             self.cache_bytes -= cached_size(&skey, &old.values);
         }
         if self.cache_bytes > self.cache_limit {
-            // Evict about a quarter of the entries (hash order is arbitrary enough).
+            // Evict about a quarter of the committed entries (hash order is arbitrary enough).
             let mut n = 0usize;
             let mut freed = 0usize;
+            let committed = self.committed_round;
             self.cache.retain(|k, v| {
                 n += 1;
-                if n.is_multiple_of(4) {
+                if v.round <= committed && n.is_multiple_of(4) {
                     freed += cached_size(k, &v.values);
                     false
                 } else {
@@ -302,11 +312,11 @@ impl<S: Store> Node<S> {
         match (store, values) {
             (true, Some(v)) => {
                 self.writes.push((skey.clone(), Some(encode_record(obj_version, v))));
-                self.remember(skey, obj_version, Some(Rc::new(v.clone())));
+                self.remember(skey, obj_version, Some(Rc::new(v.clone())), self.round);
             }
             _ => {
                 self.writes.push((skey.clone(), None));
-                self.remember(skey, obj_version, None);
+                self.remember(skey, obj_version, None, self.round);
             }
         }
     }

@@ -66,6 +66,9 @@ fn to_io(e: fjall::Error) -> io::Error {
     io::Error::other(e.to_string())
 }
 
+/// Cheap to clone: the daemon reads through one handle and commits through another, on its
+/// storage thread.
+#[derive(Clone)]
 pub struct FjallStore {
     db: fjall::Database,
     objects: fjall::Keyspace,
