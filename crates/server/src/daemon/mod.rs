@@ -51,6 +51,8 @@ struct Committer {
 }
 
 type Write = (Vec<u8>, Option<Vec<u8>>);
+/// Messages a round produced: (where to, nonce, message).
+type Outbox = Vec<(Dest, u64, Msg)>;
 
 impl Committer {
     fn start(mut store: FjallStore, waker: Arc<Waker>) -> io::Result<Committer> {
@@ -209,7 +211,7 @@ struct Shell {
     committer: Committer,
     /// Messages of rounds whose writes are not committed yet, oldest first. Nothing a round
     /// produced leaves before its writes (and every earlier round's) are in storage.
-    held: VecDeque<(u64, Vec<(Dest, u64, Msg)>)>,
+    held: VecDeque<(u64, Outbox)>,
 }
 
 impl Shell {
