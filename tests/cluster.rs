@@ -210,3 +210,27 @@ fn admin_tools_report_errors_by_name() {
     assert_eq!(code, 1);
     assert!(err.contains("COORDFAIL"), "{err}");
 }
+
+#[test]
+fn a_write_through_a_dead_replica_fails_with_reconfigure_and_works_once_it_is_back() {
+    let mut cl = Cluster::start("deadhop", 3);
+    cl.add_space("space dh key k attributes v create 4 partitions tolerate 2 failures");
+    let cfg = cl.config().unwrap();
+    let f = vec![Func { attr: 1, op: FuncOp::Set, arg_type: DataType::String, arg: b"v".to_vec(), map_key: None }];
+    assert_eq!(atomic(&cfg, "dh", b"before", 0, f.clone()), Some(ReturnCode::Success));
+    // Kill the tail of the key's chain; the head and the middle stay up.
+    let r = cfg.space(b"dh").unwrap().key_region(b"k1").unwrap().clone();
+    let tail = r.replicas[2].server;
+    let victim = (0..3).find(|i| cl.server_id(*i) == tail).unwrap();
+    cl.kill_daemon(victim);
+    let rc = atomic(&cfg, "dh", b"k1", 0, f.clone());
+    assert_eq!(rc, Some(ReturnCode::Reconfigure), "a write whose chain lost a server must fail, not hang");
+    // The object was not acknowledged, and a read still answers.
+    assert!(get(&cfg, "dh", b"before").is_some());
+    cl.start_daemon(victim);
+    let rc = wait_for("the chain to work again", Duration::from_secs(20), || {
+        atomic(&cfg, "dh", b"k1", 0, f.clone()).filter(|rc| *rc == ReturnCode::Success)
+    });
+    assert_eq!(rc, ReturnCode::Success);
+    assert_eq!(get(&cfg, "dh", b"k1").unwrap(), (ReturnCode::Success, vec![b"v".to_vec()]));
+}
