@@ -42,7 +42,7 @@ struct PendingHop {
     key: Vec<u8>,
     obj_version: u64,
     store: bool,
-    values: Option<Vec<Vec<u8>>>,
+    values: Option<Vals>,
     /// The server of the next hop (to fail the op if it disappears).
     next: u64,
     /// Region of hop 0 (the key region), for the leader's in-flight table.
@@ -54,9 +54,13 @@ struct InFlight {
     version: u64,
     /// The newest version applied here (at the leader's hop) so far.
     applied: u64,
-    values: Option<Vec<Vec<u8>>>,
+    values: Option<Vals>,
     count: u32,
 }
+
+/// An object's non-key values in schema order, shared between the cache, the in-flight
+/// table and pending hops without copying.
+type Vals = Rc<Vec<Vec<u8>>>;
 
 /// A cached object: its version, and its values (None: deleted at that version).
 #[derive(Clone)]
@@ -292,7 +296,7 @@ impl<S: Store> Node<S> {
     ///
     /// At the point leader's own hop the in-flight table already knows the newest version
     /// applied (versions are issued there), which spares a storage read per write.
-    fn apply(&mut self, region: u64, key: &[u8], obj_version: u64, store: bool, values: Option<&Vec<Vec<u8>>>) {
+    fn apply(&mut self, region: u64, key: &[u8], obj_version: u64, store: bool, values: Option<&Vals>) {
         let skey = storage_key(region, key);
         let known = match self.inflight.get_mut(&(region, key.to_vec())) {
             Some(f) => {
@@ -312,7 +316,7 @@ impl<S: Store> Node<S> {
         match (store, values) {
             (true, Some(v)) => {
                 self.writes.push((skey.clone(), Some(encode_record(obj_version, v))));
-                self.remember(skey, obj_version, Some(Rc::new(v.clone())), self.round);
+                self.remember(skey, obj_version, Some(Rc::clone(v)), self.round);
             }
             _ => {
                 self.writes.push((skey.clone(), None));
@@ -353,10 +357,11 @@ impl<S: Store> Node<S> {
                     // A state-transfer copy: apply if newer; nothing to acknowledge.
                     let h = hops[hop as usize];
                     if h.server == self.id && self.index.contains_key(&h.region) {
-                        self.apply(h.region, &key, obj_version, true, values.as_ref());
+                        self.apply(h.region, &key, obj_version, true, values.map(Rc::new).as_ref());
                     }
                     return;
                 }
+                let values = values.map(Rc::new);
                 self.chain_hop(Origin::Peer { conn }, leader, op, hop, space, key, obj_version, hops, values);
             }
             Msg::ChainAck { leader, op, hop } if hop > 0 => self.chain_ack(leader, op, hop - 1),
@@ -444,10 +449,7 @@ impl<S: Store> Node<S> {
         let (cur_version, current) = match self.inflight.get(&ikey) {
             Some(f) => (f.version, f.values.clone()),
             None if blind => (0, None),
-            None => {
-                let (version, vals) = self.read(&storage_key(region, &ikey.1));
-                (version, vals.map(|v| (*v).clone()))
-            }
+            None => self.read(&storage_key(region, &ikey.1)),
         };
         if let Some(v) = &current {
             if v.len() != n {
@@ -477,12 +479,12 @@ impl<S: Store> Node<S> {
         let new = if fl & flags::ERASE != 0 {
             None
         } else {
-            let mut vals = current.clone().unwrap_or_else(|| vec![Vec::new(); n]);
+            let mut vals = current.as_deref().cloned().unwrap_or_else(|| vec![Vec::new(); n]);
             apply_funcs(&space.attrs, &mut vals, &funcs)?;
-            Some(vals)
+            Some(Rc::new(vals))
         };
         let obj_version = self.next_version(cur_version);
-        let hops = chain_path(space, key, current.as_ref(), new.as_ref());
+        let hops = chain_path(space, key, current.as_deref(), new.as_deref());
         if hops.is_empty() || hops[0].server != self.id {
             return Err(ReturnCode::Reconfigure);
         }
@@ -510,7 +512,7 @@ impl<S: Store> Node<S> {
         key: Vec<u8>,
         obj_version: u64,
         hops: Vec<Hop>,
-        values: Option<Vec<Vec<u8>>>,
+        values: Option<Vals>,
     ) {
         let h = hops[hop as usize];
         if h.server != self.id || !self.index.contains_key(&h.region) {
@@ -553,7 +555,7 @@ impl<S: Store> Node<S> {
                 key,
                 obj_version,
                 hops,
-                values,
+                values: values.map(|v| Rc::try_unwrap(v).unwrap_or_else(|v| (*v).clone())),
             };
             self.outbox.push((Dest::Server(next.server), 0, m));
         }
