@@ -112,3 +112,29 @@ fn garbage_closes_one_connection_and_servers_keep_serving() {
         .unwrap();
     assert!(matches!(reply, Msg::GetReply { rc: hyperdex_core::ReturnCode::Reconfigure, .. }), "{reply:?}");
 }
+
+/// A peer that sends a request and closes its side at once: the server must notice the end
+/// of the stream (it arrives with the data) and close, not hold the socket forever.
+#[test]
+fn a_request_followed_by_an_immediate_close_is_not_held_forever() {
+    let mut cl = Cluster::start("halfclose", 1);
+    cl.add_space("space h key k tolerate 0 failures");
+    let cfg = cl.config().unwrap();
+    let r = cfg.space(b"h").unwrap().key_region(b"k").unwrap().id;
+    let daemon = cl.daemon_ports[0];
+    for (port, msg) in [
+        (cl.coord_port, Msg::ConfigWait { have: u64::MAX - 1 }),
+        (daemon, Msg::Get { version: u64::MAX - 1, region: r, key: b"k".to_vec() }),
+    ] {
+        let mut c = RawConn::connect(port).unwrap();
+        c.send(&msg);
+        c.stream.shutdown(std::net::Shutdown::Write).unwrap();
+        c.stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 64];
+        match c.stream.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("port {port} kept a half-closed peer ({other:?})"),
+        }
+    }
+}

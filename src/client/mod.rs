@@ -44,6 +44,8 @@ pub(crate) use request::offset as arg_offset;
 use request::{encode_atomic, encode_get, prepare, validate_key, Scratch};
 use routing::{IdMap, Routing};
 
+#[doc(hidden)]
+pub use reply::fuzz_parse_reply;
 pub use reply::{Event, Values, ValuesIter};
 pub use request::{AttrInput, Attribute, AttributeCheck, CheckInput, KeyOp, MapAttrInput, MapAttribute, OpError};
 pub use routing::SpaceInfo;
@@ -98,6 +100,10 @@ struct Conn {
     in_readable: bool,
     /// EOF or an error was seen: close once the buffered frames are used.
     closed: bool,
+    /// The peer ended its stream (the poller said so): once the socket is drained, EOF is all
+    /// that is left. Reads stop at a short read, so without this an end that arrives together
+    /// with the last bytes would never be read (no new readiness event comes for it).
+    hup: bool,
     /// The last read stopped at the buffering limit: the socket may hold more.
     more: bool,
 }
@@ -109,7 +115,7 @@ impl Conn {
         match self.rbuf.fill_from(&mut self.stream, limit) {
             Ok(f) => {
                 self.more = !f.drained;
-                self.closed |= f.eof;
+                self.closed |= f.eof || (self.hup && f.drained);
             }
             Err(_) => self.closed = true,
         }
@@ -409,6 +415,7 @@ impl<T> Client<T> {
             queued: false,
             in_readable: false,
             closed: false,
+            hup: false,
             more: false,
         });
         self.by_server.insert(server, ci);
@@ -564,17 +571,19 @@ impl<T> Client<T> {
     fn dispatch(&mut self, ev: &MioEvent) {
         let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
         let writable = ev.is_writable();
+        let hup = ev.is_read_closed();
         match ev.token() {
-            COORD => self.coord_event(readable, writable),
+            COORD => self.coord_event(readable, writable, hup),
             WAKER => {}
-            Token(t) => self.conn_event(t - FIRST_CONN, readable, writable),
+            Token(t) => self.conn_event(t - FIRST_CONN, readable, writable, hup),
         }
     }
 
-    fn conn_event(&mut self, ci: usize, readable: bool, writable: bool) {
+    fn conn_event(&mut self, ci: usize, readable: bool, writable: bool, hup: bool) {
         let Some(c) = self.conns.get_mut(ci) else {
             return;
         };
+        c.hup |= hup;
         if writable && !c.connected {
             match (c.stream.take_error(), c.stream.peer_addr()) {
                 (Ok(None), Ok(_)) => c.connected = true,
@@ -765,7 +774,7 @@ impl<T> Client<T> {
         self.coord_retry_at = Instant::now() + COORD_RETRY;
     }
 
-    fn coord_event(&mut self, readable: bool, writable: bool) {
+    fn coord_event(&mut self, readable: bool, writable: bool, hup: bool) {
         let Some(c) = self.coord.as_mut() else { return };
         let mut failed = false;
         if writable && !c.connected {
@@ -785,7 +794,8 @@ impl<T> Client<T> {
                 Ok(f) => f,
                 Err(_) => Fill { eof: true, drained: true },
             };
-            failed |= fill.eof;
+            // After the peer's end (hup), a drained socket has nothing left but EOF.
+            failed |= fill.eof || (hup && fill.drained);
             loop {
                 match parse_frame(c.rbuf.data(), MAX_FRAME) {
                     Ok(Some(f)) => {

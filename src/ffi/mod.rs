@@ -28,9 +28,11 @@ use hyperdex_core::codes::{DataType, ReturnCode};
 
 use crate::client::{arg_offset, Client, Event, KeyOp, OpError};
 
-use types::{
-    bytes, c_str, hyperclient_attribute, hyperclient_attribute_check, hyperclient_map_attribute, AttrView, CheckView,
-    HyperclientReturncode, Hyperdatatype, MapAttrView,
+pub use keyops::*;
+use types::{bytes, c_str, AttrView, CheckView, MapAttrView};
+pub use types::{
+    hyperclient_attribute, hyperclient_attribute_check, hyperclient_map_attribute, HyperclientReturncode,
+    Hyperdatatype, Hyperpredicate,
 };
 
 /// Where an operation's results go: the caller's pointers, given at call time.

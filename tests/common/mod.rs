@@ -82,7 +82,7 @@ impl Cluster {
     }
 
     pub fn start_coordinator(&mut self) {
-        let d = self.dir.join("coord");
+        let d = self.coord_dir();
         std::fs::create_dir_all(&d).unwrap();
         let log = std::fs::File::create(self.dir.join("coord.log")).unwrap();
         let child = Command::new(hyperdex_bin())
@@ -151,6 +151,26 @@ impl Cluster {
             signal(&c, libc::SIGTERM);
             c.wait().unwrap();
         }
+    }
+
+    /// Freezes a daemon (SIGSTOP): its sockets stay open and the kernel still accepts bytes
+    /// for it, but it answers nothing until `resume_daemon` (or `kill_daemon`, which works on
+    /// a frozen process; `stop_daemon` would wait for it forever).
+    pub fn pause_daemon(&mut self, i: usize) {
+        if let Some(c) = self.daemons[i].as_ref() {
+            signal(c, libc::SIGSTOP);
+        }
+    }
+
+    pub fn resume_daemon(&mut self, i: usize) {
+        if let Some(c) = self.daemons[i].as_ref() {
+            signal(c, libc::SIGCONT);
+        }
+    }
+
+    /// The coordinator's data directory.
+    pub fn coord_dir(&self) -> PathBuf {
+        self.dir.join("coord")
     }
 
     pub fn daemon_alive(&mut self, i: usize) -> bool {

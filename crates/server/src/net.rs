@@ -7,6 +7,8 @@ use mio::net::TcpStream;
 use std::io::{self, Read, Write};
 
 const READ_CHUNK: usize = 64 * 1024;
+/// Unparsed bytes buffered per connection before its frames must be used.
+const READ_LIMIT: usize = 4 << 20;
 
 /// One peer connection.
 pub struct Conn {
@@ -19,20 +21,46 @@ pub struct Conn {
     pub dead: bool,
     /// Whether WRITABLE interest is registered (only while output is pending).
     pub want_write: bool,
+    /// The last fill stopped at the buffering limit with data still in the socket: the owner
+    /// must use the frames and call fill again without waiting for readiness.
+    pub more: bool,
 }
 
 impl Conn {
     pub fn new(stream: TcpStream) -> Conn {
         let _ = stream.set_nodelay(true);
-        Conn { stream, rbuf: Vec::new(), rpos: 0, wbuf: Vec::new(), wpos: 0, dead: false, want_write: false }
+        Conn {
+            stream,
+            rbuf: Vec::new(),
+            rpos: 0,
+            wbuf: Vec::new(),
+            wpos: 0,
+            dead: false,
+            want_write: false,
+            more: false,
+        }
     }
 
-    /// Reads everything available. Returns false when the peer is gone.
+    /// Reads everything available (until WouldBlock or end of stream). Returns false when the
+    /// peer is gone.
     pub fn fill(&mut self) -> bool {
+        self.more = false;
         loop {
             if self.rpos > 0 && self.rpos == self.rbuf.len() {
                 self.rbuf.clear();
                 self.rpos = 0;
+            }
+            // Bound what one peer can make us buffer: stop at READ_LIMIT unparsed bytes (or
+            // the size of the frame being assembled, if larger) and come back once the
+            // frames are used (`more`).
+            let unparsed = self.rbuf.len() - self.rpos;
+            let frame = match self.rbuf.get(self.rpos..self.rpos + 4) {
+                Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize + 4,
+                None => 0,
+            };
+            if unparsed >= READ_LIMIT.max(frame) {
+                self.more = true;
+                return true;
             }
             let len = self.rbuf.len();
             if self.rbuf.capacity() - len < READ_CHUNK {
@@ -52,12 +80,9 @@ impl Conn {
                     self.dead = true;
                     return false;
                 }
-                Ok(n) => {
-                    self.rbuf.truncate(len + n);
-                    if len + n < cap {
-                        return true;
-                    }
-                }
+                // Keep reading until the socket says WouldBlock: epoll is edge-triggered, so
+                // an end of stream that arrived together with the last data must be seen now.
+                Ok(n) => self.rbuf.truncate(len + n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.rbuf.truncate(len);
                     return true;

@@ -454,7 +454,12 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     sh.connect_coordinator();
     let mut events = Events::with_capacity(1024);
     while !crate::signals::stopping() {
-        match sh.poll.poll(&mut events, Some(Duration::from_millis(250))) {
+        let again: Vec<usize> = sh.conns.iter().filter(|(_, c)| c.more && !c.dead).map(|(t, _)| *t).collect();
+        let wait = if again.is_empty() { Duration::from_millis(250) } else { Duration::ZERO };
+        for t in again {
+            sh.conn_events(t);
+        }
+        match sh.poll.poll(&mut events, Some(wait)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
