@@ -234,3 +234,32 @@ fn a_write_through_a_dead_replica_fails_with_reconfigure_and_works_once_it_is_ba
     assert_eq!(rc, ReturnCode::Success);
     assert_eq!(get(&cfg, "dh", b"k1").unwrap(), (ReturnCode::Success, vec![b"v".to_vec()]));
 }
+
+#[test]
+fn a_background_server_reports_start_up_failures_and_success() {
+    let cl = Cluster::start("background", 0);
+    let dir = temp_dir("bgcoord");
+    let port = cl.coord_port.to_string();
+    // The port is taken by the cluster's coordinator: the backgrounded one must say so.
+    let (code, _, err) = cl.hyperdex(&["coordinator", "-l", "127.0.0.1", "-p", &port, "-D", dir.to_str().unwrap()], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("Address already in use"), "{err}");
+    // On a free port it detaches, and the coordinator is serving when the command returns.
+    let free = free_port();
+    let (code, _, err) =
+        cl.hyperdex(&["coordinator", "-l", "127.0.0.1", "-p", &free.to_string(), "-D", dir.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{err}");
+    let reply = rpc(free, &Msg::ConfigWait { have: 0 });
+    assert!(matches!(reply, Some(Msg::Config { .. })), "{reply:?}");
+    // Stop it (it is not our child any more): find it by its listening port.
+    let out = std::process::Command::new("ss").args(["-ltnpH", &format!("sport = :{free}")]).output();
+    let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    let pid: Option<i32> = text.split("pid=").nth(1).and_then(|s| s.split(',').next()).and_then(|s| s.parse().ok());
+    if let Some(pid) = pid {
+        // SAFETY: signalling the coordinator this test started.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

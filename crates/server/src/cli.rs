@@ -77,7 +77,9 @@ fn port(p: &Parsed, name: &str, default: u16) -> Result<u16, String> {
 }
 
 /// Detaches from the terminal (the default for servers without `-f`). Output goes to
-/// `log` in the data directory.
+/// `log` in the data directory. The parent waits until the server has bound its port
+/// ([`crate::signals::ready`]) or failed, so `hyperdex daemon` in the background still exits
+/// non-zero with the reason when, say, the port is taken.
 fn daemonize(log: &std::path::Path) -> Result<(), String> {
     use std::os::unix::io::AsRawFd;
     let f = std::fs::OpenOptions::new()
@@ -85,12 +87,38 @@ fn daemonize(log: &std::path::Path) -> Result<(), String> {
         .append(true)
         .open(log)
         .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
-    // SAFETY: fork/setsid/dup2 at start-up, before any thread exists.
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe/fork/setsid/dup2 at start-up, before any thread exists; the buffers
+    // passed to read are valid for their length.
     unsafe {
+        if libc::pipe(fds.as_mut_ptr()) != 0 {
+            return Err("pipe failed".into());
+        }
         match libc::fork() {
             -1 => return Err("fork failed".into()),
-            0 => {}
-            _ => libc::_exit(0),
+            0 => {
+                libc::close(fds[0]);
+                crate::signals::set_ready_fd(fds[1]);
+            }
+            _ => {
+                libc::close(fds[1]);
+                let mut msg = Vec::new();
+                let mut buf = [0u8; 512];
+                loop {
+                    let n = libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len());
+                    if n <= 0 {
+                        break;
+                    }
+                    msg.extend_from_slice(&buf[..n as usize]);
+                }
+                if msg == b"ok" {
+                    libc::_exit(0);
+                }
+                let text = String::from_utf8_lossy(&msg);
+                let text = if text.is_empty() { "the server exited during start-up".into() } else { text };
+                eprintln!("{text}");
+                libc::_exit(1);
+            }
         }
         libc::setsid();
         libc::dup2(f.as_raw_fd(), 1);
@@ -258,7 +286,9 @@ pub fn main(args: Vec<String>) -> i32 {
     match r {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("hyperdex {cmd}: {e}");
+            let msg = format!("hyperdex {cmd}: {e}");
+            crate::signals::ready(Err(&msg));
+            eprintln!("{msg}");
             1
         }
     }

@@ -274,6 +274,7 @@ pub fn run(listen: SocketAddr, dir: &Path) -> io::Result<()> {
         path.display()
     );
     crate::signals::install();
+    crate::signals::ready(Ok(()));
     let mut conns: HashMap<Token, Conn> = HashMap::new();
     let mut next_token = 1usize;
     // (connection, nonce, version the waiter has)

@@ -435,6 +435,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         coord_addr
     );
     crate::signals::install();
+    crate::signals::ready(Ok(()));
     let mut sh = Shell {
         poll,
         node: Node::new(identity.server, store, opts.cache_bytes),
