@@ -117,7 +117,7 @@ fn garbage_closes_one_connection_and_servers_keep_serving() {
 /// of the stream (it arrives with the data) and close, not hold the socket forever.
 #[test]
 fn a_request_followed_by_an_immediate_close_is_not_held_forever() {
-    let mut cl = Cluster::start("halfclose", 1);
+    let cl = Cluster::start("halfclose", 1);
     cl.add_space("space h key k tolerate 0 failures");
     let cfg = cl.config().unwrap();
     let r = cfg.space(b"h").unwrap().key_region(b"k").unwrap().id;
