@@ -332,7 +332,13 @@ impl Shell {
             return Err(e);
         }
         let writes = self.node.take_writes();
-        let outbox = std::mem::take(&mut self.node.outbox);
+        let mut outbox = std::mem::take(&mut self.node.outbox);
+        // A write travelling down its chain (or a refusal travelling back) depends on
+        // nothing this server has stored: send it now. Answers and acks wait for storage.
+        let (now, later): (Outbox, Outbox) =
+            outbox.drain(..).partition(|(_, _, m)| matches!(m, Msg::ChainOp { .. } | Msg::ChainFail { .. }));
+        let outbox = later;
+        self.held.push_front((0, now));
         if !writes.is_empty() {
             let round = self.node.round;
             self.committer.send(round, writes)?;

@@ -158,8 +158,13 @@ impl<S: Store> Node<S> {
     fn next_version(&mut self, previous: u64) -> u64 {
         self.version_clock = self.version_clock.max(previous) + 1;
         if self.version_clock >= self.version_floor {
+            // Rare (once per 2^32 versions, and at start): stored at once, because the new
+            // version may leave this server before this round's writes are committed.
             self.version_floor = self.version_clock + (1 << 32);
-            self.writes.push((VERSION_FLOOR_KEY.to_vec(), Some(self.version_floor.to_le_bytes().to_vec())));
+            let w = vec![(VERSION_FLOOR_KEY.to_vec(), Some(self.version_floor.to_le_bytes().to_vec()))];
+            if let Err(e) = self.store.commit(w) {
+                self.storage_error.get_or_insert(e);
+            }
         }
         self.version_clock
     }
@@ -251,22 +256,29 @@ impl<S: Store> Node<S> {
 
     /// The newest version this server knows for a storage key, and the object if present:
     /// the cache first, then storage (at most one storage read; the result is cached).
-    fn read(&mut self, skey: &[u8]) -> (u64, Option<Rc<Vec<Vec<u8>>>>) {
+    fn read(&mut self, skey: &[u8]) -> Result<(u64, Option<Vals>), ReturnCode> {
         if let Some(c) = self.cache.get(skey) {
-            return (c.version, c.values.clone());
+            return Ok((c.version, c.values.clone()));
         }
         let (version, values) = match self.store.get(skey) {
             Ok(Some(rec)) => (rec.version, Some(Rc::new(rec.values))),
             Ok(None) => (0, None),
+            // A record that does not decode fails this request only (SERVERERROR); a new
+            // write of the object replaces it.
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                eprintln!("hyperdex daemon: corrupt stored record ({} bytes of key)", skey.len());
+                return Err(ReturnCode::ServerError);
+            }
+            // The engine failing is fatal: better to stop than to acknowledge lost writes.
             Err(e) => {
                 self.storage_error.get_or_insert(e);
-                (0, None)
+                return Err(ReturnCode::ServerError);
             }
         };
         if values.is_some() {
             self.remember(skey.to_vec(), version, values.clone(), 0);
         }
-        (version, values)
+        Ok((version, values))
     }
 
     fn remember(&mut self, skey: Vec<u8>, version: u64, values: Option<Rc<Vec<Vec<u8>>>>, round: u64) {
@@ -308,7 +320,7 @@ impl<S: Store> Node<S> {
         };
         let newer = match known {
             Some(n) => n,
-            None => self.read(&skey).0 < obj_version,
+            None => self.read(&skey).map_or(true, |(v, _)| v < obj_version),
         };
         if !newer {
             return;
@@ -397,7 +409,11 @@ impl<S: Store> Node<S> {
             return fail(ReturnCode::WrongType);
         }
         let n = sp.attrs.len() - 1;
-        match self.read(&storage_key(region, key)).1 {
+        let vals = match self.read(&storage_key(region, key)) {
+            Ok((_, v)) => v,
+            Err(rc) => return fail(rc),
+        };
+        match vals {
             Some(vals) if vals.len() == n => Msg::GetReply { rc: ReturnCode::Success, values: (*vals).clone() },
             Some(_) => fail(ReturnCode::ServerError),
             None => fail(ReturnCode::NotFound),
@@ -449,7 +465,7 @@ impl<S: Store> Node<S> {
         let (cur_version, current) = match self.inflight.get(&ikey) {
             Some(f) => (f.version, f.values.clone()),
             None if blind => (0, None),
-            None => self.read(&storage_key(region, &ikey.1)),
+            None => self.read(&storage_key(region, &ikey.1))?,
         };
         if let Some(v) = &current {
             if v.len() != n {

@@ -18,7 +18,10 @@ struct MemStore(BTreeMap<Vec<u8>, Vec<u8>>);
 
 impl Store for MemStore {
     fn get(&self, skey: &[u8]) -> io::Result<Option<Record>> {
-        Ok(self.0.get(skey).map(|v| decode_record(v).unwrap()))
+        match self.0.get(skey) {
+            None => Ok(None),
+            Some(v) => decode_record(v).map(Some).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "corrupt")),
+        }
     }
     fn get_raw(&self, skey: &[u8]) -> io::Result<Option<Vec<u8>>> {
         Ok(self.0.get(skey).cloned())
@@ -188,4 +191,47 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_corrupt_stored_record_fails_its_requests_only_and_a_put_replaces_it() {
+    let cfg = cluster_config();
+    let sp = cfg.space(b"s").unwrap().clone();
+    let mut sim = Sim::new(&cfg);
+    let key = b"broken".to_vec();
+    let region = sp.key_region(&key).unwrap();
+    let leader = region.replicas[0].server;
+    sim.nodes.get_mut(&leader).unwrap().store.0.insert(storage_key(region.id, &key), vec![1, 2, 3]);
+    let node = sim.nodes.get_mut(&leader).unwrap();
+    node.handle(CLIENT, 1, Msg::Get { version: cfg.version, region: region.id, key: key.clone() });
+    let (_, _, reply) = node.outbox.pop().unwrap();
+    assert!(matches!(reply, Msg::GetReply { rc: ReturnCode::ServerError, .. }), "{reply:?}");
+    assert!(node.storage_error.is_none(), "a corrupt record must not stop the daemon");
+    // Writes to the object are refused too (its old regions are unknown); other keys work.
+    let set = |n: i64| {
+        vec![Func { attr: 1, op: FuncOp::Set, arg_type: DataType::Int64, arg: n.to_le_bytes().to_vec(), map_key: None }]
+    };
+    sim.client_send(
+        leader,
+        2,
+        Msg::Atomic {
+            version: cfg.version,
+            region: region.id,
+            key: key.clone(),
+            flags: 0,
+            checks: vec![],
+            funcs: set(7),
+        },
+    );
+    let other = b"fine".to_vec();
+    let r2 = sp.key_region(&other).unwrap();
+    sim.client_send(
+        r2.replicas[0].server,
+        3,
+        Msg::Atomic { version: cfg.version, region: r2.id, key: other, flags: 0, checks: vec![], funcs: set(8) },
+    );
+    while sim.step() {}
+    assert_eq!(sim.replies[&2], ReturnCode::ServerError);
+    assert_eq!(sim.replies[&3], ReturnCode::Success);
+    assert!(sim.nodes.values().all(|n| n.storage_error.is_none()));
 }
