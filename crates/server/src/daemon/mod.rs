@@ -39,6 +39,8 @@ pub struct DaemonOptions {
 const LISTENER: Token = Token(0);
 const COORD: Token = Token(1);
 const WAKER: Token = Token(2);
+/// Messages handled from one connection before the round ends (see `conn_events`).
+const CHUNK: usize = 128;
 
 /// The storage thread: commits rounds of writes in order (merging every round queued
 /// meanwhile into one batch: group commit) and tells the event loop how far it got, so the
@@ -276,36 +278,48 @@ impl Shell {
         Ok(())
     }
 
-    fn conn_events(&mut self, t: usize) {
-        let Some(c) = self.conns.get_mut(&t) else { return };
+    /// Handles what a connection sent, in chunks of [`CHUNK`] messages: after each full chunk
+    /// the round ends (its writes go to the storage thread), so storage works on one chunk
+    /// while the next is handled, and answers flow back while the client is still sending.
+    fn conn_events(&mut self, t: usize) -> io::Result<()> {
+        let Some(c) = self.conns.get_mut(&t) else { return Ok(()) };
         c.fill();
         loop {
-            let (nonce, msg) = match c.next_frame(MAX_FRAME) {
-                Ok(Some(f)) => match Msg::decode(f.msg_type, f.body) {
-                    Ok(m) => (f.nonce, m),
-                    Err(_) => {
+            let Some(c) = self.conns.get_mut(&t) else { return Ok(()) };
+            let mut handled = 0;
+            while handled < CHUNK {
+                let (nonce, msg) = match c.next_frame(MAX_FRAME) {
+                    Ok(Some(f)) => match Msg::decode(f.msg_type, f.body) {
+                        Ok(m) => (f.nonce, m),
+                        Err(_) => {
+                            c.dead = true;
+                            break;
+                        }
+                    },
+                    Ok(None) => break,
+                    Err(_) => break,
+                };
+                match msg {
+                    Msg::Get { .. }
+                    | Msg::Atomic { .. }
+                    | Msg::ChainOp { .. }
+                    | Msg::ChainAck { .. }
+                    | Msg::ChainFail { .. } => {
+                        self.node.handle(t, nonce, msg);
+                        handled += 1;
+                    }
+                    _ => {
                         c.dead = true;
                         break;
                     }
-                },
-                Ok(None) => break,
-                Err(_) => break,
-            };
-            match msg {
-                Msg::Get { .. }
-                | Msg::Atomic { .. }
-                | Msg::ChainOp { .. }
-                | Msg::ChainAck { .. }
-                | Msg::ChainFail { .. } => {
-                    self.node.handle(t, nonce, msg);
-                }
-                _ => {
-                    c.dead = true;
-                    break;
                 }
             }
+            self.touched.push(t);
+            if handled < CHUNK {
+                return Ok(());
+            }
+            self.finish_round()?;
         }
-        self.touched.push(t);
     }
 
     /// Opens (or reuses) the outbound connection to a daemon.
@@ -464,7 +478,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         let again: Vec<usize> = sh.conns.iter().filter(|(_, c)| c.more && !c.dead).map(|(t, _)| *t).collect();
         let wait = if again.is_empty() { Duration::from_millis(250) } else { Duration::ZERO };
         for t in again {
-            sh.conn_events(t);
+            sh.conn_events(t)?;
         }
         match sh.poll.poll(&mut events, Some(wait)) {
             Ok(()) => {}
@@ -489,7 +503,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
                 WAKER => {}
                 Token(t) => {
                     if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                        sh.conn_events(t);
+                        sh.conn_events(t)?;
                     }
                     if ev.is_writable() {
                         sh.touched.push(t);
