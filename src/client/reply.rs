@@ -6,7 +6,7 @@ use hyperdex_core::codes::{DataType, ReturnCode};
 use hyperdex_core::proto::msg;
 use hyperdex_core::wire::{DResult, DecodeError, Reader};
 
-use super::routing::SpaceInfo;
+use super::routing::{SchemaAttr, SpaceInfo};
 
 /// What a pending operation waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +53,25 @@ pub(crate) fn parse_reply(kind: Kind, msg_type: u8, body: &[u8], nonkey: usize) 
         }
         _ => Err(DecodeError),
     }
+}
+
+/// Fuzzing entry point (fuzz/fuzz_targets/client_reply.rs), not part of the API: parses
+/// `body` as the reply of type `msg_type` to a get (`get`) or an atomic operation on a space
+/// with `nonkey` non-key attributes, and reads a get's values the way [`Values::iter`] does.
+#[doc(hidden)]
+pub fn fuzz_parse_reply(
+    get: bool,
+    msg_type: u8,
+    body: &[u8],
+    nonkey: usize,
+) -> DResult<(ReturnCode, Option<Vec<Vec<u8>>>)> {
+    let reply = parse_reply(if get { Kind::Get } else { Kind::Atomic }, msg_type, body, nonkey)?;
+    let values = reply.values.map(|(s, e, n)| {
+        let attrs = (0..=n).map(|_| SchemaAttr { name: Box::default(), dtype: DataType::String }).collect();
+        let space = SpaceInfo { name: Box::default(), attrs, key_regions: Vec::new() };
+        ValuesIter { space: &space, rest: &body[s..e], idx: 1, left: n }.map(|(_, _, v)| v.to_vec()).collect()
+    });
+    Ok((reply.rc, values))
 }
 
 /// The attributes of a successful get: one per non-key attribute, in schema order, borrowed
