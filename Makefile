@@ -27,14 +27,14 @@ SOFILE      := libhyperclient.so.$(VERSION)
 LIBS_PRIVATE := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 
 RELEASE     := target/release
-EXAMPLES    := hello window friends poll_loop
+EXAMPLES    := hello window friends poll_loop containers
 EXAMPLES_OUT ?= build/examples-c
 C_WARNINGS  := -std=c99 -Wall -Wextra -Werror -pedantic
 
 INSTALL     ?= install
 
 .PHONY: all build header check-header install uninstall run clean-data test \
-        examples bench help
+        examples bench bench-ops fuzz help
 
 all: build
 
@@ -48,6 +48,8 @@ help:
 	@echo "make header           regenerate include/hyperclient.h and include/hyperdex.h"
 	@echo "make check-header     fail when the committed headers are stale"
 	@echo "make bench            bench/compare.sh: our load generator against redis-benchmark"
+	@echo "make bench-ops        bench/ops.sh: put against atomic/container ops, 1 and 3 daemons"
+	@echo "make fuzz             every fuzz target, FUZZ_SECONDS (20) each (scripts/fuzz-ci.sh)"
 	@echo "make clean-data       delete ./data (state of make run)"
 
 build:
@@ -116,6 +118,14 @@ test:
 	$(MAKE) --no-print-directory build
 	$(CARGO) test --release --workspace
 	scripts/test-integration.sh
+	$(MAKE) --no-print-directory fuzz
+
+# fuzz/ is a separate cargo workspace built with RUSTC_BOOTSTRAP=1 by the script only.
+fuzz:
+	scripts/fuzz-ci.sh
 
 bench:
 	bench/compare.sh
+
+bench-ops:
+	bench/ops.sh

@@ -5,8 +5,10 @@
 #   2. build examples-c/ and bench/loadgen.c against that PREFIX through
 #      pkg-config (and hello.c once more against the static library);
 #   3. on a cluster on free ports: the C examples, hello under valgrind,
-#      a short load generator run, the Python tests (python/tests), and the
-#      README's Python tour (its pycon block) as a doctest;
+#      a short load generator run, the Python tests (python/tests), the
+#      conformance vectors (tests/conformance/*.jsonl) through the C ABI and
+#      through the Python module, and the README's Python tour (its pycon
+#      block) as a doctest;
 #   4. on a cluster started with the tutorial's exact commands and ports
 #      (1982, 2012-2014): the seed doctest tests/acceptance/seed_async.txt.
 # Every server is stopped on exit, whether the tests pass or not.
@@ -110,6 +112,11 @@ echo "+ cc ${C_WARNINGS[*]} examples-c/hello.c $lib/libhyperclient.a $static_lib
 # shellcheck disable=SC2046,SC2086
 cc "${C_WARNINGS[@]}" examples-c/hello.c -o "$bin/hello-static" \
     $(pkg-config --cflags hyperclient) "$lib/libhyperclient.a" $static_libs
+# The C runner of the conformance vectors, against the installed library.
+echo "+ cc ${C_WARNINGS[*]} tests/conformance/runner.c $(pkg-config --cflags --libs hyperclient)"
+# shellcheck disable=SC2046
+cc "${C_WARNINGS[@]}" tests/conformance/runner.c -o "$bin/conformance-runner" \
+    $(pkg-config --cflags --libs hyperclient)
 
 # ---------------------------------------------------------------------------
 read -r cport d1 d2 d3 <<<"$(cluster_free_ports 4)"
@@ -118,7 +125,10 @@ cluster_start "$work/cluster" "$HOST" "$cport" "$d1" "$d2" "$d3"
 
 step "C examples"
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-for p in hello window friends poll_loop; do
+# Every program of EXAMPLES in the Makefile (the list `make examples` built).
+examples=$(sed -n 's/^EXAMPLES *:= *//p' Makefile)
+[ -n "$examples" ] || fail "no EXAMPLES list found in the Makefile"
+for p in $examples; do
     run "$bin/$p" "$HOST" "$cport"
 done
 run "$bin/hello-static" "$HOST" "$cport"
@@ -135,6 +145,13 @@ echo "space loadgen_smoke key k attributes v create 4 partitions tolerate 0 fail
     hyperdex add-space -h "$HOST" -p "$cport"
 run "$bin/loadgen" -h "$HOST" -p "$cport" -s loadgen_smoke -n 5000 -w 256 -L 500
 hyperdex rm-space -h "$HOST" -p "$cport" loadgen_smoke
+# Every operation of loadgen -o, on chains of three; the final get checks them all.
+echo "space loadgen_ops key k attributes v, int n, list(string) l, set(string) s," \
+    "map(string, int) m create 4 partitions tolerate 2 failures" |
+    hyperdex add-space -h "$HOST" -p "$cport"
+run "$bin/loadgen" -h "$HOST" -p "$cport" -s loadgen_ops -n 2000 -w 256 -L 0 \
+    -o put,atomic_add,string_append,list_rpush,set_add,map_add,map_atomic_add,get
+hyperdex rm-space -h "$HOST" -p "$cport" loadgen_ops
 
 step "Python tests (python/tests) against the installed package"
 compgen -G "python/tests/test*.py" >/dev/null || fail "no python/tests/test*.py"
@@ -144,6 +161,13 @@ compgen -G "python/tests/test*.py" >/dev/null || fail "no python/tests/test*.py"
     HYPERCLIENT_TEST_REQUIRE_ALL="${HYPERCLIENT_TEST_REQUIRE_ALL:-1}" \
     timeout --foreground --kill-after=10 "$RUN_TIMEOUT_S" \
     python3 -m unittest discover -s "$top/python/tests" -p 'test*.py' -v)
+
+step "conformance vectors (tests/conformance): C ABI, then the Python module"
+conformance=("$top"/tests/conformance/*.jsonl)
+[ -e "${conformance[0]}" ] || fail "no tests/conformance/*.jsonl"
+run "$bin/conformance-runner" "$HOST" "$cport" "${conformance[@]}"
+(cd "$work" && export PYTHONPATH="$pydir" &&
+    run python3 "$top/tests/conformance/run.py" "$HOST" "$cport" "${conformance[@]}")
 
 step "the README's Python tour, as a doctest"
 awk '/^```pycon$/ { on = 1; next } on && /^```$/ { on = 0 } on' README.md |

@@ -262,12 +262,15 @@ pub fn sort_set_items<T: AsRef<[u8]>>(elem: DataType, items: &mut Vec<T>) {
 pub fn encode_set<T: AsRef<[u8]>>(elem: DataType, items: &[T]) -> Option<Vec<u8>> {
     let mut refs: Vec<&[u8]> = items.iter().map(|i| i.as_ref()).collect();
     sort_set_items(elem, &mut refs);
-    encode_list(elem, &refs)
+    let out = encode_list(elem, &refs)?;
+    // As for maps: NaN beside other elements has no valid set encoding.
+    validate(DataType::set_of(elem), &out).then_some(out)
 }
 
 /// Encodes a map of type `map_type` (MAP_K_V) in canonical form: entries sorted by key, and
 /// for keys that compare equal the LAST one given wins (dict semantics). `None` when a key or
-/// value cannot be encoded or `map_type` is not a map type with primitive key and value.
+/// value cannot be encoded, `map_type` is not a map type with primitive key and value, or no
+/// valid encoding exists (a NaN key beside other keys).
 pub fn encode_map<K: AsRef<[u8]>, V: AsRef<[u8]>>(map_type: DataType, entries: &[(K, V)]) -> Option<Vec<u8>> {
     if map_type.container() != DataType::MapGeneric {
         return None;
@@ -292,7 +295,9 @@ pub fn encode_map<K: AsRef<[u8]>, V: AsRef<[u8]>>(map_type: DataType, entries: &
             return None;
         }
     }
-    Some(out)
+    // NaN compares equal to every key, so a map holding NaN beside other keys has no valid
+    // encoding (datatypes.md): refuse it rather than return bytes `validate` rejects.
+    validate(map_type, &out).then_some(out)
 }
 
 /// The length used by the LENGTH_* predicates: a string's byte count, or the element count of

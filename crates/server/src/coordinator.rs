@@ -206,6 +206,11 @@ impl CoordState {
         }
         let cfg = Configuration::decode(r.bytes()?)?;
         r.finish()?;
+        // Counters this large cannot come from a real cluster (2^63 increments); refusing
+        // them keeps every later `+ 1` from overflowing.
+        if next_id >= 1 << 63 || cfg.version >= 1 << 63 {
+            return Err(DecodeError);
+        }
         Ok(CoordState { cluster: cfg.cluster, version: cfg.version, next_id, servers, spaces: cfg.spaces })
     }
 }
@@ -437,6 +442,17 @@ mod tests {
         for r in &st.spaces[0].subspaces[0].regions {
             assert_eq!(r.replicas.len(), 3);
         }
+    }
+
+    #[test]
+    fn a_state_file_with_exhausted_counters_is_refused() {
+        let mut st = CoordState::new(3);
+        st.next_id = u64::MAX - 1;
+        assert!(CoordState::decode(&st.encode()).is_err());
+        let mut st = CoordState::new(3);
+        st.version = u64::MAX;
+        assert!(CoordState::decode(&st.encode()).is_err());
+        assert!(CoordState::decode(&CoordState::new(3).encode()).is_ok());
     }
 
     #[test]

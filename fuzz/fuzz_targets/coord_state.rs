@@ -1,0 +1,23 @@
+//! The coordinator's persisted state (`hyperdex-coordinator.state`, docs/storage-format.md).
+//! A state that decodes must survive encode -> decode unchanged, and encode to the same
+//! bytes again (the configuration inside is rebuilt from the state, so the first encoding
+//! may differ from the input: servers the state marks unavailable drop out of it).
+#![no_main]
+
+use hyperdex_server::coordinator::CoordState;
+use libfuzzer_sys::fuzz_target;
+
+#[global_allocator]
+static ALLOC: hyperdex_fuzz::BudgetAlloc = hyperdex_fuzz::BudgetAlloc;
+
+fuzz_target!(|data: &[u8]| {
+    let _budget = hyperdex_fuzz::alloc_budget(data.len());
+    let Ok(st) = CoordState::decode(data) else { return };
+    let enc = st.encode();
+    let back = CoordState::decode(&enc).expect("an encoded state decodes");
+    assert_eq!(back, st);
+    assert_eq!(back.encode(), enc);
+    let cfg = st.config();
+    assert!(cfg.servers.len() <= st.servers.len());
+    let _ = cfg.to_text();
+});
