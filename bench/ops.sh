@@ -22,7 +22,7 @@
 #  3. prints per cluster and op the median over the rounds of ops/s and of the
 #     ratio to put, and machine-readable lines; stops everything.
 #
-# Environment: N (100000), W (1024), ROUNDS (3), PARTITIONS (16),
+# Environment: N (100000), W (1024), ROUNDS (5), PARTITIONS (16),
 # OPS (atomic_add,set_add,map_add,list_rpush; any loadgen -o operation but
 # put/get), KEEP_BENCH_DIR=1 keeps the temporary directory.
 set -euo pipefail
@@ -34,7 +34,7 @@ cd "$top"
 
 N=${N:-100000}
 W=${W:-1024}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 PARTITIONS=${PARTITIONS:-16}
 OPS=${OPS:-atomic_add,set_add,map_add,list_rpush}
 HOST=127.0.0.1

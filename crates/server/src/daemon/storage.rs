@@ -81,7 +81,7 @@ impl FjallStore {
         // between each other and burn a core (measured: 40% of the daemon's CPU under load).
         let db = fjall::Database::builder(dir.join("objects.fjall")).worker_threads(1).open().map_err(to_io)?;
         let objects = db
-            .keyspace("objects", || fjall::KeyspaceCreateOptions::default().max_memtable_size(32 << 20))
+            .keyspace("objects", || fjall::KeyspaceCreateOptions::default().max_memtable_size(64 << 20))
             .map_err(to_io)?;
         Ok(FjallStore { db, objects, sync })
     }
