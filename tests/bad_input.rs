@@ -138,3 +138,42 @@ fn a_request_followed_by_an_immediate_close_is_not_held_forever() {
         }
     }
 }
+
+/// A chain message naming this daemon for every hop (the most a frame may carry) is walked
+/// without exhausting the stack; one naming more hops than allowed is refused. The daemon
+/// keeps serving either way.
+#[test]
+fn a_chain_of_many_local_hops_does_not_crash_a_daemon() {
+    use hyperdex_core::proto::{Hop, MAX_HOPS};
+    let cl = Cluster::start("hops", 1);
+    cl.add_space("space hb key k attributes v tolerate 0 failures");
+    let cfg = cl.config().unwrap();
+    let r = cfg.space(b"hb").unwrap().key_region(b"k").unwrap().clone();
+    let me = r.replicas[0].server;
+    let port = cl.daemon_ports[0];
+    let chain = |n: usize| Msg::ChainOp {
+        version: cfg.version,
+        leader: 77,
+        op: 1,
+        hop: 0,
+        space: cfg.space(b"hb").unwrap().id,
+        key: b"k".to_vec(),
+        obj_version: 1,
+        hops: vec![Hop { region: r.id, server: me, store: true }; n],
+        values: Some(vec![b"x".to_vec()]),
+    };
+    // Allowed length: walked to the end and acknowledged back to us.
+    let mut c = RawConn::connect(port).unwrap();
+    c.send(&chain(MAX_HOPS));
+    let ack = c.recv().map(|(_, m)| m);
+    assert!(matches!(ack, Some(Msg::ChainAck { leader: 77, op: 1, hop: 0 })), "{ack:?}");
+    // Too long: the frame is refused and the connection closed.
+    let mut out = Vec::new();
+    chain(MAX_HOPS + 1).encode(1, &mut out);
+    expect_closed(port, &out);
+    let reply =
+        RawConn::connect(port).unwrap().call(&Msg::Get { version: cfg.version, region: r.id, key: b"zz".to_vec() });
+    assert!(reply.is_some());
+    let mut cl = cl;
+    assert!(cl.daemon_alive(0));
+}

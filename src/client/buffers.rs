@@ -3,6 +3,7 @@
 //! Reads land in a [`ReadBuf`] in large chunks; many frames are then parsed out of it without
 //! copying. Requests are appended to a [`WriteBuf`] and sent with one write per readiness.
 
+use hyperdex_core::wire::MAX_FRAME;
 use std::io::{self, Read, Write};
 
 /// Bytes asked of the kernel per read call.
@@ -112,7 +113,8 @@ impl ReadBuf {
     /// header is at the front if that is larger (its length was checked by `parse_frame`).
     pub(crate) fn limit(&self, base: usize) -> usize {
         match self.data().get(..4) {
-            Some(len) => base.max(4 + u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize),
+            // The length is not checked yet: never let it raise the limit past MAX_FRAME.
+            Some(len) => base.max(4 + (u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize).min(MAX_FRAME)),
             None => base,
         }
     }

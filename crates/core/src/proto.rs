@@ -31,6 +31,11 @@ pub mod flags {
     pub const ERASE: u8 = 4;
 }
 
+/// Most hops one chain may have: (2 regions per subspace) x (replicas per region) stays far
+/// below this for any real space; a bound keeps a hostile frame from making a daemon walk
+/// (and recurse through) millions of hops.
+pub const MAX_HOPS: usize = 1024;
+
 /// What one hop of a value-dependent chain does with the object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hop {
@@ -257,6 +262,9 @@ impl Msg {
                 let key = r.bytes()?.to_vec();
                 let obj_version = r.u64()?;
                 let n = r.count(17)?;
+                if n > MAX_HOPS {
+                    return Err(DecodeError);
+                }
                 let mut hops = Vec::with_capacity(n);
                 for _ in 0..n {
                     let region = r.u64()?;
@@ -355,6 +363,28 @@ mod tests {
             let mut long = f.body.to_vec();
             long.push(0);
             assert!(Msg::decode(f.msg_type, &long).is_err());
+        }
+    }
+
+    #[test]
+    fn a_chain_longer_than_max_hops_is_refused() {
+        let hop = Hop { region: 1, server: 2, store: true };
+        let m = |n| Msg::ChainOp {
+            version: 1,
+            leader: 1,
+            op: 1,
+            hop: 0,
+            space: 1,
+            key: vec![],
+            obj_version: 1,
+            hops: vec![hop; n],
+            values: None,
+        };
+        for (n, ok) in [(MAX_HOPS, true), (MAX_HOPS + 1, false)] {
+            let mut out = Vec::new();
+            m(n).encode(0, &mut out);
+            let f = parse_frame(&out, MAX_FRAME).unwrap().unwrap();
+            assert_eq!(Msg::decode(f.msg_type, f.body).is_ok(), ok, "{n} hops");
         }
     }
 

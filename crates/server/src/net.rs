@@ -2,7 +2,7 @@
 //! connections with a read buffer that yields whole frames and a write buffer flushed in as
 //! few system calls as possible. No protocol logic lives here.
 
-use hyperdex_core::wire::{parse_frame, DecodeError, FrameRef};
+use hyperdex_core::wire::{parse_frame, DecodeError, FrameRef, MAX_FRAME};
 use mio::net::TcpStream;
 use std::io::{self, Read, Write};
 
@@ -55,7 +55,8 @@ impl Conn {
             // frames are used (`more`).
             let unparsed = self.rbuf.len() - self.rpos;
             let frame = match self.rbuf.get(self.rpos..self.rpos + 4) {
-                Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize + 4,
+                // Unchecked until parse_frame sees it: never trust more than MAX_FRAME.
+                Some(b) => (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize).min(MAX_FRAME) + 4,
                 None => 0,
             };
             if unparsed >= READ_LIMIT.max(frame) {

@@ -17,6 +17,7 @@ use hyperdex_core::{DataType, ReturnCode};
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Where a message goes: back on a connection, or to a server by id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -76,6 +77,44 @@ fn cached_size(skey: &[u8], values: &Option<Rc<Vec<Vec<u8>>>>) -> usize {
     64 + skey.len() + values.as_ref().map(|v| v.iter().map(|x| x.len() + 24).sum::<usize>()).unwrap_or(0)
 }
 
+/// A region's object in a state-transfer snapshot: version, and values (None: deleted).
+type Snapshot = (u64, Option<Vec<Vec<u8>>>);
+
+/// A region being copied to a new replica: writes applied to it go there too until `until`.
+struct Capture {
+    space: u64,
+    region: u64,
+    dst: u64,
+    until: Instant,
+}
+
+/// How long writes of a region are copied to a new replica after the snapshot (covers writes
+/// that started under the previous configuration, which take milliseconds).
+const CAPTURE_TIME: Duration = Duration::from_secs(10);
+
+/// A state-transfer copy of one object (`leader = 0`: apply if newer, acknowledge nothing).
+fn transfer_msg(
+    version: u64,
+    space: u64,
+    region: u64,
+    dst: u64,
+    key: Vec<u8>,
+    obj_version: u64,
+    values: Option<Vec<Vec<u8>>>,
+) -> Msg {
+    Msg::ChainOp {
+        version,
+        leader: 0,
+        op: 0,
+        hop: 0,
+        space,
+        key,
+        obj_version,
+        hops: vec![Hop { region, server: dst, store: values.is_some() }],
+        values,
+    }
+}
+
 /// Where to find a region in the configuration.
 #[derive(Clone, Copy)]
 struct RegionIdx {
@@ -113,6 +152,7 @@ pub struct Node<S: Store> {
     /// Requests for a configuration newer than ours, replayed when it arrives.
     held: Vec<(usize, u64, Msg)>,
     pub outbox: Vec<(Dest, u64, Msg)>,
+    captures: Vec<Capture>,
     /// Storage failures (fatal for the process: better to stop than to ack a lost write).
     pub storage_error: Option<io::Error>,
 }
@@ -147,10 +187,14 @@ impl<S: Store> Node<S> {
             version_floor: 0,
             held: Vec::new(),
             outbox: Vec::new(),
+            captures: Vec::new(),
             storage_error: None,
         };
         node.version_clock = now_nanos().max(floor);
         node.version_floor = floor;
+        // Op numbers must not repeat across restarts either (a late ack for an op of the
+        // previous run must not match a new one): start from the clock too.
+        node.next_op = node.version_clock;
         node
     }
 
@@ -217,28 +261,32 @@ impl<S: Store> Node<S> {
             }
         }
         for (space, region, dst) in transfers {
-            match self.store.scan_region(region) {
-                Ok(objs) => {
-                    for (key, rec) in objs {
-                        self.outbox.push((
-                            Dest::Server(dst),
-                            0,
-                            Msg::ChainOp {
-                                version: self.config.version,
-                                leader: 0,
-                                op: 0,
-                                hop: 0,
-                                space,
-                                key,
-                                obj_version: rec.version,
-                                hops: vec![Hop { region, server: dst, store: true }],
-                                values: Some(rec.values),
-                            },
-                        ));
-                    }
+            // Storage, overlaid with the cache (it holds writes the storage thread may not
+            // have committed yet, and recent deletes).
+            let mut objs: std::collections::BTreeMap<Vec<u8>, Snapshot> = match self.store.scan_region(region) {
+                Ok(objs) => objs.into_iter().map(|(k, rec)| (k, (rec.version, Some(rec.values)))).collect(),
+                Err(e) => {
+                    self.storage_error = Some(e);
+                    continue;
                 }
-                Err(e) => self.storage_error = Some(e),
+            };
+            let prefix = region.to_be_bytes();
+            for (skey, c) in self.cache.iter().filter(|(k, _)| k.starts_with(&prefix)) {
+                let key = skey[8..].to_vec();
+                if objs.get(&key).is_none_or(|(v, _)| *v < c.version) {
+                    objs.insert(key, (c.version, c.values.as_deref().cloned()));
+                }
             }
+            for (key, (obj_version, values)) in objs {
+                self.outbox.push((
+                    Dest::Server(dst),
+                    0,
+                    transfer_msg(self.config.version, space, region, dst, key, obj_version, values),
+                ));
+            }
+            // Writes started under the previous configuration do not include the newcomer:
+            // for a while, copy every write applied to the region to it as well.
+            self.captures.push(Capture { space, region, dst, until: Instant::now() + CAPTURE_TIME });
         }
         // Regions of removed spaces: delete their objects.
         for (rid, servers) in &old_regions {
@@ -325,6 +373,9 @@ impl<S: Store> Node<S> {
         if !newer {
             return;
         }
+        if !self.captures.is_empty() {
+            self.copy_to_captures(region, key, obj_version, if store { values } else { None });
+        }
         match (store, values) {
             (true, Some(v)) => {
                 self.writes.push((skey.clone(), Some(encode_record(obj_version, v))));
@@ -334,6 +385,17 @@ impl<S: Store> Node<S> {
                 self.writes.push((skey.clone(), None));
                 self.remember(skey, obj_version, None, self.round);
             }
+        }
+    }
+
+    fn copy_to_captures(&mut self, region: u64, key: &[u8], obj_version: u64, values: Option<&Vals>) {
+        let now = Instant::now();
+        self.captures.retain(|c| c.until > now);
+        let version = self.config.version;
+        for c in self.captures.iter().filter(|c| c.region == region) {
+            let m =
+                transfer_msg(version, c.space, region, c.dst, key.to_vec(), obj_version, values.map(|v| (**v).clone()));
+            self.outbox.push((Dest::Server(c.dst), 0, m));
         }
     }
 
@@ -369,7 +431,7 @@ impl<S: Store> Node<S> {
                     // A state-transfer copy: apply if newer; nothing to acknowledge.
                     let h = hops[hop as usize];
                     if h.server == self.id && self.index.contains_key(&h.region) {
-                        self.apply(h.region, &key, obj_version, true, values.map(Rc::new).as_ref());
+                        self.apply(h.region, &key, obj_version, h.store, values.map(Rc::new).as_ref());
                     }
                     return;
                 }
@@ -389,6 +451,9 @@ impl<S: Store> Node<S> {
         } else {
             let reply = match msg {
                 Msg::Get { .. } => Msg::GetReply { rc: ReturnCode::Reconfigure, values: Vec::new() },
+                Msg::ChainOp { leader: 0, .. } => return,
+                Msg::ChainOp { leader, op, hop, .. } if hop > 0 => Msg::ChainFail { leader, op, hop: hop - 1 },
+                Msg::ChainOp { .. } => return,
                 _ => Msg::AtomicReply { rc: ReturnCode::Reconfigure },
             };
             self.outbox.push((Dest::Conn(conn), nonce, reply));
@@ -402,7 +467,7 @@ impl<S: Store> Node<S> {
     fn get(&mut self, region: u64, key: &[u8]) -> Msg {
         let fail = |rc| Msg::GetReply { rc, values: Vec::new() };
         let Some((sp, ss, r)) = self.region(region) else { return fail(ReturnCode::Reconfigure) };
-        if ss != 0 || !self.is_head(r) {
+        if ss != 0 || !self.is_head(r) || sp.key_region(key).map(|k| k.id) != Some(region) {
             return fail(ReturnCode::Reconfigure);
         }
         if !key_ok(sp.key_type(), key) {
@@ -435,7 +500,7 @@ impl<S: Store> Node<S> {
         let Some(ix) = self.index.get(&region).copied() else { return Err(ReturnCode::Reconfigure) };
         let space = &cfg.spaces[ix.space];
         let r = &space.subspaces[ix.subspace].regions[ix.region];
-        if ix.subspace != 0 || !self.is_head(r) {
+        if ix.subspace != 0 || !self.is_head(r) || space.key_region(&key).map(|k| k.id) != Some(region) {
             return Err(ReturnCode::Reconfigure);
         }
         if !key_ok(space.key_type(), &key) {
@@ -545,7 +610,7 @@ impl<S: Store> Node<S> {
             self.ack_origin(origin, leader, op, hop, key_region, &key);
             return;
         }
-        let next = hops[hop as usize + 1];
+        let (Some(&next), Some(next_hop)) = (hops.get(hop as usize + 1), hop.checked_add(1)) else { return };
         self.pending.insert(
             (leader, op, hop),
             PendingHop {
@@ -560,13 +625,13 @@ impl<S: Store> Node<S> {
             },
         );
         if next.server == self.id {
-            self.chain_hop(Origin::Local, leader, op, hop + 1, space, key, obj_version, hops, values);
+            self.chain_hop(Origin::Local, leader, op, next_hop, space, key, obj_version, hops, values);
         } else {
             let m = Msg::ChainOp {
                 version: self.config.version,
                 leader,
                 op,
-                hop: hop + 1,
+                hop: next_hop,
                 space,
                 key,
                 obj_version,
@@ -623,9 +688,10 @@ impl<S: Store> Node<S> {
         let Some(p) = self.pending.remove(&(leader, op, hop)) else { return };
         match p.origin {
             Origin::Client { conn, nonce } => {
-                // The write may or may not have reached some replicas: forget our in-flight
-                // view so the next op reads committed data.
-                self.inflight.remove(&(p.key_region, p.key.clone()));
+                // The write may or may not have reached some replicas (RECONFIGURE says its
+                // effect is unknown). Other writes of the key may still be in flight and
+                // acknowledged later: keep the in-flight view until all of them are done.
+                self.finish_inflight(p.key_region, &p.key);
                 self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Reconfigure }));
             }
             Origin::Peer { conn } => {

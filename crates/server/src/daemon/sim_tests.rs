@@ -194,7 +194,7 @@ proptest! {
 }
 
 #[test]
-fn a_corrupt_stored_record_fails_its_requests_only_and_a_put_replaces_it() {
+fn a_corrupt_stored_record_fails_its_requests_only() {
     let cfg = cluster_config();
     let sp = cfg.space(b"s").unwrap().clone();
     let mut sim = Sim::new(&cfg);
@@ -234,4 +234,55 @@ fn a_corrupt_stored_record_fails_its_requests_only_and_a_put_replaces_it() {
     assert_eq!(sim.replies[&2], ReturnCode::ServerError);
     assert_eq!(sim.replies[&3], ReturnCode::Success);
     assert!(sim.nodes.values().all(|n| n.storage_error.is_none()));
+}
+
+/// A write that fails while a later write of the same key is still in flight must not make
+/// the leader forget the later one (it is acknowledged afterwards, so a third write must
+/// build on it).
+#[test]
+fn a_failed_write_does_not_hide_a_later_write_still_in_flight() {
+    let cfg = cluster_config();
+    let sp = cfg.space(b"s").unwrap().clone();
+    let mut sim = Sim::new(&cfg);
+    let key = b"k".to_vec();
+    let region = sp.key_region(&key).unwrap();
+    let leader = region.replicas[0].server;
+    let f = |op: FuncOp, n: i64| {
+        vec![Func { attr: 1, op, arg_type: DataType::Int64, arg: n.to_le_bytes().to_vec(), map_key: None }]
+    };
+    let atomic = |fl, funcs| Msg::Atomic {
+        version: cfg.version,
+        region: region.id,
+        key: key.clone(),
+        flags: fl,
+        checks: vec![],
+        funcs,
+    };
+    // A and B reach the leader; their chain messages wait on the links.
+    sim.nodes.get_mut(&leader).unwrap().handle(CLIENT, 1, atomic(0, f(FuncOp::Set, 100)));
+    sim.drain(leader);
+    sim.nodes.get_mut(&leader).unwrap().handle(CLIENT, 2, atomic(0, f(FuncOp::Set, 5)));
+    sim.drain(leader);
+    // A's first hop refuses it: take A's message off the link and answer with CHAIN_FAIL.
+    let (link, pos, op_a, next) = sim
+        .links
+        .iter()
+        .find_map(|(l, q)| {
+            q.iter()
+                .position(|(_, _, m)| matches!(m, Msg::ChainOp { hop: 1, .. }))
+                .map(|i| (*l, i, q[i].2.clone(), l.1))
+        })
+        .unwrap();
+    sim.links.get_mut(&link).unwrap().remove(pos);
+    let Msg::ChainOp { op, .. } = op_a else { unreachable!() };
+    sim.nodes.get_mut(&leader).unwrap().handle(next as usize, 0, Msg::ChainFail { leader, op, hop: 0 });
+    sim.drain(leader);
+    assert_eq!(sim.replies.get(&1), Some(&ReturnCode::Reconfigure));
+    // C builds on B, which is still in flight.
+    sim.client_send(leader, 3, atomic(flags::FAIL_IF_NOT_FOUND, f(FuncOp::NumAdd, 1)));
+    while sim.step() {}
+    assert_eq!(sim.replies.get(&2), Some(&ReturnCode::Success));
+    assert_eq!(sim.replies.get(&3), Some(&ReturnCode::Success), "C must see B");
+    let rec = sim.nodes[&leader].store.get(&storage_key(region.id, &key)).unwrap().unwrap();
+    assert_eq!(rec.values, vec![6i64.to_le_bytes().to_vec()]);
 }
