@@ -327,6 +327,9 @@ pub fn run(listen: SocketAddr, dir: &Path) -> io::Result<()> {
                             if have < state.version {
                                 Some(Msg::Config { config: config_bytes.clone() })
                             } else {
+                                // One standing wait per connection is all a client or daemon
+                                // needs; a newer one replaces it (no unbounded list).
+                                waiters.retain(|w| w.0 != t);
                                 waiters.push((t, nonce, have));
                                 None
                             }

@@ -474,6 +474,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     };
     sh.connect_coordinator();
     let mut events = Events::with_capacity(1024);
+    let mut next_expire = Instant::now();
     while !crate::signals::stopping() {
         let again: Vec<usize> = sh.conns.iter().filter(|(_, c)| c.more && !c.dead).map(|(t, _)| *t).collect();
         let wait = if again.is_empty() { Duration::from_millis(250) } else { Duration::ZERO };
@@ -537,6 +538,11 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         }
         if sh.coord.is_none() && Instant::now() >= sh.coord_retry {
             sh.connect_coordinator();
+        }
+        let now = Instant::now();
+        if now >= next_expire {
+            sh.node.expire(now);
+            next_expire = now + Duration::from_secs(1);
         }
         sh.finish_round()?;
     }

@@ -38,6 +38,8 @@ enum Origin {
 }
 
 struct PendingHop {
+    /// When this hop sent the write on (for [`Node::expire`]).
+    since: Instant,
     origin: Origin,
     region: u64,
     key: Vec<u8>,
@@ -91,6 +93,13 @@ struct Capture {
 /// How long writes of a region are copied to a new replica after the snapshot (covers writes
 /// that started under the previous configuration, which take milliseconds).
 const CAPTURE_TIME: Duration = Duration::from_secs(10);
+/// How long a request may wait for a configuration newer than ours.
+const HELD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a hop waits for the rest of its chain before failing the write (HyperDex 1.0
+/// retransmitted after 30 s; we fail and let the client retry).
+const PENDING_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest object (key and encoded values) a write may produce: well inside one frame.
+const MAX_OBJECT_BYTES: usize = 32 << 20;
 
 /// A state-transfer copy of one object (`leader = 0`: apply if newer, acknowledge nothing).
 fn transfer_msg(
@@ -150,7 +159,7 @@ pub struct Node<S: Store> {
     /// writes that need it) whenever the counter reaches it.
     version_floor: u64,
     /// Requests for a configuration newer than ours, replayed when it arrives.
-    held: Vec<(usize, u64, Msg)>,
+    held: Vec<(usize, u64, Msg, Instant)>,
     pub outbox: Vec<(Dest, u64, Msg)>,
     captures: Vec<Capture>,
     /// Storage failures (fatal for the process: better to stop than to ack a lost write).
@@ -297,7 +306,7 @@ impl<S: Store> Node<S> {
             }
         }
         let held = std::mem::take(&mut self.held);
-        for (conn, nonce, msg) in held {
+        for (conn, nonce, msg, _) in held {
             self.handle(conn, nonce, msg);
         }
     }
@@ -447,16 +456,45 @@ impl<S: Store> Node<S> {
 
     fn hold(&mut self, conn: usize, nonce: u64, msg: Msg) {
         if self.held.len() < MAX_HELD {
-            self.held.push((conn, nonce, msg));
+            self.held.push((conn, nonce, msg, Instant::now()));
         } else {
-            let reply = match msg {
-                Msg::Get { .. } => Msg::GetReply { rc: ReturnCode::Reconfigure, values: Vec::new() },
-                Msg::ChainOp { leader: 0, .. } => return,
-                Msg::ChainOp { leader, op, hop, .. } if hop > 0 => Msg::ChainFail { leader, op, hop: hop - 1 },
-                Msg::ChainOp { .. } => return,
-                _ => Msg::AtomicReply { rc: ReturnCode::Reconfigure },
-            };
-            self.outbox.push((Dest::Conn(conn), nonce, reply));
+            self.refuse(conn, nonce, msg);
+        }
+    }
+
+    /// Answers a request this server will not serve: RECONFIGURE for clients, CHAIN_FAIL
+    /// back up a chain, nothing for a state-transfer copy.
+    fn refuse(&mut self, conn: usize, nonce: u64, msg: Msg) {
+        let reply = match msg {
+            Msg::Get { .. } => Msg::GetReply { rc: ReturnCode::Reconfigure, values: Vec::new() },
+            Msg::ChainOp { leader: 0, .. } => return,
+            Msg::ChainOp { leader, op, hop, .. } if hop > 0 => Msg::ChainFail { leader, op, hop: hop - 1 },
+            Msg::ChainOp { .. } => return,
+            _ => Msg::AtomicReply { rc: ReturnCode::Reconfigure },
+        };
+        self.outbox.push((Dest::Conn(conn), nonce, reply));
+    }
+
+    /// Gives up on what has waited too long: requests held for a configuration that has not
+    /// come, and chain hops whose acknowledgement never came (a peer that stopped answering
+    /// without closing its connection). Their clients get RECONFIGURE.
+    pub fn expire(&mut self, now: Instant) {
+        if self.held.iter().any(|h| now.duration_since(h.3) > HELD_TIMEOUT) {
+            let (old, keep): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut self.held).into_iter().partition(|h| now.duration_since(h.3) > HELD_TIMEOUT);
+            self.held = keep;
+            for (conn, nonce, msg, _) in old {
+                self.refuse(conn, nonce, msg);
+            }
+        }
+        let late: Vec<(u64, u64, u16)> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now.duration_since(p.since) > PENDING_TIMEOUT)
+            .map(|(k, _)| *k)
+            .collect();
+        for (leader, op, hop) in late {
+            self.fail_hop(leader, op, hop);
         }
     }
 
@@ -562,6 +600,10 @@ impl<S: Store> Node<S> {
         } else {
             let mut vals = current.as_deref().cloned().unwrap_or_else(|| vec![Vec::new(); n]);
             apply_funcs(&space.attrs, &mut vals, &funcs)?;
+            if key.len() + vals.iter().map(|v| v.len() + 4).sum::<usize>() > MAX_OBJECT_BYTES {
+                // It could no longer be replicated or read in one frame.
+                return Err(ReturnCode::NoMem);
+            }
             Some(Rc::new(vals))
         };
         let obj_version = self.next_version(cur_version);
@@ -614,6 +656,7 @@ impl<S: Store> Node<S> {
         self.pending.insert(
             (leader, op, hop),
             PendingHop {
+                since: Instant::now(),
                 origin,
                 region: h.region,
                 key: key.clone(),
@@ -709,7 +752,7 @@ impl<S: Store> Node<S> {
 
     /// Client connection `conn` closed: forget where to answer it (the writes go on).
     pub fn forget_conn(&mut self, conn: usize) {
-        self.held.retain(|(c, _, _)| *c != conn);
+        self.held.retain(|(c, _, _, _)| *c != conn);
     }
 }
 

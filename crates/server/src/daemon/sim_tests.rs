@@ -2,7 +2,7 @@
 //! messages in random order (FIFO per link, like TCP). After every run, every replica holds
 //! exactly what a sequential model says, and every client op was answered once.
 
-use super::node::{Dest, Node};
+use super::node::{self, Dest, Node};
 use super::storage::{decode_record, storage_key, Record, Store};
 use crate::coordinator::CoordState;
 use hyperdex_core::config::Configuration;
@@ -285,4 +285,40 @@ fn a_failed_write_does_not_hide_a_later_write_still_in_flight() {
     assert_eq!(sim.replies.get(&3), Some(&ReturnCode::Success), "C must see B");
     let rec = sim.nodes[&leader].store.get(&storage_key(region.id, &key)).unwrap().unwrap();
     assert_eq!(rec.values, vec![6i64.to_le_bytes().to_vec()]);
+}
+
+/// A write whose chain never answers, and a request held for a configuration that never
+/// comes, are answered RECONFIGURE once they have waited too long: no client waits forever.
+#[test]
+fn writes_and_requests_that_wait_too_long_are_answered_reconfigure() {
+    let cfg = cluster_config();
+    let sp = cfg.space(b"s").unwrap().clone();
+    let mut sim = Sim::new(&cfg);
+    let key = b"slow".to_vec();
+    let region = sp.key_region(&key).unwrap();
+    let leader = region.replicas[0].server;
+    let set = vec![Func {
+        attr: 1,
+        op: FuncOp::Set,
+        arg_type: DataType::Int64,
+        arg: 1i64.to_le_bytes().to_vec(),
+        map_key: None,
+    }];
+    let node = sim.nodes.get_mut(&leader).unwrap();
+    node.handle(
+        CLIENT,
+        1,
+        Msg::Atomic { version: cfg.version, region: region.id, key: key.clone(), flags: 0, checks: vec![], funcs: set },
+    );
+    node.handle(CLIENT, 2, Msg::Get { version: cfg.version + 5, region: region.id, key: key.clone() });
+    sim.drain(leader);
+    assert!(sim.replies.is_empty());
+    let node = sim.nodes.get_mut(&leader).unwrap();
+    node.expire(std::time::Instant::now());
+    assert!(node.outbox.iter().all(|(d, _, _)| *d != node::Dest::Conn(CLIENT)), "nothing is due yet");
+    node.expire(std::time::Instant::now() + std::time::Duration::from_secs(31));
+    let answers: Vec<_> = node.outbox.drain(..).filter(|(d, _, _)| *d == node::Dest::Conn(CLIENT)).collect();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert!(answers.iter().any(|(_, n, m)| *n == 1 && matches!(m, Msg::AtomicReply { rc: ReturnCode::Reconfigure })));
+    assert!(answers.iter().any(|(_, n, m)| *n == 2 && matches!(m, Msg::GetReply { rc: ReturnCode::Reconfigure, .. })));
 }
