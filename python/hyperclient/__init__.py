@@ -136,26 +136,12 @@ class DeferredFromAttrs(Deferred):
         raise HyperClientException(status)
 
 
-class DeferredCondFromAttrs(Deferred):
-    """cond_put and the other cond_<op> forms with plain attributes."""
-
-    def _finish(self, status):
-        if status == HYPERCLIENT_SUCCESS:
-            return True
-        if status == HYPERCLIENT_CMPFAIL:
-            return False
-        raise HyperClientException(status)
+class DeferredCondFromAttrs(DeferredFromAttrs):
+    """cond_put and the other cond_<op> forms with plain attributes (same results)."""
 
 
-class DeferredMapOp(Deferred):
-    """map_add, map_remove, map_atomic_*, map_string_*."""
-
-    def _finish(self, status):
-        if status == HYPERCLIENT_SUCCESS:
-            return True
-        if status == HYPERCLIENT_CMPFAIL:
-            return False
-        raise HyperClientException(status)
+class DeferredMapOp(DeferredFromAttrs):
+    """map_add, map_remove, map_atomic_*, map_string_* (same results)."""
 
 
 class DeferredCondMapOp(DeferredMapOp):
