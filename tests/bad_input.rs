@@ -177,3 +177,49 @@ fn a_chain_of_many_local_hops_does_not_crash_a_daemon() {
     let mut cl = cl;
     assert!(cl.daemon_alive(0));
 }
+
+/// A client that sends far more requests than it reads answers: the daemon stops serving it
+/// once 8 MiB of answers wait (instead of buffering without bound), and serves the rest as
+/// the client reads; every answer arrives, in order.
+#[test]
+fn a_client_that_reads_slowly_gets_every_answer_in_order() {
+    let cl = Cluster::start("slowreader", 1);
+    cl.add_space("space sr key k attributes v tolerate 0 failures");
+    let cfg = cl.config().unwrap();
+    let r = cfg.space(b"sr").unwrap().key_region(b"big").unwrap().clone();
+    let port = cl.daemon_ports[0];
+    let big = vec![7u8; 100_000];
+    let put = Msg::Atomic {
+        version: cfg.version,
+        region: r.id,
+        key: b"big".to_vec(),
+        flags: 0,
+        checks: vec![],
+        funcs: vec![hyperdex_core::ops::Func {
+            attr: 1,
+            op: hyperdex_core::ops::FuncOp::Set,
+            arg_type: hyperdex_core::DataType::String,
+            arg: big.clone(),
+            map_key: None,
+        }],
+    };
+    let mut c = RawConn::connect(port).unwrap();
+    assert!(matches!(c.call(&put), Some(Msg::AtomicReply { rc: hyperdex_core::ReturnCode::Success })));
+    // 600 gets of a 100 kB object: 60 MB of answers, all requested before reading any.
+    const N: u64 = 600;
+    let mut out = Vec::new();
+    for i in 0..N {
+        Msg::Get { version: cfg.version, region: r.id, key: b"big".to_vec() }.encode(1000 + i, &mut out);
+    }
+    let mut writer = c.stream.try_clone().unwrap();
+    let t = std::thread::spawn(move || writer.write_all(&out));
+    for i in 0..N {
+        let (nonce, m) = c.recv().expect("an answer");
+        assert_eq!(nonce, 1000 + i);
+        match m {
+            Msg::GetReply { rc: hyperdex_core::ReturnCode::Success, values } => assert_eq!(values, vec![big.clone()]),
+            other => panic!("{other:?}"),
+        }
+    }
+    t.join().unwrap().unwrap();
+}

@@ -24,6 +24,11 @@ pub struct Conn {
     /// The last fill stopped at the buffering limit with data still in the socket: the owner
     /// must use the frames and call fill again without waiting for readiness.
     pub more: bool,
+    /// Output waits for the peer to read it: stop serving its requests until it does.
+    pub paused: bool,
+    /// The peer is another daemon (it sent chain messages): never paused, since two daemons
+    /// pausing each other would wait forever.
+    pub peer: bool,
 }
 
 impl Conn {
@@ -38,6 +43,8 @@ impl Conn {
             dead: false,
             want_write: false,
             more: false,
+            paused: false,
+            peer: false,
         }
     }
 
@@ -144,6 +151,11 @@ impl Conn {
             self.wpos = 0;
         }
         true
+    }
+
+    /// Bytes written into the buffer and not yet taken by the socket.
+    pub fn unsent(&self) -> usize {
+        self.wbuf.len() - self.wpos
     }
 
     pub fn has_output(&self) -> bool {

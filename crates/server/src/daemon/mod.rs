@@ -41,6 +41,8 @@ const COORD: Token = Token(1);
 const WAKER: Token = Token(2);
 /// Messages handled from one connection before the round ends (see `conn_events`).
 const CHUNK: usize = 128;
+/// Unsent answers a client connection may have before its requests wait (it must read).
+const OUT_LIMIT: usize = 8 << 20;
 
 /// The storage thread: commits rounds of writes in order (merging every round queued
 /// meanwhile into one batch: group commit) and tells the event loop how far it got, so the
@@ -286,6 +288,12 @@ impl Shell {
         c.fill();
         loop {
             let Some(c) = self.conns.get_mut(&t) else { return Ok(()) };
+            if !c.peer && c.unsent() > OUT_LIMIT {
+                // A client that does not read its answers gets no more of them for now.
+                c.paused = true;
+                self.touched.push(t);
+                return Ok(());
+            }
             let mut handled = 0;
             while handled < CHUNK {
                 let (nonce, msg) = match c.next_frame(MAX_FRAME) {
@@ -300,11 +308,12 @@ impl Shell {
                     Err(_) => break,
                 };
                 match msg {
-                    Msg::Get { .. }
-                    | Msg::Atomic { .. }
-                    | Msg::ChainOp { .. }
-                    | Msg::ChainAck { .. }
-                    | Msg::ChainFail { .. } => {
+                    Msg::Get { .. } | Msg::Atomic { .. } => {
+                        self.node.handle(t, nonce, msg);
+                        handled += 1;
+                    }
+                    Msg::ChainOp { .. } | Msg::ChainAck { .. } | Msg::ChainFail { .. } => {
+                        c.peer = true;
                         self.node.handle(t, nonce, msg);
                         handled += 1;
                     }
@@ -333,6 +342,7 @@ impl Shell {
         self.poll.registry().register(&mut s, Token(t), Interest::READABLE | Interest::WRITABLE).ok()?;
         let mut c = Conn::new(s);
         c.want_write = true;
+        c.peer = true;
         self.conns.insert(t, c);
         self.peers.insert(server, t);
         self.peer_of.insert(t, server);
@@ -407,6 +417,12 @@ impl Shell {
                 dead.push(t);
                 continue;
             }
+            if c.paused && c.unsent() <= OUT_LIMIT / 2 {
+                // It caught up: serve what it sent meanwhile (the main loop calls
+                // conn_events for connections with `more`).
+                c.paused = false;
+                c.more = true;
+            }
             let want = c.has_output();
             if want != c.want_write {
                 c.want_write = want;
@@ -476,7 +492,8 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     let mut events = Events::with_capacity(1024);
     let mut next_expire = Instant::now();
     while !crate::signals::stopping() {
-        let again: Vec<usize> = sh.conns.iter().filter(|(_, c)| c.more && !c.dead).map(|(t, _)| *t).collect();
+        let again: Vec<usize> =
+            sh.conns.iter().filter(|(_, c)| c.more && !c.paused && !c.dead).map(|(t, _)| *t).collect();
         let wait = if again.is_empty() { Duration::from_millis(250) } else { Duration::ZERO };
         for t in again {
             sh.conn_events(t)?;
