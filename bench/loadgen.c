@@ -38,7 +38,7 @@
  * Exit status 0 only if every operation succeeded.
  *
  *   loadgen [-h host] [-p port] [-s space] [-a attr] [-n ops] [-w window]
- *           [-k key_bytes] [-v value_bytes] [-L latency_ops] [-o op,op,...]
+ *           [-k key_bytes] [-v value_bytes] [-L latency_ops] [-o op,op,...] [-S settle_ms]
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -51,7 +51,7 @@
 
 #include <hyperclient.h>
 
-#define MAX_PHASES 32
+#define MAX_PHASES 128
 
 /* Attributes used by the operations other than put/get/string_append. */
 #define ATTR_INT "n"
@@ -91,6 +91,7 @@ struct options {
     int key_bytes;
     int value_bytes;
     long latency_ops;
+    long settle_ms;     /* -S: pause before each throughput phase */
     struct phase phases[MAX_PHASES];
     int phases_sz;
 };
@@ -129,7 +130,7 @@ static void usage(const char* argv0)
     int i;
     fprintf(stderr,
             "usage: %s [-h host] [-p port] [-s space] [-a attr] [-n ops] [-w window]\n"
-            "          [-k key_bytes] [-v value_bytes] [-L latency_ops] [-o op,op,...]\n"
+            "          [-k key_bytes] [-v value_bytes] [-L latency_ops] [-o op,op,...] [-S settle_ms]\n"
             "operations:",
             argv0);
     for (i = 0; i < OP_COUNT; ++i) {
@@ -208,7 +209,7 @@ static int parse_options(int argc, char** argv, struct options* o)
     if (parse_phases("put,get", o) != 0) {
         return -1;
     }
-    while ((c = getopt(argc, argv, "h:p:s:a:n:w:k:v:L:o:")) != -1) {
+    while ((c = getopt(argc, argv, "h:p:s:a:n:w:k:v:L:o:S:")) != -1) {
         switch (c) {
         case 'h': o->host = optarg; break;
         case 's': o->space = optarg; break;
@@ -237,6 +238,9 @@ static int parse_options(int argc, char** argv, struct options* o)
             break;
         case 'o':
             if (parse_phases(optarg, o) != 0) goto bad;
+            break;
+        case 'S':
+            if (parse_long(optarg, 0, 60000, &o->settle_ms) != 0) goto bad;
             break;
         default:
             goto bad;
@@ -570,7 +574,15 @@ static int run_phases(struct hyperclient* client, const struct options* o)
 
     for (p = 0; p < o->phases_sz; ++p) {
         const struct phase* ph = &o->phases[p];
-        double s = run_window(client, o, ph->op);
+        double s;
+
+        if (o->settle_ms > 0) {
+            /* Let the servers' background work (flushes, compactions) caused by the
+             * previous phase settle, so it is not charged to this one. */
+            struct timespec ts = {o->settle_ms / 1000, (o->settle_ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        s = run_window(client, o, ph->op);
         double rate;
 
         if (s < 0) {

@@ -37,6 +37,9 @@ W=${W:-1024}
 ROUNDS=${ROUNDS:-5}
 PARTITIONS=${PARTITIONS:-16}
 OPS=${OPS:-atomic_add,set_add,map_add,list_rpush}
+# Pause before each phase so the daemons' background flushes and compactions from the
+# previous phase finish instead of being charged to the next (loadgen -S).
+SETTLE_MS=${SETTLE_MS:-1000}
 HOST=127.0.0.1
 SPACE=bench_ops
 
@@ -71,14 +74,16 @@ make --no-print-directory -s examples PREFIX="$work/prefix" EXAMPLES_OUT="$work/
 export LD_LIBRARY_PATH="$work/prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export PATH="$top/target/release:$PATH"
 
+# Every measured op phase sits between two put phases: throughput drifts while the store
+# grows (flushes and compactions), so each op is compared with the mean of the puts just
+# before and just after it.
 phases=put
 for r in $(seq 0 $((ROUNDS - 1))); do
-    phases="$phases,put"
     for j in "${!ops[@]}"; do
-        phases="$phases,${ops[$(((j + r) % ${#ops[@]}))]}"
+        phases="$phases,put,${ops[$(((j + r) % ${#ops[@]}))]}"
     done
 done
-phases="$phases,get"
+phases="$phases,put,get"
 
 # replicas_ok F: every region of $SPACE in show-config has F+1 replicas.
 replicas_ok() {
@@ -98,7 +103,7 @@ run_cluster() {
         "create $PARTITIONS partitions tolerate $f failures" | hyperdex add-space -h "$HOST" -p "$cport"
     replicas_ok "$f" || { echo "bench-ops: some region of $SPACE lacks $((f + 1)) replicas" >&2; exit 1; }
     echo "bench-ops: $name: loadgen -s $SPACE -n $N -w $W -L 0 -o $phases"
-    "$work/bin/loadgen" -h "$HOST" -p "$cport" -s "$SPACE" -n "$N" -w "$W" -L 0 -o "$phases" |
+    "$work/bin/loadgen" -h "$HOST" -p "$cport" -s "$SPACE" -n "$N" -w "$W" -L 0 -S "$SETTLE_MS" -o "$phases" |
         tee "$work/$name.txt"
     cluster_stop
 }
@@ -130,8 +135,14 @@ ratio() {
     case "$1" in
     put) echo 1.00 ;;
     put_create | get) echo - ;;
-    *) values "ratio_$1(_[0-9]+)?_vs_put_[0-9]+" "$2" | median |
-        awk '{ if ($1 == "n/a") print; else printf "%.2f\n", $1 }' ;;
+    *) awk -v op="$1" '
+            $1 ~ /_ops_per_sec$/ { n++; name[n] = $1; v[n] = $2 }
+            END {
+                isput = "^put(_[0-9]+)?_ops_per_sec$"
+                for (i = 2; i < n; i++)
+                    if (name[i] ~ ("^" op "(_[0-9]+)?_ops_per_sec$") && name[i - 1] ~ isput && name[i + 1] ~ isput)
+                        print v[i] / ((v[i - 1] + v[i + 1]) / 2)
+            }' "$2" | median | awk '{ if ($1 == "n/a") print; else printf "%.2f\n", $1 }' ;;
     esac
 }
 
@@ -140,7 +151,7 @@ echo
 echo "== summary: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($cpu), git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src crates 2>/dev/null || echo ' (src/crates modified)')"
 echo "   load average before: $load_before, after: $load_after"
 echo "   N=$N W=$W ROUNDS=$ROUNDS PARTITIONS=$PARTITIONS, 16-byte keys, 100-byte values, one client"
-echo "   ops/s and ratio to put: medians over $ROUNDS round(s); put = overwrite of an existing object"
+echo "   ops/s: medians over $ROUNDS round(s); ratio: each op phase / mean of the put phases around it, median; put = overwrite"
 printf '%-16s %12s %8s %12s %8s\n' "" "1 daemon" "f=0" "3 daemons" "f=2"
 printf '%-16s %12s %8s %12s %8s\n' "op" "ops/s" "vs put" "ops/s" "vs put"
 for op in put_create put "${ops[@]}" get; do
