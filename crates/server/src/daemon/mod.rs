@@ -209,7 +209,6 @@ struct Shell {
     coord_addr: SocketAddr,
     coord: Option<Conn>,
     coord_retry: Instant,
-    registered: bool,
     identity: Identity,
     touched: Vec<usize>,
     committer: Committer,
@@ -226,7 +225,6 @@ impl Shell {
     }
 
     fn connect_coordinator(&mut self) {
-        self.registered = false;
         match TcpStream::connect(self.coord_addr) {
             Ok(mut s) => {
                 if self.poll.registry().register(&mut s, COORD, Interest::READABLE | Interest::WRITABLE).is_err() {
@@ -257,7 +255,6 @@ impl Shell {
                                 code.message()
                             )));
                         }
-                        self.registered = true;
                         Msg::ConfigWait { have: self.node.config.version }.encode(2, &mut c.wbuf);
                     }
                     Ok(Msg::Config { config }) => match Configuration::decode(&config) {
@@ -482,7 +479,6 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         coord_addr,
         coord: None,
         coord_retry: Instant::now(),
-        registered: false,
         identity,
         touched: Vec::new(),
         committer,

@@ -607,7 +607,7 @@ impl<S: Store> Node<S> {
             Some(Rc::new(vals))
         };
         let obj_version = self.next_version(cur_version);
-        let hops = chain_path(space, key, current.as_deref(), new.as_deref());
+        let hops = chain_path(space, r, key, current.as_deref(), new.as_deref());
         if hops.is_empty() || hops[0].server != self.id {
             return Err(ReturnCode::Reconfigure);
         }
@@ -765,9 +765,15 @@ fn key_ok(t: DataType, key: &[u8]) -> bool {
 
 /// The hops of a write (value-dependent chaining): the key region's replicas, then for each
 /// later subspace the old region (dropping the object) and/or the new region (storing it).
-pub fn chain_path(space: &Space, key: &[u8], old: Option<&Vec<Vec<u8>>>, new: Option<&Vec<Vec<u8>>>) -> Vec<Hop> {
+/// `kr` is the key's region (the caller has already looked it up and checked it).
+pub fn chain_path(
+    space: &Space,
+    kr: &Region,
+    key: &[u8],
+    old: Option<&Vec<Vec<u8>>>,
+    new: Option<&Vec<Vec<u8>>>,
+) -> Vec<Hop> {
     let mut hops = Vec::new();
-    let Some(kr) = space.key_region(key) else { return hops };
     for p in &kr.replicas {
         hops.push(Hop { region: kr.id, server: p.server, store: new.is_some() });
     }
