@@ -6,6 +6,7 @@
 //! * [`ops`]: checks and functions of key operations, and their application.
 //! * [`hashing`]: hyperspace coordinates and region layout.
 //! * [`config`]: the cluster configuration.
+//! * [`search`]: search planning (predicates to regions) and the per-object filter.
 //! * [`wire`] and [`proto`]: framing and messages.
 
 pub mod codes;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod hashing;
 pub mod ops;
 pub mod proto;
+pub mod search;
 pub mod space;
 pub mod values;
 pub mod wire;

@@ -19,6 +19,20 @@ pub mod msg {
     pub const CHAIN_OP: u8 = 32;
     pub const CHAIN_ACK: u8 = 33;
     pub const CHAIN_FAIL: u8 = 34;
+    pub const SEARCH_START: u8 = 20;
+    pub const SEARCH_MORE: u8 = 21;
+    pub const SEARCH_STOP: u8 = 22;
+    pub const SEARCH_REPLY: u8 = 23;
+}
+
+/// What a [`Msg::SearchStart`] asks of a region.
+pub mod search_mode {
+    /// Stream every matching object, a batch per [`super::Msg::SearchMore`].
+    pub const SEARCH: u8 = 0;
+    /// The region's best `limit` matches by `sort_attr`, streamed in sorted order.
+    pub const SORTED: u8 = 1;
+    /// Only the number of matches.
+    pub const COUNT: u8 = 2;
 }
 
 /// Flag bits of [`Msg::Atomic`].
@@ -109,6 +123,39 @@ pub enum Msg {
         op: u64,
         hop: u16,
     },
+    /// Starts a search of one region (sent to the region's head). Replies: SearchReply
+    /// frames with the same nonce and region.
+    SearchStart {
+        version: u64,
+        region: u64,
+        mode: u8,
+        checks: Vec<Check>,
+        /// SORTED only (0 otherwise): schema index of the sort attribute, how many objects,
+        /// and largest first (1) or smallest first (0).
+        sort_attr: u16,
+        limit: u64,
+        maximize: u8,
+    },
+    /// The client is ready for the next batch of a search of `region`.
+    SearchMore {
+        region: u64,
+    },
+    /// The client abandons its search of `region` (the daemon forgets it).
+    SearchStop {
+        region: u64,
+    },
+    /// A batch of a search of `region`: `n` objects, each encoded as [`push_object`] does
+    /// (the key first, then every non-key attribute in schema order), back to back in
+    /// `objects`. `done`: nothing more will come for this region. `count`: the number of
+    /// matches (COUNT only). `rc` other than SUCCESS ends the region's search.
+    SearchReply {
+        region: u64,
+        rc: ReturnCode,
+        done: bool,
+        count: u64,
+        n: u32,
+        objects: Vec<u8>,
+    },
     /// The write could not pass the hop after `hop` (refused, or a server on the way was
     /// lost); sent back to hop `hop`, which fails its entry and passes this on.
     ChainFail {
@@ -138,6 +185,40 @@ fn read_values(r: &mut Reader<'_>) -> DResult<Vec<Vec<u8>>> {
     Ok(out)
 }
 
+/// Appends one search result object: `u32 LE (1 + nvals)`, the key as `u32 LE length` and
+/// bytes, then `values`: `nvals` values already encoded as `u32 LE length` and bytes (the
+/// layout a stored record has after its header, so a daemon copies it unchanged).
+pub fn push_object(out: &mut Vec<u8>, key: &[u8], nvals: u32, values: &[u8]) {
+    out.extend_from_slice(&(nvals.saturating_add(1)).to_le_bytes());
+    out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    out.extend_from_slice(key);
+    out.extend_from_slice(values);
+}
+
+/// Splits the next object off `r`: its values (the key first), as in [`push_object`].
+pub fn next_object<'a>(r: &mut Reader<'a>) -> DResult<Vec<&'a [u8]>> {
+    let n = r.count(4)?;
+    if n == 0 {
+        return Err(DecodeError);
+    }
+    (0..n).map(|_| r.bytes()).collect()
+}
+
+/// Checks that `objects` holds exactly `n` well-formed objects.
+pub fn check_objects(objects: &[u8], n: u32) -> DResult<()> {
+    let mut r = Reader::new(objects);
+    for _ in 0..n {
+        let k = r.count(4)?;
+        if k == 0 {
+            return Err(DecodeError);
+        }
+        for _ in 0..k {
+            r.bytes()?;
+        }
+    }
+    r.finish()
+}
+
 impl Msg {
     pub fn msg_type(&self) -> u8 {
         match self {
@@ -154,6 +235,10 @@ impl Msg {
             Msg::ChainOp { .. } => msg::CHAIN_OP,
             Msg::ChainAck { .. } => msg::CHAIN_ACK,
             Msg::ChainFail { .. } => msg::CHAIN_FAIL,
+            Msg::SearchStart { .. } => msg::SEARCH_START,
+            Msg::SearchMore { .. } => msg::SEARCH_MORE,
+            Msg::SearchStop { .. } => msg::SEARCH_STOP,
+            Msg::SearchReply { .. } => msg::SEARCH_REPLY,
         }
     }
 
@@ -218,6 +303,19 @@ impl Msg {
             }
             Msg::ChainAck { leader, op, hop } | Msg::ChainFail { leader, op, hop } => {
                 w.u64(*leader).u64(*op).u16(*hop);
+            }
+            Msg::SearchStart { version, region, mode, checks, sort_attr, limit, maximize } => {
+                w.u64(*version).u64(*region).u8(*mode).count(checks.len());
+                for c in checks {
+                    encode_check(&mut w, c);
+                }
+                w.u16(*sort_attr).u64(*limit).u8(*maximize);
+            }
+            Msg::SearchMore { region } | Msg::SearchStop { region } => {
+                w.u64(*region);
+            }
+            Msg::SearchReply { region, rc, done, count, n, objects } => {
+                w.u64(*region).u32(*rc as u32).u8(*done as u8).u64(*count).u32(*n).raw(objects);
             }
         }
         end_frame(out, start);
@@ -288,6 +386,42 @@ impl Msg {
             }
             msg::CHAIN_ACK => Msg::ChainAck { leader: r.u64()?, op: r.u64()?, hop: r.u16()? },
             msg::CHAIN_FAIL => Msg::ChainFail { leader: r.u64()?, op: r.u64()?, hop: r.u16()? },
+            msg::SEARCH_START => {
+                let version = r.u64()?;
+                let region = r.u64()?;
+                let mode = r.u8()?;
+                if mode > search_mode::COUNT {
+                    return Err(DecodeError);
+                }
+                let n = r.count(14)?;
+                let mut checks = Vec::with_capacity(n);
+                for _ in 0..n {
+                    checks.push(decode_check(&mut r)?);
+                }
+                let sort_attr = r.u16()?;
+                let limit = r.u64()?;
+                let maximize = r.u8()?;
+                if maximize > 1 {
+                    return Err(DecodeError);
+                }
+                Msg::SearchStart { version, region, mode, checks, sort_attr, limit, maximize }
+            }
+            msg::SEARCH_MORE => Msg::SearchMore { region: r.u64()? },
+            msg::SEARCH_STOP => Msg::SearchStop { region: r.u64()? },
+            msg::SEARCH_REPLY => {
+                let region = r.u64()?;
+                let rc = rc_from(r.u32()?)?;
+                let done = match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(DecodeError),
+                };
+                let count = r.u64()?;
+                let n = r.u32()?;
+                let objects = r.take(r.remaining())?;
+                check_objects(objects, n)?;
+                Msg::SearchReply { region, rc, done, count, n, objects: objects.to_vec() }
+            }
             _ => return Err(DecodeError),
         };
         r.finish()?;
@@ -346,6 +480,35 @@ mod tests {
             },
             Msg::ChainAck { leader: 1, op: 2, hop: 0 },
             Msg::ChainFail { leader: 1, op: 2, hop: 3 },
+            Msg::SearchStart {
+                version: 3,
+                region: 4,
+                mode: search_mode::SORTED,
+                checks: vec![Check {
+                    attr: 0,
+                    predicate: Predicate::Regex,
+                    dtype: DataType::String,
+                    value: b"^a".to_vec(),
+                }],
+                sort_attr: 2,
+                limit: 10,
+                maximize: 1,
+            },
+            Msg::SearchMore { region: 4 },
+            Msg::SearchStop { region: 4 },
+            Msg::SearchReply {
+                region: 4,
+                rc: ReturnCode::Success,
+                done: true,
+                count: 0,
+                n: 2,
+                objects: {
+                    let mut o = Vec::new();
+                    push_object(&mut o, b"k", 1, &[0, 0, 0, 0]);
+                    push_object(&mut o, b"j", 0, &[]);
+                    o
+                },
+            },
         ]
     }
 

@@ -3,6 +3,7 @@
 //! in [`node`], storage in [`storage`].
 
 pub mod node;
+pub mod search;
 #[cfg(test)]
 mod sim_tests;
 pub mod storage;
@@ -305,7 +306,11 @@ impl Shell {
                     Err(_) => break,
                 };
                 match msg {
-                    Msg::Get { .. } | Msg::Atomic { .. } => {
+                    Msg::Get { .. }
+                    | Msg::Atomic { .. }
+                    | Msg::SearchStart { .. }
+                    | Msg::SearchMore { .. }
+                    | Msg::SearchStop { .. } => {
                         self.node.handle(t, nonce, msg);
                         handled += 1;
                     }
@@ -490,7 +495,9 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     while !crate::signals::stopping() {
         let again: Vec<usize> =
             sh.conns.iter().filter(|(_, c)| c.more && !c.paused && !c.dead).map(|(t, _)| *t).collect();
-        let wait = if again.is_empty() { Duration::from_millis(250) } else { Duration::ZERO };
+        // Counting and sorted searches scan between events, a slice per turn.
+        let scanning = sh.node.search_work();
+        let wait = if again.is_empty() && !scanning { Duration::from_millis(250) } else { Duration::ZERO };
         for t in again {
             sh.conn_events(t)?;
         }

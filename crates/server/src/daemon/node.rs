@@ -8,11 +8,12 @@
 //! the old region's and the new region's replicas). The last hop applies it and acks
 //! backwards; every hop applies when the ack reaches it; the leader answers the client.
 
+use super::search::{Schema, Searches};
 use super::storage::{encode_record, storage_key, Store, VERSION_FLOOR_KEY};
 use crate::fasthash::FastMap;
 use hyperdex_core::config::{Configuration, Region, Space};
 use hyperdex_core::ops::{apply_funcs, check_passes, validate_check, validate_func, Check, Func, FuncOp};
-use hyperdex_core::proto::{flags, Hop, Msg};
+use hyperdex_core::proto::{flags, search_mode, Hop, Msg};
 use hyperdex_core::{DataType, ReturnCode};
 use std::io;
 use std::rc::Rc;
@@ -164,6 +165,8 @@ pub struct Node<S: Store> {
     captures: Vec<Capture>,
     /// Storage failures (fatal for the process: better to stop than to ack a lost write).
     pub storage_error: Option<io::Error>,
+    /// Open searches of the regions this server heads.
+    pub searches: Searches<S::Cursor>,
 }
 
 const MAX_HELD: usize = 100_000;
@@ -198,6 +201,7 @@ impl<S: Store> Node<S> {
             outbox: Vec::new(),
             captures: Vec::new(),
             storage_error: None,
+            searches: Searches::default(),
         };
         node.version_clock = now_nanos().max(floor);
         node.version_floor = floor;
@@ -447,6 +451,15 @@ impl<S: Store> Node<S> {
                 let values = values.map(Rc::new);
                 self.chain_hop(Origin::Peer { conn }, leader, op, hop, space, key, obj_version, hops, values);
             }
+            Msg::SearchStart { version, region, mode, checks, sort_attr, limit, maximize } => {
+                if version > self.config.version {
+                    let m = Msg::SearchStart { version, region, mode, checks, sort_attr, limit, maximize };
+                    return self.hold(conn, nonce, m);
+                }
+                self.search_start(conn, nonce, region, mode, checks, sort_attr, limit, maximize == 1);
+            }
+            Msg::SearchMore { region } => self.searches.more(Instant::now(), conn, nonce, region, &mut self.outbox),
+            Msg::SearchStop { region } => self.searches.stop(conn, nonce, region),
             Msg::ChainAck { leader, op, hop } if hop > 0 => self.chain_ack(leader, op, hop - 1),
             Msg::ChainFail { leader, op, hop } => self.fail_hop(leader, op, hop),
             // Nothing else is meant for a daemon; the shell closes such peers.
@@ -467,6 +480,7 @@ impl<S: Store> Node<S> {
     fn refuse(&mut self, conn: usize, nonce: u64, msg: Msg) {
         let reply = match msg {
             Msg::Get { .. } => Msg::GetReply { rc: ReturnCode::Reconfigure, values: Vec::new() },
+            Msg::SearchStart { region, .. } => search_fail(region, ReturnCode::Reconfigure),
             Msg::ChainOp { leader: 0, .. } => return,
             Msg::ChainOp { leader, op, hop, .. } if hop > 0 => Msg::ChainFail { leader, op, hop: hop - 1 },
             Msg::ChainOp { .. } => return,
@@ -479,6 +493,7 @@ impl<S: Store> Node<S> {
     /// come, and chain hops whose acknowledgement never came (a peer that stopped answering
     /// without closing its connection). Their clients get RECONFIGURE.
     pub fn expire(&mut self, now: Instant) {
+        self.searches.expire(now);
         if self.held.iter().any(|h| now.duration_since(h.3) > HELD_TIMEOUT) {
             let (old, keep): (Vec<_>, Vec<_>) =
                 std::mem::take(&mut self.held).into_iter().partition(|h| now.duration_since(h.3) > HELD_TIMEOUT);
@@ -753,7 +768,75 @@ impl<S: Store> Node<S> {
     /// Client connection `conn` closed: forget where to answer it (the writes go on).
     pub fn forget_conn(&mut self, conn: usize) {
         self.held.retain(|(c, _, _, _)| *c != conn);
+        self.searches.forget_conn(conn);
     }
+
+    /// One slice of the background scans of counting and sorted searches. True while more
+    /// remains (the shell then polls without waiting).
+    pub fn search_work(&mut self) -> bool {
+        self.searches.work(&mut self.outbox)
+    }
+
+    /// A client starts searching one region this server should head.
+    #[allow(clippy::too_many_arguments)]
+    fn search_start(
+        &mut self,
+        conn: usize,
+        nonce: u64,
+        region: u64,
+        mode: u8,
+        mut checks: Vec<Check>,
+        sort_attr: u16,
+        limit: u64,
+        maximize: bool,
+    ) {
+        let Some((sp, _, r)) = self.region(region) else {
+            return self.outbox.push((Dest::Conn(conn), nonce, search_fail(region, ReturnCode::Reconfigure)));
+        };
+        if !self.is_head(r) {
+            return self.outbox.push((Dest::Conn(conn), nonce, search_fail(region, ReturnCode::Reconfigure)));
+        }
+        let types: Vec<DataType> = sp.attrs.iter().map(|a| a.dtype).collect();
+        let mut bad = None;
+        for c in &mut checks {
+            match types.get(c.attr as usize) {
+                None => bad = Some(ReturnCode::UnknownAttr),
+                Some(t) => {
+                    if let Err(rc) = validate_check(*t, c) {
+                        bad = Some(rc);
+                    }
+                }
+            }
+        }
+        if mode == search_mode::SORTED {
+            match types.get(sort_attr as usize) {
+                Some(DataType::String | DataType::Int64 | DataType::Float) => {}
+                Some(_) => bad = Some(ReturnCode::WrongType),
+                None => bad = Some(ReturnCode::UnknownAttr),
+            }
+        }
+        if let Some(rc) = bad {
+            return self.outbox.push((Dest::Conn(conn), nonce, search_fail(region, rc)));
+        }
+        let cursor = self.store.snapshot_region(region);
+        self.searches.start(
+            Instant::now(),
+            conn,
+            nonce,
+            region,
+            Schema { types },
+            mode,
+            checks,
+            (sort_attr as usize, limit, maximize),
+            cursor,
+            &mut self.outbox,
+        );
+    }
+}
+
+/// The reply that ends a region's search with `rc`.
+fn search_fail(region: u64, rc: ReturnCode) -> Msg {
+    Msg::SearchReply { region, rc, done: true, count: 0, n: 0, objects: Vec::new() }
 }
 
 fn key_ok(t: DataType, key: &[u8]) -> bool {

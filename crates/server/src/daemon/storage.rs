@@ -60,6 +60,21 @@ pub trait Store {
     fn scan_region(&self, region: u64) -> io::Result<Vec<(Vec<u8>, Record)>>;
     /// Deletes every object of a region.
     fn drop_region(&mut self, region: u64) -> io::Result<()>;
+    /// A point-in-time snapshot of a region's committed objects, read lazily in key order:
+    /// (storage key, record bytes).
+    fn snapshot_region(&self, region: u64) -> Self::Cursor;
+    type Bytes: AsRef<[u8]>;
+    type Cursor: Iterator<Item = io::Result<(Self::Bytes, Self::Bytes)>>;
+}
+
+/// A fjall snapshot iterator over one region.
+pub struct FjallCursor(fjall::Iter);
+
+impl Iterator for FjallCursor {
+    type Item = io::Result<(fjall::Slice, fjall::Slice)>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|g| g.into_inner().map_err(to_io))
+    }
 }
 
 fn to_io(e: fjall::Error) -> io::Error {
@@ -88,6 +103,14 @@ impl FjallStore {
 }
 
 impl Store for FjallStore {
+    type Bytes = fjall::Slice;
+    type Cursor = FjallCursor;
+
+    fn snapshot_region(&self, region: u64) -> FjallCursor {
+        use fjall::Readable;
+        FjallCursor(self.db.snapshot().prefix(&self.objects, region.to_be_bytes()))
+    }
+
     fn get(&self, skey: &[u8]) -> io::Result<Option<Record>> {
         match self.objects.get(skey).map_err(to_io)? {
             None => Ok(None),
