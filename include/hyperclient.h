@@ -17,14 +17,21 @@
  *   readability; whenever it is readable, and after starting operations, call
  *   hyperclient_loop(client, 0, &status) until it returns -1 with TIMEOUT or NONEPENDING.
  * - At most 1048576 operations may be outstanding per client (more fail with NOMEM).
- * - hyperclient_loop returns each started id exactly once. Until then the operation's
- *   status pointer and output pointers (attrs, attrs_sz) must stay valid, and their
- *   contents are unspecified. The outcome is written into the status pointer given when
- *   the operation started (which may be the same variable as loop's own status).
+ * - Events: hyperclient_loop returns a key operation's id (get, put, ...) exactly once,
+ *   and so for count, group_del and search_describe. hyperclient_search and
+ *   hyperclient_sorted_search return their id once per object (*status SUCCESS, with a new
+ *   attrs array each time), once per region that failed (*status RECONFIGURE, SERVERERROR
+ *   or OFFLINE), and a last time with *status SEARCHDONE. Until an operation's last event
+ *   its status and output pointers (attrs, attrs_sz, result, description) must stay valid,
+ *   and their contents between events are unspecified. The outcome is written into the
+ *   status pointer given when the operation started (which may be the same variable as
+ *   loop's own status).
+ * - Search-type operations refuse a bad check i with -1 - i (not -2 - i) and a bad sort_by
+ *   with -1 - checks_sz.
  * - The library never retries: RECONFIGURE means the server changed or the connection was
  *   lost while the operation was outstanding, and its effect is unknown.
  * - Input strings, keys, attribute and check arrays only need to live for the call.
- * - Attribute arrays returned by get are owned by the caller: one malloc block each, freed
+ * - Attribute arrays returned by get and search are owned by the caller: one malloc block each, freed
  *   by hyperclient_destroy_attrs (or free).
  * - Functions whose result must be checked are marked warn_unused_result for GCC and
  *   Clang; define HYPERCLIENT_NO_WARN_UNUSED_RESULT before including to turn that off.
@@ -157,10 +164,11 @@ enum hyperdatatype hyperclient_attribute_type(struct hyperclient *client,
 void hyperclient_destroy_attrs(struct hyperclient_attribute *attrs, size_t attrs_sz);
 
 /**
- * Waits up to `timeout` milliseconds (-1: forever, 0: do not block) for one operation to
- * finish, and returns its id after writing its outcome into the status (and output)
- * pointers given when it started; `*status` (this call's own) is then SUCCESS. Each id is
- * returned exactly once.
+ * Waits up to `timeout` milliseconds (-1: forever, 0: do not block) for one event of an
+ * operation, and returns its id after writing its outcome into the status (and output)
+ * pointers given when it started; `*status` (this call's own) is then SUCCESS. A key
+ * operation, count, group_del and search_describe have one event; search and
+ * sorted_search one per object or failed region, then a last one with SEARCHDONE.
  *
  * Returns -1 with `*status` = NONEPENDING (nothing outstanding), TIMEOUT (nothing
  * finished in time; everything stays pending), INTERRUPTED (a signal), POLLFAILED, or
@@ -1073,6 +1081,90 @@ int64_t hyperclient_cond_map_string_append(struct hyperclient *client,
                                            const struct hyperclient_map_attribute *mapattrs,
                                            size_t mapattrs_sz,
                                            enum hyperclient_returncode *status);
+
+/**
+ * Starts a search for every object of `space` that passes every check (an empty array
+ * matches every object). `*attrs` and `*attrs_sz` are set to NULL and 0 now.
+ *
+ * `hyperclient_loop` then returns this id once per matching object, with `*status` ==
+ * SUCCESS and `*attrs` a NEW array: the key first (named after the key attribute), then
+ * every other attribute in schema order; free each with `hyperclient_destroy_attrs`. A
+ * region whose server failed gives an event with `*status` == RECONFIGURE, SERVERERROR or
+ * OFFLINE (and no array), and the search goes on. The last event has `*status` ==
+ * SEARCHDONE. Objects come in no defined order, each at most once.
+ *
+ * Refused at once (negative result, nothing sent): check i invalid: -1 - i with
+ * UNKNOWNATTR or WRONGTYPE; ranges that cannot hold a value (lower > upper): -1 with
+ * INTERNAL; a region that must be read has no replica: -1 with OFFLINE.
+ */
+HYPERCLIENT_WARN_UNUSED_RESULT
+int64_t hyperclient_search(struct hyperclient *client,
+                           const char *space,
+                           const struct hyperclient_attribute_check *checks,
+                           size_t checks_sz,
+                           enum hyperclient_returncode *status,
+                           struct hyperclient_attribute **attrs,
+                           size_t *attrs_sz);
+
+/**
+ * Like `hyperclient_search`, but delivers at most `limit` matches, sorted by attribute
+ * `sort_by` (string, int or float; the key is allowed): largest first when `maximize` is
+ * non-zero, else smallest first. Equal sort values come in no defined order. Then
+ * SEARCHDONE. `limit` 0 gives only SEARCHDONE. A bad `sort_by` is refused with
+ * -1 - checks_sz and UNKNOWNATTR (no such attribute) or WRONGTYPE (not sortable).
+ */
+HYPERCLIENT_WARN_UNUSED_RESULT
+int64_t hyperclient_sorted_search(struct hyperclient *client,
+                                  const char *space,
+                                  const struct hyperclient_attribute_check *checks,
+                                  size_t checks_sz,
+                                  const char *sort_by,
+                                  uint64_t limit,
+                                  int maximize,
+                                  enum hyperclient_returncode *status,
+                                  struct hyperclient_attribute **attrs,
+                                  size_t *attrs_sz);
+
+/**
+ * Counts the objects that pass every check. One event: `*result` holds the number (set to
+ * 0 now). If a region's server failed, `*status` says how (RECONFIGURE, SERVERERROR,
+ * OFFLINE) and `*result` is a lower bound.
+ */
+HYPERCLIENT_WARN_UNUSED_RESULT
+int64_t hyperclient_count(struct hyperclient *client,
+                          const char *space,
+                          const struct hyperclient_attribute_check *checks,
+                          size_t checks_sz,
+                          enum hyperclient_returncode *status,
+                          uint64_t *result);
+
+/**
+ * Deletes every object that passes every check, each through the normal write path (every
+ * replica of every subspace), as a conditional delete with the same checks: an object
+ * changed meanwhile so that it no longer matches is kept. One event, once every delete is
+ * answered: SUCCESS, or the first failure (RECONFIGURE, SERVERERROR, OFFLINE), in which
+ * case some matches may remain (each one either deleted or untouched).
+ */
+HYPERCLIENT_WARN_UNUSED_RESULT
+int64_t hyperclient_group_del(struct hyperclient *client,
+                              const char *space,
+                              const struct hyperclient_attribute_check *checks,
+                              size_t checks_sz,
+                              enum hyperclient_returncode *status);
+
+/**
+ * Describes how a search with these checks is routed: the subspace chosen and one line per
+ * region read (`region(R) server(S) touched by search: N matching object(s)`, or
+ * `failed: ...`). One event; `*description` then points at the text, owned by the client
+ * and valid until the next `hyperclient_loop` call or `hyperclient_destroy`.
+ */
+HYPERCLIENT_WARN_UNUSED_RESULT
+int64_t hyperclient_search_describe(struct hyperclient *client,
+                                    const char *space,
+                                    const struct hyperclient_attribute_check *checks,
+                                    size_t checks_sz,
+                                    enum hyperclient_returncode *status,
+                                    const char **description);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -19,6 +19,7 @@ mod coord;
 mod reply;
 mod request;
 mod routing;
+mod search;
 
 use std::collections::VecDeque;
 use std::io;
@@ -46,9 +47,10 @@ use routing::{IdMap, Routing};
 
 #[doc(hidden)]
 pub use reply::fuzz_parse_reply;
-pub use reply::{Event, Values, ValuesIter};
+pub use reply::{Event, Extra, Values, ValuesIter};
 pub use request::{AttrInput, Attribute, AttributeCheck, CheckInput, KeyOp, MapAttrInput, MapAttribute, OpError};
 pub use routing::SpaceInfo;
+pub use search::SearchKind;
 
 /// Bits of a request id that hold the pending entry's slot.
 pub const SLOT_BITS: u32 = 20;
@@ -122,11 +124,24 @@ impl Conn {
     }
 }
 
+/// An operation started and not yet finished.
 struct Pending<T> {
     id: u64,
     user: T,
-    kind: Kind,
     space: Arc<SpaceInfo>,
+    op: Op,
+}
+
+/// What a pending operation waits for.
+enum Op {
+    /// A key operation: one request to one server, one reply, one event.
+    Key(KeyPending),
+    /// A search-type operation: a request per region, many replies, one or many events.
+    Search(Box<search::SearchOp>),
+}
+
+struct KeyPending {
+    kind: Kind,
     region: u64,
     server: u64,
     conn: usize,
@@ -134,10 +149,21 @@ struct Pending<T> {
     outcome: Option<ReturnCode>,
 }
 
+impl<T> Pending<T> {
+    fn key(&self) -> Option<&KeyPending> {
+        match &self.op {
+            Op::Key(k) => Some(k),
+            Op::Search(_) => None,
+        }
+    }
+}
+
 /// What `loop_once` hands out next.
 enum Delivery {
-    /// A finished entry (its `outcome` is set).
+    /// A finished key operation (its `outcome` is set).
     Ready(usize),
+    /// The next event of a search-type operation.
+    Search(usize, search::SearchEvent),
     /// A reply just parsed: slot, connection, status, and for a get the absolute range of
     /// its values in the connection's read buffer.
     Reply { slot: usize, conn: usize, status: ReturnCode, values: Option<(usize, usize, usize)> },
@@ -175,7 +201,7 @@ pub struct Client<T> {
     scratch: Scratch,
 }
 
-impl<T> Client<T> {
+impl<T: Clone> Client<T> {
     /// A client of the cluster whose coordinator listens on `host:port`. Does no network
     /// I/O: the first operation fetches the configuration.
     pub fn new(host: &str, port: u16) -> io::Result<Client<T>> {
@@ -356,7 +382,8 @@ impl<T> Client<T> {
         }
         let unsent = conn.wbuf.unsent();
         self.next_seq += 1;
-        self.pending.insert(Pending { id, user, kind, space, region: region.id, server, conn: ci, outcome: None });
+        let key = KeyPending { kind, region: region.id, server, conn: ci, outcome: None };
+        self.pending.insert(Pending { id, user, space, op: Op::Key(key) });
         self.mark_dirty(ci);
         if unsent >= FLUSH_THRESHOLD {
             self.flush_conn(ci);
@@ -474,16 +501,55 @@ impl<T> Client<T> {
         match d {
             Delivery::Ready(slot) => {
                 let p = self.pending.remove(slot);
-                Event { id: p.id as i64, user: p.user, status: p.outcome.unwrap_or(ReturnCode::Garbage), values: None }
+                let status = p.key().and_then(|k| k.outcome).unwrap_or(ReturnCode::Garbage);
+                Event { id: p.id as i64, user: p.user, status, values: None, extra: Extra::None, last: true }
             }
             Delivery::Reply { slot, conn, status, values } => {
                 let p = self.pending.remove(slot);
                 let values = match (values, self.conns.get(conn)) {
-                    (Some((s, e, n)), Some(c)) => Some(Values { space: p.space, body: &c.rbuf.raw()[s..e], n }),
+                    (Some((s, e, n)), Some(c)) => {
+                        Some(Values { space: p.space, body: &c.rbuf.raw()[s..e], n, first: 1 })
+                    }
                     _ => None,
                 };
-                Event { id: p.id as i64, user: p.user, status, values }
+                Event { id: p.id as i64, user: p.user, status, values, extra: Extra::None, last: true }
             }
+            Delivery::Search(slot, ev) => match ev {
+                search::SearchEvent::Done { status, count, text } => {
+                    let p = self.pending.remove(slot);
+                    let extra = match (count, text) {
+                        (Some(n), _) => Extra::Count(n),
+                        (None, Some(t)) => Extra::Text(t),
+                        _ => Extra::None,
+                    };
+                    Event { id: p.id as i64, user: p.user, status, values: None, extra, last: true }
+                }
+                search::SearchEvent::Error(status) => {
+                    let p = &self.pending[slot];
+                    Event {
+                        id: p.id as i64,
+                        user: p.user.clone(),
+                        status,
+                        values: None,
+                        extra: Extra::None,
+                        last: false,
+                    }
+                }
+                search::SearchEvent::Object { start, end, n, in_current } => {
+                    let p = &self.pending[slot];
+                    let values = match &p.op {
+                        Op::Search(op) => Some(Values {
+                            space: Arc::clone(&p.space),
+                            body: &op.object_bytes(in_current)[start..end],
+                            n,
+                            first: 0,
+                        }),
+                        Op::Key(_) => None,
+                    };
+                    let status = ReturnCode::Success;
+                    Event { id: p.id as i64, user: p.user.clone(), status, values, extra: Extra::None, last: false }
+                }
+            },
         }
     }
 
@@ -492,8 +558,21 @@ impl<T> Client<T> {
     fn next_delivery(&mut self) -> Option<Delivery> {
         loop {
             if let Some(slot) = self.ready.pop_front() {
-                if self.pending.get(slot).is_some_and(|p| p.outcome.is_some()) {
-                    return Some(Delivery::Ready(slot));
+                match self.pending.get_mut(slot).map(|p| &mut p.op) {
+                    Some(Op::Key(k)) if k.outcome.is_some() => return Some(Delivery::Ready(slot)),
+                    Some(Op::Search(op)) => {
+                        op.queued = false;
+                        let Some(ev) = op.next_event() else { continue };
+                        if !matches!(ev, search::SearchEvent::Done { .. }) {
+                            // More may follow: stay first in line, and let regions whose
+                            // batches were handed out send their next ones.
+                            op.queued = true;
+                            self.ready.push_front(slot);
+                            self.search_refill(slot);
+                        }
+                        return Some(Delivery::Search(slot, ev));
+                    }
+                    _ => {}
                 }
                 continue;
             }
@@ -526,9 +605,20 @@ impl<T> Client<T> {
             let size = frame.size;
             let slot = (frame.nonce & SLOT_MASK) as usize;
             let expect = match self.pending.get(slot) {
-                Some(p) if p.id == frame.nonce && p.outcome.is_none() && p.conn == ci => {
-                    Some((p.kind, p.space.attr_count().saturating_sub(1)))
-                }
+                Some(p) if p.id == frame.nonce => match &p.op {
+                    Op::Key(k) if k.outcome.is_none() && k.conn == ci => {
+                        Some((k.kind, p.space.attr_count().saturating_sub(1)))
+                    }
+                    Op::Search(_) => {
+                        // A search's batch or a group_del's delete answer: copied out of the
+                        // read buffer, so the frame is consumed here.
+                        let (ty, body) = (frame.msg_type, frame.body.to_vec());
+                        c.rbuf.consume(size);
+                        self.search_frame(slot, ci, ty, &body);
+                        continue;
+                    }
+                    _ => None,
+                },
                 _ => None,
             };
             let Some((kind, nonkey)) = expect else {
@@ -546,8 +636,8 @@ impl<T> Client<T> {
                 }
                 Err(_) => {
                     // This operation gets SERVERERROR; the connection is no longer trusted.
-                    if let Some(p) = self.pending.get_mut(slot) {
-                        p.outcome = Some(ReturnCode::ServerError);
+                    if let Some(Op::Key(k)) = self.pending.get_mut(slot).map(|p| &mut p.op) {
+                        k.outcome = Some(ReturnCode::ServerError);
                     }
                     self.drop_conn(ci);
                     return Some(Delivery::Ready(slot));
@@ -652,11 +742,19 @@ impl<T> Client<T> {
         if self.by_server.get(&c.server) == Some(&ci) {
             self.by_server.remove(&c.server);
         }
+        let mut searches = Vec::new();
         for (slot, p) in self.pending.iter_mut() {
-            if p.outcome.is_none() && p.conn == ci {
-                p.outcome = Some(ReturnCode::Reconfigure);
-                self.ready.push_back(slot);
+            match &mut p.op {
+                Op::Key(k) if k.outcome.is_none() && k.conn == ci => {
+                    k.outcome = Some(ReturnCode::Reconfigure);
+                    self.ready.push_back(slot);
+                }
+                Op::Search(_) => searches.push(slot),
+                _ => {}
             }
+        }
+        for slot in searches {
+            self.search_conn_lost(slot, ci);
         }
     }
 
@@ -730,9 +828,13 @@ impl<T> Client<T> {
         }
         let new = Routing::new(&cfg);
         for (slot, p) in self.pending.iter_mut() {
-            if p.outcome.is_none() && new.heads.get(&p.region).copied().flatten() != Some(p.server) {
-                p.outcome = Some(ReturnCode::Reconfigure);
-                self.ready.push_back(slot);
+            // A search's regions keep streaming from the snapshots they took (a lost server
+            // shows as a lost connection); key operations whose leader changed are failed.
+            if let Op::Key(k) = &mut p.op {
+                if k.outcome.is_none() && new.heads.get(&k.region).copied().flatten() != Some(k.server) {
+                    k.outcome = Some(ReturnCode::Reconfigure);
+                    self.ready.push_back(slot);
+                }
             }
         }
         let stale: Vec<usize> =

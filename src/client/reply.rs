@@ -68,23 +68,33 @@ pub fn fuzz_parse_reply(
     let reply = parse_reply(if get { Kind::Get } else { Kind::Atomic }, msg_type, body, nonkey)?;
     let values = reply.values.map(|(s, e, n)| {
         let attrs = (0..=n).map(|_| SchemaAttr { name: Box::default(), dtype: DataType::String }).collect();
-        let space = SpaceInfo { name: Box::default(), attrs, key_regions: Vec::new() };
+        let full = hyperdex_core::config::Space {
+            id: 0,
+            name: String::new(),
+            fault_tolerance: 0,
+            attrs: Vec::new(),
+            subspaces: Vec::new(),
+        };
+        let space = SpaceInfo { name: Box::default(), attrs, key_regions: Vec::new(), full };
         ValuesIter { space: &space, rest: &body[s..e], idx: 1, left: n }.map(|(_, _, v)| v.to_vec()).collect()
     });
     Ok((reply.rc, values))
 }
 
-/// The attributes of a successful get: one per non-key attribute, in schema order, borrowed
-/// from the client's read buffer (valid until the next call on the client).
+/// The attributes of a successful get (one per non-key attribute, in schema order) or of a
+/// search result (the key first, then the same), borrowed from the client's buffers (valid
+/// until the next call on the client).
 pub struct Values<'a> {
     pub(crate) space: Arc<SpaceInfo>,
     /// `n` values, each a `u32 LE` length then the bytes (already checked to parse).
     pub(crate) body: &'a [u8],
     pub(crate) n: usize,
+    /// Schema index of the first value: 1 for a get, 0 (the key) for a search result.
+    pub(crate) first: usize,
 }
 
 impl<'a> Values<'a> {
-    /// Number of attributes (the space's non-key attributes).
+    /// Number of attributes (the space's non-key attributes; plus the key for a search).
     pub fn len(&self) -> usize {
         self.n
     }
@@ -100,7 +110,7 @@ impl<'a> Values<'a> {
 
     /// `(name, declared type, encoded value)` for every non-key attribute, in schema order.
     pub fn iter(&self) -> ValuesIter<'_> {
-        ValuesIter { space: &self.space, rest: self.body, idx: 1, left: self.n }
+        ValuesIter { space: &self.space, rest: self.body, idx: self.first, left: self.n }
     }
 }
 
@@ -142,8 +152,21 @@ pub struct Event<'a, T> {
     pub user: T,
     /// The operation's outcome.
     pub status: ReturnCode,
-    /// For a get that succeeded: the object's attributes.
+    /// For a get that succeeded, and for each object of a search: the object's attributes.
     pub values: Option<Values<'a>>,
+    /// count: the number of matches; search_describe: its report.
+    pub extra: Extra,
+    /// False for an event of a search-type operation that will deliver more events (an
+    /// object, or a failed region); true for the operation's last event.
+    pub last: bool,
+}
+
+/// The result of a count or search_describe, with its (last) event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Extra {
+    None,
+    Count(u64),
+    Text(String),
 }
 
 #[cfg(test)]

@@ -284,6 +284,35 @@ fn set_bytes(dst: &mut Vec<u8>, src: &[u8]) {
     dst.extend_from_slice(src);
 }
 
+/// Validates one check into `chk` (refusals name `off`).
+fn check_into<C: CheckInput>(space: &SpaceInfo, c: &C, off: i64, chk: &mut Check) -> Result<(), OpError> {
+    let (idx, attr_type) = lookup(space, c.name(), off)?;
+    let wrong = OpError::new(off, ReturnCode::WrongType);
+    let predicate = Predicate::from_raw(c.predicate()).ok_or(wrong)?;
+    let dt = dtype(c.datatype(), off)?;
+    let value = c.value().ok_or(wrong)?;
+    chk.attr = idx;
+    chk.predicate = predicate;
+    chk.dtype = dt;
+    set_bytes(&mut chk.value, value);
+    validate_check(attr_type, chk).map_err(|rc| OpError::new(off, rc))
+}
+
+/// Validates the checks of a search-type call; check `i` is refused with `off(i)`.
+pub(crate) fn validate_checks<C: CheckInput>(
+    space: &SpaceInfo,
+    checks: &[C],
+    off: impl Fn(usize) -> i64,
+) -> Result<Vec<Check>, OpError> {
+    let mut out = Vec::with_capacity(checks.len());
+    for (i, c) in checks.iter().enumerate() {
+        let mut chk = Check { attr: 0, predicate: Predicate::Fail, dtype: DataType::Generic, value: Vec::new() };
+        check_into(space, c, off(i), &mut chk)?;
+        out.push(chk);
+    }
+    Ok(out)
+}
+
 /// Validates every check, attribute and map attribute of a key operation, in that order
 /// (spec/client-api.md §5.1), leaving the checks and functions to send in `s`.
 pub(crate) fn prepare<C: CheckInput, A: AttrInput, M: MapAttrInput>(
@@ -297,18 +326,8 @@ pub(crate) fn prepare<C: CheckInput, A: AttrInput, M: MapAttrInput>(
     s.n_checks = 0;
     s.n_funcs = 0;
     for (i, c) in checks.iter().enumerate() {
-        let off = offset(0, i);
-        let (idx, attr_type) = lookup(space, c.name(), off)?;
-        let wrong = OpError::new(off, ReturnCode::WrongType);
-        let predicate = Predicate::from_raw(c.predicate()).ok_or(wrong)?;
-        let dt = dtype(c.datatype(), off)?;
-        let value = c.value().ok_or(wrong)?;
         let chk = s.next_check();
-        chk.attr = idx;
-        chk.predicate = predicate;
-        chk.dtype = dt;
-        set_bytes(&mut chk.value, value);
-        validate_check(attr_type, chk).map_err(|rc| OpError::new(off, rc))?;
+        check_into(space, c, offset(0, i), chk)?;
     }
     for (j, a) in attrs.iter().enumerate() {
         let off = offset(checks.len(), j);

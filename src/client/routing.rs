@@ -54,6 +54,8 @@ pub struct SpaceInfo {
     pub(crate) attrs: Vec<SchemaAttr>,
     /// Key-subspace regions sorted by lower bound.
     pub(crate) key_regions: Vec<KeyRegion>,
+    /// The space as the configuration describes it (for planning searches).
+    pub(crate) full: Space,
 }
 
 impl SpaceInfo {
@@ -76,7 +78,7 @@ impl SpaceInfo {
             })
             .unwrap_or_default();
         key_regions.sort_by_key(|r| (r.lower, r.upper));
-        SpaceInfo { name: sp.name.as_bytes().into(), attrs, key_regions }
+        SpaceInfo { name: sp.name.as_bytes().into(), attrs, key_regions, full: sp.clone() }
     }
 
     /// The space's name.

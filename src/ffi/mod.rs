@@ -17,6 +17,7 @@
 
 mod attrs;
 mod keyops;
+mod search;
 mod types;
 
 use std::ffi::{c_char, c_int, CString};
@@ -26,9 +27,10 @@ use std::sync::OnceLock;
 
 use hyperdex_core::codes::{DataType, ReturnCode};
 
-use crate::client::{arg_offset, Client, Event, KeyOp, OpError};
+use crate::client::{arg_offset, Client, Event, Extra, KeyOp, OpError};
 
 pub use keyops::*;
+pub use search::*;
 use types::{bytes, c_str, AttrView, CheckView, MapAttrView};
 pub use types::{
     hyperclient_attribute, hyperclient_attribute_check, hyperclient_map_attribute, HyperclientReturncode,
@@ -41,6 +43,22 @@ struct Outputs {
     status: *mut HyperclientReturncode,
     attrs: *mut *mut hyperclient_attribute,
     attrs_sz: *mut usize,
+    /// count's result.
+    count: *mut u64,
+    /// search_describe's text.
+    description: *mut *const c_char,
+}
+
+impl Outputs {
+    fn status_only(status: *mut HyperclientReturncode) -> Outputs {
+        Outputs {
+            status,
+            attrs: ptr::null_mut(),
+            attrs_sz: ptr::null_mut(),
+            count: ptr::null_mut(),
+            description: ptr::null_mut(),
+        }
+    }
 }
 
 /// A client handle (opaque to C).
@@ -48,6 +66,8 @@ pub struct hyperclient {
     client: Client<Outputs>,
     /// A panic happened inside this client: its state can no longer be trusted.
     poisoned: bool,
+    /// The last search_describe text handed out (valid until the next loop call).
+    description: Option<CString>,
 }
 
 /// The panic boundary of every export: runs `body`; if it panics, marks the client (when
@@ -145,8 +165,7 @@ unsafe fn key_op(
                 let attrs = AttrView::slice(attrs, attrs_sz).ok_or(unknown(arg_offset(checks_sz, 0)))?;
                 let maps = MapAttrView::slice(mapattrs, mapattrs_sz)
                     .ok_or(unknown(arg_offset(checks_sz.saturating_add(attrs_sz), 0)))?;
-                let out = Outputs { status, attrs: ptr::null_mut(), attrs_sz: ptr::null_mut() };
-                c.client.key_op(op, space, key, checks, attrs, maps, out)
+                c.client.key_op(op, space, key, checks, attrs, maps, Outputs::status_only(status))
             })()
         };
         // SAFETY: status checked non-NULL above.
@@ -159,9 +178,26 @@ unsafe fn key_op(
 ///
 /// # Safety
 /// The pointers in `ev.user` are valid (the caller's contract until this id is returned).
-unsafe fn complete(ev: Event<'_, Outputs>) -> i64 {
+unsafe fn complete(ev: Event<'_, Outputs>, description: &mut Option<CString>) -> i64 {
     let out = ev.user;
     let mut rc = ev.status;
+    match &ev.extra {
+        Extra::None => {}
+        Extra::Count(n) => {
+            if !out.count.is_null() {
+                // SAFETY: checked non-NULL when the count was started; valid until now.
+                unsafe { out.count.write(*n) };
+            }
+        }
+        Extra::Text(t) => {
+            let text = CString::new(t.replace('\0', " ")).unwrap_or_default();
+            if !out.description.is_null() {
+                // SAFETY: as above; the text lives in the handle until the next loop call.
+                unsafe { out.description.write(text.as_ptr()) };
+            }
+            *description = Some(text);
+        }
+    }
     if let (ReturnCode::Success, Some(values)) = (rc, &ev.values) {
         match attrs::build(values.iter()) {
             // SAFETY: checked non-NULL when the get was started; valid until now.
@@ -205,7 +241,7 @@ pub unsafe extern "C" fn hyperclient_create(coordinator: *const c_char, port: u1
             return ptr::null_mut();
         };
         match Client::new(host, port) {
-            Ok(client) => Box::into_raw(Box::new(hyperclient { client, poisoned: false })),
+            Ok(client) => Box::into_raw(Box::new(hyperclient { client, poisoned: false, description: None })),
             Err(e) => {
                 set_errno(e.raw_os_error().unwrap_or(libc::ENOMEM));
                 ptr::null_mut()
@@ -322,10 +358,11 @@ pub unsafe extern "C" fn hyperclient_destroy_attrs(attrs: *mut hyperclient_attri
 // The event loop
 // ---------------------------------------------------------------------------------------
 
-/// Waits up to `timeout` milliseconds (-1: forever, 0: do not block) for one operation to
-/// finish, and returns its id after writing its outcome into the status (and output)
-/// pointers given when it started; `*status` (this call's own) is then SUCCESS. Each id is
-/// returned exactly once.
+/// Waits up to `timeout` milliseconds (-1: forever, 0: do not block) for one event of an
+/// operation, and returns its id after writing its outcome into the status (and output)
+/// pointers given when it started; `*status` (this call's own) is then SUCCESS. A key
+/// operation, count, group_del and search_describe have one event; search and
+/// sorted_search one per object or failed region, then a last one with SEARCHDONE.
 ///
 /// Returns -1 with `*status` = NONEPENDING (nothing outstanding), TIMEOUT (nothing
 /// finished in time; everything stays pending), INTERRUPTED (a signal), POLLFAILED, or
@@ -350,6 +387,7 @@ pub unsafe extern "C" fn hyperclient_loop(
                 return -1;
             }
         };
+        c.description = None;
         match c.client.loop_once(timeout) {
             Ok(ev) => {
                 // The loop's own status first: when the caller passes the same variable as
@@ -357,7 +395,7 @@ pub unsafe extern "C" fn hyperclient_loop(
                 // SAFETY: status checked non-NULL; the op's pointers are valid until now.
                 unsafe {
                     set_status(status, ReturnCode::Success);
-                    complete(ev)
+                    complete(ev, &mut c.description)
                 }
             }
             Err(rc) => {

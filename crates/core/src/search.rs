@@ -278,7 +278,10 @@ mod tests {
         sp.subspaces[0].regions[3].replicas.clear();
         let p = plan(&sp, &[]).unwrap();
         assert_eq!((p.subspace, p.regions.len()), (1, 12));
-        let key_in_3 = (0..).map(|n| format!("k{n}")).find(|k| sp.key_region(k.as_bytes()).unwrap().id == sp.subspaces[0].regions[3].id).unwrap();
+        let key_in_3 = (0..)
+            .map(|n| format!("k{n}"))
+            .find(|k| sp.key_region(k.as_bytes()).unwrap().id == sp.subspaces[0].regions[3].id)
+            .unwrap();
         let p = plan(&sp, &[s(0, Equals, &key_in_3)]).unwrap();
         assert_eq!(p.subspace, 1);
     }
@@ -308,7 +311,10 @@ mod tests {
         assert_eq!((p.subspace, p.regions.len()), (1, 2));
         let p = plan(&sp, &[f(Predicate::LessEqual, -1.5)]).unwrap();
         assert_eq!((p.subspace, p.regions.len()), (1, 2));
-        assert_eq!(plan(&sp, &[f(Predicate::GreaterEqual, 2.0), f(Predicate::LessEqual, 1.0)]), Err(ReturnCode::Internal));
+        assert_eq!(
+            plan(&sp, &[f(Predicate::GreaterEqual, 2.0), f(Predicate::LessEqual, 1.0)]),
+            Err(ReturnCode::Internal)
+        );
     }
 
     #[test]

@@ -21,7 +21,12 @@ impl Store for MemStore {
     type Cursor = std::vec::IntoIter<io::Result<(Vec<u8>, Vec<u8>)>>;
     fn snapshot_region(&self, region: u64) -> Self::Cursor {
         let p = region.to_be_bytes();
-        let v: Vec<_> = self.0.range(p.to_vec()..).take_while(|(k, _)| k[..8] == p).map(|(k, v)| Ok((k.clone(), v.clone()))).collect();
+        let v: Vec<_> = self
+            .0
+            .range(p.to_vec()..)
+            .take_while(|(k, _)| k[..8] == p)
+            .map(|(k, v)| Ok((k.clone(), v.clone())))
+            .collect();
         v.into_iter()
     }
     fn get(&self, skey: &[u8]) -> io::Result<Option<Record>> {
