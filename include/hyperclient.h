@@ -233,19 +233,6 @@ int64_t hyperclient_put(struct hyperclient *client,
                         enum hyperclient_returncode *status);
 
 /**
- * Like put, but only creates: if an object exists under `key` the operation finishes with
- * CMPFAIL and nothing changes.
- */
-HYPERCLIENT_WARN_UNUSED_RESULT
-int64_t hyperclient_put_if_not_exist(struct hyperclient *client,
-                                     const char *space,
-                                     const char *key,
-                                     size_t key_sz,
-                                     const struct hyperclient_attribute *attrs,
-                                     size_t attrs_sz,
-                                     enum hyperclient_returncode *status);
-
-/**
  * Updates the object under `key` if every check passes against its current value, all in
  * one atomic step. NOTFOUND if there is no object; CMPFAIL if a check fails.
  */
@@ -259,6 +246,19 @@ int64_t hyperclient_cond_put(struct hyperclient *client,
                              const struct hyperclient_attribute *attrs,
                              size_t attrs_sz,
                              enum hyperclient_returncode *status);
+
+/**
+ * Like put, but only creates: if an object exists under `key` the operation finishes with
+ * CMPFAIL and nothing changes.
+ */
+HYPERCLIENT_WARN_UNUSED_RESULT
+int64_t hyperclient_put_if_not_exist(struct hyperclient *client,
+                                     const char *space,
+                                     const char *key,
+                                     size_t key_sz,
+                                     const struct hyperclient_attribute *attrs,
+                                     size_t attrs_sz,
+                                     enum hyperclient_returncode *status);
 
 /**
  * Deletes the object under `key`. NOTFOUND if there is none.
@@ -284,9 +284,9 @@ int64_t hyperclient_cond_del(struct hyperclient *client,
                              enum hyperclient_returncode *status);
 
 /**
- * Adds each given number to its int64 or float attribute. NOTFOUND if there is no object (it
- * is not created). All attributes of one call are applied atomically, or none is (OVERFLOW on
- * int64 overflow or division by zero).
+ * Adds each given number to its int64 or float attribute. NOTFOUND if there is no object
+ * (it is not created). All attributes of one call are applied atomically, or none is
+ * (OVERFLOW on int64 overflow or division by zero).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_atomic_add(struct hyperclient *client,
@@ -298,8 +298,8 @@ int64_t hyperclient_atomic_add(struct hyperclient *client,
                                enum hyperclient_returncode *status);
 
 /**
- * Like `hyperclient_atomic_add`, but only if every check passes against the object (CMPFAIL
- * otherwise), in the same atomic step.
+ * Like `hyperclient_atomic_add`, but only if every check passes against the object
+ * (CMPFAIL otherwise), in the same atomic step.
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_cond_atomic_add(struct hyperclient *client,
@@ -314,8 +314,8 @@ int64_t hyperclient_cond_atomic_add(struct hyperclient *client,
 
 /**
  * Subtracts each given number from its int64 or float attribute. NOTFOUND if there is no
- * object (it is not created). All attributes of one call are applied atomically, or none is
- * (OVERFLOW on int64 overflow or division by zero).
+ * object (it is not created). All attributes of one call are applied atomically, or none
+ * is (OVERFLOW on int64 overflow or division by zero).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_atomic_sub(struct hyperclient *client,
@@ -327,8 +327,8 @@ int64_t hyperclient_atomic_sub(struct hyperclient *client,
                                enum hyperclient_returncode *status);
 
 /**
- * Like `hyperclient_atomic_sub`, but only if every check passes against the object (CMPFAIL
- * otherwise), in the same atomic step.
+ * Like `hyperclient_atomic_sub`, but only if every check passes against the object
+ * (CMPFAIL otherwise), in the same atomic step.
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_cond_atomic_sub(struct hyperclient *client,
@@ -342,9 +342,9 @@ int64_t hyperclient_cond_atomic_sub(struct hyperclient *client,
                                     enum hyperclient_returncode *status);
 
 /**
- * Multiplies each int64 or float attribute by the given number. NOTFOUND if there is no object
- * (it is not created). All attributes of one call are applied atomically, or none is (OVERFLOW
- * on int64 overflow or division by zero).
+ * Multiplies each int64 or float attribute by the given number. NOTFOUND if there is no
+ * object (it is not created). All attributes of one call are applied atomically, or none
+ * is (OVERFLOW on int64 overflow or division by zero).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_atomic_mul(struct hyperclient *client,
@@ -356,8 +356,8 @@ int64_t hyperclient_atomic_mul(struct hyperclient *client,
                                enum hyperclient_returncode *status);
 
 /**
- * Like `hyperclient_atomic_mul`, but only if every check passes against the object (CMPFAIL
- * otherwise), in the same atomic step.
+ * Like `hyperclient_atomic_mul`, but only if every check passes against the object
+ * (CMPFAIL otherwise), in the same atomic step.
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_cond_atomic_mul(struct hyperclient *client,
@@ -371,10 +371,10 @@ int64_t hyperclient_cond_atomic_mul(struct hyperclient *client,
                                     enum hyperclient_returncode *status);
 
 /**
- * Divides each int64 attribute by the given number, rounding toward negative infinity (or each
- * float attribute, IEEE division). NOTFOUND if there is no object (it is not created). All
- * attributes of one call are applied atomically, or none is (OVERFLOW on int64 overflow or
- * division by zero).
+ * Divides each int64 attribute by the given number, rounding toward negative infinity (or
+ * each float attribute, IEEE division). NOTFOUND if there is no object (it is not
+ * created). All attributes of one call are applied atomically, or none is (OVERFLOW on
+ * int64 overflow or division by zero).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_atomic_div(struct hyperclient *client,
@@ -386,8 +386,8 @@ int64_t hyperclient_atomic_div(struct hyperclient *client,
                                enum hyperclient_returncode *status);
 
 /**
- * Like `hyperclient_atomic_div`, but only if every check passes against the object (CMPFAIL
- * otherwise), in the same atomic step.
+ * Like `hyperclient_atomic_div`, but only if every check passes against the object
+ * (CMPFAIL otherwise), in the same atomic step.
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_cond_atomic_div(struct hyperclient *client,
@@ -402,8 +402,9 @@ int64_t hyperclient_cond_atomic_div(struct hyperclient *client,
 
 /**
  * Replaces each int64 attribute by its floor modulo the given number (the result has the
- * divisor's sign). NOTFOUND if there is no object (it is not created). All attributes of one
- * call are applied atomically, or none is (OVERFLOW on int64 overflow or division by zero).
+ * divisor's sign). NOTFOUND if there is no object (it is not created). All attributes of
+ * one call are applied atomically, or none is (OVERFLOW on int64 overflow or division by
+ * zero).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_atomic_mod(struct hyperclient *client,
@@ -415,8 +416,8 @@ int64_t hyperclient_atomic_mod(struct hyperclient *client,
                                enum hyperclient_returncode *status);
 
 /**
- * Like `hyperclient_atomic_mod`, but only if every check passes against the object (CMPFAIL
- * otherwise), in the same atomic step.
+ * Like `hyperclient_atomic_mod`, but only if every check passes against the object
+ * (CMPFAIL otherwise), in the same atomic step.
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_cond_atomic_mod(struct hyperclient *client,
@@ -430,8 +431,8 @@ int64_t hyperclient_cond_atomic_mod(struct hyperclient *client,
                                     enum hyperclient_returncode *status);
 
 /**
- * Bitwise AND of each int64 attribute with the given number. NOTFOUND if there is no object
- * (it is not created).
+ * Bitwise AND of each int64 attribute with the given number. NOTFOUND if there is no
+ * object (it is not created).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_atomic_and(struct hyperclient *client,
@@ -443,8 +444,8 @@ int64_t hyperclient_atomic_and(struct hyperclient *client,
                                enum hyperclient_returncode *status);
 
 /**
- * Like `hyperclient_atomic_and`, but only if every check passes against the object (CMPFAIL
- * otherwise), in the same atomic step.
+ * Like `hyperclient_atomic_and`, but only if every check passes against the object
+ * (CMPFAIL otherwise), in the same atomic step.
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_cond_atomic_and(struct hyperclient *client,
@@ -458,8 +459,8 @@ int64_t hyperclient_cond_atomic_and(struct hyperclient *client,
                                     enum hyperclient_returncode *status);
 
 /**
- * Bitwise OR of each int64 attribute with the given number. NOTFOUND if there is no object (it
- * is not created).
+ * Bitwise OR of each int64 attribute with the given number. NOTFOUND if there is no object
+ * (it is not created).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_atomic_or(struct hyperclient *client,
@@ -486,8 +487,8 @@ int64_t hyperclient_cond_atomic_or(struct hyperclient *client,
                                    enum hyperclient_returncode *status);
 
 /**
- * Bitwise XOR of each int64 attribute with the given number. NOTFOUND if there is no object
- * (it is not created).
+ * Bitwise XOR of each int64 attribute with the given number. NOTFOUND if there is no
+ * object (it is not created).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_atomic_xor(struct hyperclient *client,
@@ -499,8 +500,8 @@ int64_t hyperclient_atomic_xor(struct hyperclient *client,
                                enum hyperclient_returncode *status);
 
 /**
- * Like `hyperclient_atomic_xor`, but only if every check passes against the object (CMPFAIL
- * otherwise), in the same atomic step.
+ * Like `hyperclient_atomic_xor`, but only if every check passes against the object
+ * (CMPFAIL otherwise), in the same atomic step.
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_cond_atomic_xor(struct hyperclient *client,
@@ -514,8 +515,8 @@ int64_t hyperclient_cond_atomic_xor(struct hyperclient *client,
                                     enum hyperclient_returncode *status);
 
 /**
- * Prepends the given bytes to each string attribute. NOTFOUND if there is no object (it is not
- * created).
+ * Prepends the given bytes to each string attribute. NOTFOUND if there is no object (it is
+ * not created).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_string_prepend(struct hyperclient *client,
@@ -542,8 +543,8 @@ int64_t hyperclient_cond_string_prepend(struct hyperclient *client,
                                         enum hyperclient_returncode *status);
 
 /**
- * Appends the given bytes to each string attribute. NOTFOUND if there is no object (it is not
- * created).
+ * Appends the given bytes to each string attribute. NOTFOUND if there is no object (it is
+ * not created).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_string_append(struct hyperclient *client,
@@ -555,8 +556,8 @@ int64_t hyperclient_string_append(struct hyperclient *client,
                                   enum hyperclient_returncode *status);
 
 /**
- * Like `hyperclient_string_append`, but only if every check passes against the object (CMPFAIL
- * otherwise), in the same atomic step.
+ * Like `hyperclient_string_append`, but only if every check passes against the object
+ * (CMPFAIL otherwise), in the same atomic step.
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_cond_string_append(struct hyperclient *client,
@@ -570,8 +571,8 @@ int64_t hyperclient_cond_string_append(struct hyperclient *client,
                                        enum hyperclient_returncode *status);
 
 /**
- * Inserts the given element (of the list's element type) at the head of each list attribute.
- * NOTFOUND if there is no object (it is not created).
+ * Inserts the given element (of the list's element type) at the head of each list
+ * attribute. NOTFOUND if there is no object (it is not created).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_list_lpush(struct hyperclient *client,
@@ -583,8 +584,8 @@ int64_t hyperclient_list_lpush(struct hyperclient *client,
                                enum hyperclient_returncode *status);
 
 /**
- * Like `hyperclient_list_lpush`, but only if every check passes against the object (CMPFAIL
- * otherwise), in the same atomic step.
+ * Like `hyperclient_list_lpush`, but only if every check passes against the object
+ * (CMPFAIL otherwise), in the same atomic step.
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_cond_list_lpush(struct hyperclient *client,
@@ -598,8 +599,8 @@ int64_t hyperclient_cond_list_lpush(struct hyperclient *client,
                                     enum hyperclient_returncode *status);
 
 /**
- * Appends the given element (of the list's element type) at the tail of each list attribute.
- * NOTFOUND if there is no object (it is not created).
+ * Appends the given element (of the list's element type) at the tail of each list
+ * attribute. NOTFOUND if there is no object (it is not created).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_list_rpush(struct hyperclient *client,
@@ -611,8 +612,8 @@ int64_t hyperclient_list_rpush(struct hyperclient *client,
                                enum hyperclient_returncode *status);
 
 /**
- * Like `hyperclient_list_rpush`, but only if every check passes against the object (CMPFAIL
- * otherwise), in the same atomic step.
+ * Like `hyperclient_list_rpush`, but only if every check passes against the object
+ * (CMPFAIL otherwise), in the same atomic step.
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_cond_list_rpush(struct hyperclient *client,
@@ -626,8 +627,8 @@ int64_t hyperclient_cond_list_rpush(struct hyperclient *client,
                                     enum hyperclient_returncode *status);
 
 /**
- * Adds each given element (of the set's element type) to its set attribute. NOTFOUND if there
- * is no object (it is not created).
+ * Adds each given element (of the set's element type) to its set attribute. NOTFOUND if
+ * there is no object (it is not created).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_set_add(struct hyperclient *client,
@@ -654,8 +655,8 @@ int64_t hyperclient_cond_set_add(struct hyperclient *client,
                                  enum hyperclient_returncode *status);
 
 /**
- * Removes each given element from its set attribute (absent elements are ignored). NOTFOUND if
- * there is no object (it is not created).
+ * Removes each given element from its set attribute (absent elements are ignored).
+ * NOTFOUND if there is no object (it is not created).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_set_remove(struct hyperclient *client,
@@ -667,8 +668,8 @@ int64_t hyperclient_set_remove(struct hyperclient *client,
                                enum hyperclient_returncode *status);
 
 /**
- * Like `hyperclient_set_remove`, but only if every check passes against the object (CMPFAIL
- * otherwise), in the same atomic step.
+ * Like `hyperclient_set_remove`, but only if every check passes against the object
+ * (CMPFAIL otherwise), in the same atomic step.
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_cond_set_remove(struct hyperclient *client,
@@ -682,8 +683,8 @@ int64_t hyperclient_cond_set_remove(struct hyperclient *client,
                                     enum hyperclient_returncode *status);
 
 /**
- * Intersects each set attribute with the given set. NOTFOUND if there is no object (it is not
- * created).
+ * Intersects each set attribute with the given set. NOTFOUND if there is no object (it is
+ * not created).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_set_intersect(struct hyperclient *client,
@@ -695,8 +696,8 @@ int64_t hyperclient_set_intersect(struct hyperclient *client,
                                   enum hyperclient_returncode *status);
 
 /**
- * Like `hyperclient_set_intersect`, but only if every check passes against the object (CMPFAIL
- * otherwise), in the same atomic step.
+ * Like `hyperclient_set_intersect`, but only if every check passes against the object
+ * (CMPFAIL otherwise), in the same atomic step.
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_cond_set_intersect(struct hyperclient *client,
@@ -710,8 +711,8 @@ int64_t hyperclient_cond_set_intersect(struct hyperclient *client,
                                        enum hyperclient_returncode *status);
 
 /**
- * Adds every element of the given set to each set attribute. NOTFOUND if there is no object
- * (it is not created).
+ * Adds every element of the given set to each set attribute. NOTFOUND if there is no
+ * object (it is not created).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_set_union(struct hyperclient *client,
@@ -738,9 +739,9 @@ int64_t hyperclient_cond_set_union(struct hyperclient *client,
                                    enum hyperclient_returncode *status);
 
 /**
- * Removes a key from each map attribute: `value` and `datatype` of the (plain) attribute are
- * the map key, encoded with the map's key type; an absent key is not an error. NOTFOUND if
- * there is no object (it is not created).
+ * Removes a key from each map attribute: `value` and `datatype` of the (plain) attribute
+ * are the map key, encoded with the map's key type; an absent key is not an error.
+ * NOTFOUND if there is no object (it is not created).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_map_remove(struct hyperclient *client,
@@ -752,8 +753,8 @@ int64_t hyperclient_map_remove(struct hyperclient *client,
                                enum hyperclient_returncode *status);
 
 /**
- * Like `hyperclient_map_remove`, but only if every check passes against the object (CMPFAIL
- * otherwise), in the same atomic step.
+ * Like `hyperclient_map_remove`, but only if every check passes against the object
+ * (CMPFAIL otherwise), in the same atomic step.
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_cond_map_remove(struct hyperclient *client,
@@ -767,8 +768,8 @@ int64_t hyperclient_cond_map_remove(struct hyperclient *client,
                                     enum hyperclient_returncode *status);
 
 /**
- * Sets `map[map_key] = value` in each map attribute. NOTFOUND if there is no object (it is not
- * created). All entries of one call are applied atomically, in order.
+ * Sets `map[map_key] = value` in each map attribute. NOTFOUND if there is no object (it is
+ * not created). All entries of one call are applied atomically, in order.
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_map_add(struct hyperclient *client,
@@ -795,9 +796,9 @@ int64_t hyperclient_cond_map_add(struct hyperclient *client,
                                  enum hyperclient_returncode *status);
 
 /**
- * Applies atomic_add to the map value selected by `map_key` (a missing entry starts from 0 and
- * is created). NOTFOUND if there is no object (it is not created). All entries of one call are
- * applied atomically, or none is (OVERFLOW).
+ * Applies atomic_add to the map value selected by `map_key` (a missing entry starts from 0
+ * and is created). NOTFOUND if there is no object (it is not created). All entries of one
+ * call are applied atomically, or none is (OVERFLOW).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_map_atomic_add(struct hyperclient *client,
@@ -824,9 +825,9 @@ int64_t hyperclient_cond_map_atomic_add(struct hyperclient *client,
                                         enum hyperclient_returncode *status);
 
 /**
- * Applies atomic_sub to the map value selected by `map_key` (a missing entry starts from 0 and
- * is created). NOTFOUND if there is no object (it is not created). All entries of one call are
- * applied atomically, or none is (OVERFLOW).
+ * Applies atomic_sub to the map value selected by `map_key` (a missing entry starts from 0
+ * and is created). NOTFOUND if there is no object (it is not created). All entries of one
+ * call are applied atomically, or none is (OVERFLOW).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_map_atomic_sub(struct hyperclient *client,
@@ -853,9 +854,9 @@ int64_t hyperclient_cond_map_atomic_sub(struct hyperclient *client,
                                         enum hyperclient_returncode *status);
 
 /**
- * Applies atomic_mul to the map value selected by `map_key` (a missing entry starts from 0 and
- * is created). NOTFOUND if there is no object (it is not created). All entries of one call are
- * applied atomically, or none is (OVERFLOW).
+ * Applies atomic_mul to the map value selected by `map_key` (a missing entry starts from 0
+ * and is created). NOTFOUND if there is no object (it is not created). All entries of one
+ * call are applied atomically, or none is (OVERFLOW).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_map_atomic_mul(struct hyperclient *client,
@@ -882,9 +883,9 @@ int64_t hyperclient_cond_map_atomic_mul(struct hyperclient *client,
                                         enum hyperclient_returncode *status);
 
 /**
- * Applies atomic_div to the map value selected by `map_key` (a missing entry starts from 0 and
- * is created). NOTFOUND if there is no object (it is not created). All entries of one call are
- * applied atomically, or none is (OVERFLOW).
+ * Applies atomic_div to the map value selected by `map_key` (a missing entry starts from 0
+ * and is created). NOTFOUND if there is no object (it is not created). All entries of one
+ * call are applied atomically, or none is (OVERFLOW).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_map_atomic_div(struct hyperclient *client,
@@ -911,9 +912,9 @@ int64_t hyperclient_cond_map_atomic_div(struct hyperclient *client,
                                         enum hyperclient_returncode *status);
 
 /**
- * Applies atomic_mod to the map value selected by `map_key` (a missing entry starts from 0 and
- * is created). NOTFOUND if there is no object (it is not created). All entries of one call are
- * applied atomically, or none is (OVERFLOW).
+ * Applies atomic_mod to the map value selected by `map_key` (a missing entry starts from 0
+ * and is created). NOTFOUND if there is no object (it is not created). All entries of one
+ * call are applied atomically, or none is (OVERFLOW).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_map_atomic_mod(struct hyperclient *client,
@@ -940,9 +941,9 @@ int64_t hyperclient_cond_map_atomic_mod(struct hyperclient *client,
                                         enum hyperclient_returncode *status);
 
 /**
- * Applies atomic_and to the map value selected by `map_key` (a missing entry starts from 0 and
- * is created). NOTFOUND if there is no object (it is not created). All entries of one call are
- * applied atomically, or none is (OVERFLOW).
+ * Applies atomic_and to the map value selected by `map_key` (a missing entry starts from 0
+ * and is created). NOTFOUND if there is no object (it is not created). All entries of one
+ * call are applied atomically, or none is (OVERFLOW).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_map_atomic_and(struct hyperclient *client,
@@ -969,9 +970,9 @@ int64_t hyperclient_cond_map_atomic_and(struct hyperclient *client,
                                         enum hyperclient_returncode *status);
 
 /**
- * Applies atomic_or to the map value selected by `map_key` (a missing entry starts from 0 and
- * is created). NOTFOUND if there is no object (it is not created). All entries of one call are
- * applied atomically, or none is (OVERFLOW).
+ * Applies atomic_or to the map value selected by `map_key` (a missing entry starts from 0
+ * and is created). NOTFOUND if there is no object (it is not created). All entries of one
+ * call are applied atomically, or none is (OVERFLOW).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_map_atomic_or(struct hyperclient *client,
@@ -983,8 +984,8 @@ int64_t hyperclient_map_atomic_or(struct hyperclient *client,
                                   enum hyperclient_returncode *status);
 
 /**
- * Like `hyperclient_map_atomic_or`, but only if every check passes against the object (CMPFAIL
- * otherwise), in the same atomic step.
+ * Like `hyperclient_map_atomic_or`, but only if every check passes against the object
+ * (CMPFAIL otherwise), in the same atomic step.
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_cond_map_atomic_or(struct hyperclient *client,
@@ -998,9 +999,9 @@ int64_t hyperclient_cond_map_atomic_or(struct hyperclient *client,
                                        enum hyperclient_returncode *status);
 
 /**
- * Applies atomic_xor to the map value selected by `map_key` (a missing entry starts from 0 and
- * is created). NOTFOUND if there is no object (it is not created). All entries of one call are
- * applied atomically, or none is (OVERFLOW).
+ * Applies atomic_xor to the map value selected by `map_key` (a missing entry starts from 0
+ * and is created). NOTFOUND if there is no object (it is not created). All entries of one
+ * call are applied atomically, or none is (OVERFLOW).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_map_atomic_xor(struct hyperclient *client,
@@ -1027,8 +1028,8 @@ int64_t hyperclient_cond_map_atomic_xor(struct hyperclient *client,
                                         enum hyperclient_returncode *status);
 
 /**
- * Prepends `value` to the string map value selected by `map_key` (a missing entry starts empty
- * and is created). NOTFOUND if there is no object (it is not created).
+ * Prepends `value` to the string map value selected by `map_key` (a missing entry starts
+ * empty and is created). NOTFOUND if there is no object (it is not created).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_map_string_prepend(struct hyperclient *client,
@@ -1055,8 +1056,8 @@ int64_t hyperclient_cond_map_string_prepend(struct hyperclient *client,
                                             enum hyperclient_returncode *status);
 
 /**
- * Appends `value` to the string map value selected by `map_key` (a missing entry starts empty
- * and is created). NOTFOUND if there is no object (it is not created).
+ * Appends `value` to the string map value selected by `map_key` (a missing entry starts
+ * empty and is created). NOTFOUND if there is no object (it is not created).
  */
 HYPERCLIENT_WARN_UNUSED_RESULT
 int64_t hyperclient_map_string_append(struct hyperclient *client,

@@ -16,6 +16,7 @@
 
 mod buffers;
 mod coord;
+pub mod optable;
 mod reply;
 mod request;
 mod routing;

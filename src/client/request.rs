@@ -150,45 +150,26 @@ const fn map(op: FuncOp) -> KeyOp {
     KeyOp { flags: NF, attr_op: None, map_op: Some(op) }
 }
 
-impl KeyOp {
-    /// Creates or partially updates the object.
-    pub const PUT: KeyOp = KeyOp { flags: 0, attr_op: Some(FuncOp::Set), map_op: None };
-    /// Creates the object; CMPFAIL when it exists.
-    pub const PUT_IF_NOT_EXIST: KeyOp = KeyOp { flags: flags::FAIL_IF_FOUND, attr_op: Some(FuncOp::Set), map_op: None };
-    /// Updates an existing object whose checks pass.
-    pub const COND_PUT: KeyOp = attrs(FuncOp::Set);
-    /// Deletes the object (with checks: `cond_del`).
-    pub const DEL: KeyOp = KeyOp { flags: NF | flags::ERASE, attr_op: None, map_op: None };
-    pub const ATOMIC_ADD: KeyOp = attrs(FuncOp::NumAdd);
-    pub const ATOMIC_SUB: KeyOp = attrs(FuncOp::NumSub);
-    pub const ATOMIC_MUL: KeyOp = attrs(FuncOp::NumMul);
-    pub const ATOMIC_DIV: KeyOp = attrs(FuncOp::NumDiv);
-    pub const ATOMIC_MOD: KeyOp = attrs(FuncOp::NumMod);
-    pub const ATOMIC_AND: KeyOp = attrs(FuncOp::NumAnd);
-    pub const ATOMIC_OR: KeyOp = attrs(FuncOp::NumOr);
-    pub const ATOMIC_XOR: KeyOp = attrs(FuncOp::NumXor);
-    pub const STRING_PREPEND: KeyOp = attrs(FuncOp::StringPrepend);
-    pub const STRING_APPEND: KeyOp = attrs(FuncOp::StringAppend);
-    pub const LIST_LPUSH: KeyOp = attrs(FuncOp::ListLpush);
-    pub const LIST_RPUSH: KeyOp = attrs(FuncOp::ListRpush);
-    pub const SET_ADD: KeyOp = attrs(FuncOp::SetAdd);
-    pub const SET_REMOVE: KeyOp = attrs(FuncOp::SetRemove);
-    pub const SET_INTERSECT: KeyOp = attrs(FuncOp::SetIntersect);
-    pub const SET_UNION: KeyOp = attrs(FuncOp::SetUnion);
-    /// Plain attribute arguments whose value is the map key to erase.
-    pub const MAP_REMOVE: KeyOp = attrs(FuncOp::MapRemove);
-    pub const MAP_ADD: KeyOp = map(FuncOp::MapAdd);
-    pub const MAP_ATOMIC_ADD: KeyOp = map(FuncOp::NumAdd);
-    pub const MAP_ATOMIC_SUB: KeyOp = map(FuncOp::NumSub);
-    pub const MAP_ATOMIC_MUL: KeyOp = map(FuncOp::NumMul);
-    pub const MAP_ATOMIC_DIV: KeyOp = map(FuncOp::NumDiv);
-    pub const MAP_ATOMIC_MOD: KeyOp = map(FuncOp::NumMod);
-    pub const MAP_ATOMIC_AND: KeyOp = map(FuncOp::NumAnd);
-    pub const MAP_ATOMIC_OR: KeyOp = map(FuncOp::NumOr);
-    pub const MAP_ATOMIC_XOR: KeyOp = map(FuncOp::NumXor);
-    pub const MAP_STRING_PREPEND: KeyOp = map(FuncOp::StringPrepend);
-    pub const MAP_STRING_APPEND: KeyOp = map(FuncOp::StringAppend);
+/// Defines the `KeyOp` of every row of the key-operation table (client/optable.rs).
+macro_rules! key_op_consts {
+    ($( $name:ident : $op:ident = $def:expr, $shape:ident, $doc:literal
+        $(, cond $cname:ident $( $cop:ident $(= $cdef:expr)?, $cdoc:literal )? )? ; )*) => {
+        impl KeyOp {
+            $(
+                #[doc = $doc]
+                pub const $op: KeyOp = $def;
+                $($($(
+                    #[doc = $cdoc]
+                    pub const $cop: KeyOp = $cdef;
+                )?)?)?
+            )*
+        }
+    };
+}
 
+crate::with_key_ops!(key_op_consts);
+
+impl KeyOp {
     /// The flag bits sent with the request (`proto::flags`).
     pub fn flags(self) -> u8 {
         self.flags

@@ -251,7 +251,7 @@ impl SearchOp {
         s
     }
 
-    pub(crate) fn object_bytes<'a>(&'a self, in_current: bool) -> &'a [u8] {
+    pub(crate) fn object_bytes(&self, in_current: bool) -> &[u8] {
         if in_current {
             &self.current
         } else {

@@ -83,7 +83,72 @@ fn hyperclient_h(root: &Path) -> Result<String, String> {
         .map_err(|e| format!("cbindgen: {e}"))?;
     let mut out = Vec::new();
     bindings.write(&mut out);
-    String::from_utf8(out).map_err(|e| e.to_string())
+    let text = String::from_utf8(out).map_err(|e| e.to_string())?;
+    insert_key_ops(&text)
+}
+
+/// A C doc comment: `text` wrapped at 88 columns.
+fn doc_comment(out: &mut String, text: &str) {
+    out.push_str("/**\n");
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > 88 {
+            out.push_str(&format!(" * {line}\n"));
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out.push_str(&format!(" * {line}\n"));
+    }
+    out.push_str(" */\n");
+}
+
+/// One declaration in cbindgen's layout: parameters one per line, aligned after the `(`.
+fn declaration(out: &mut String, name: &str, params: &[&str]) {
+    out.push_str("HYPERCLIENT_WARN_UNUSED_RESULT\n");
+    let open = format!("int64_t {name}(");
+    let pad = " ".repeat(open.len());
+    out.push_str(&open);
+    for (i, p) in params.iter().enumerate() {
+        if i > 0 {
+            out.push_str(",\n");
+            out.push_str(&pad);
+        }
+        out.push_str(p);
+    }
+    out.push_str(");\n\n");
+}
+
+/// cbindgen does not expand macros, so the writes generated from the key-operation table
+/// (src/client/optable.rs) are declared here, from the same table, after hyperclient_get.
+fn insert_key_ops(text: &str) -> Result<String, String> {
+    use hyperclient::client::optable::{Shape, KEY_OPS};
+    let mut block = String::new();
+    for op in KEY_OPS {
+        let head = ["struct hyperclient *client", "const char *space", "const char *key", "size_t key_sz"];
+        let shape: &[&str] = match op.shape {
+            Shape::Attrs => &["const struct hyperclient_attribute *attrs", "size_t attrs_sz"],
+            Shape::Maps => &["const struct hyperclient_map_attribute *mapattrs", "size_t mapattrs_sz"],
+            Shape::None => &[],
+        };
+        let status = "enum hyperclient_returncode *status";
+        let plain: Vec<&str> = head.iter().chain(shape).chain([&status]).copied().collect();
+        doc_comment(&mut block, op.doc);
+        declaration(&mut block, op.name, &plain);
+        if let Some((cname, _, cdoc)) = op.cond {
+            let checks = ["const struct hyperclient_attribute_check *checks", "size_t checks_sz"];
+            let cond: Vec<&str> = head.iter().chain(&checks).chain(shape).chain([&status]).copied().collect();
+            doc_comment(&mut block, cdoc);
+            declaration(&mut block, cname, &cond);
+        }
+    }
+    let at = text.find("int64_t hyperclient_get(").ok_or("no hyperclient_get declaration")?;
+    let end = at + text[at..].find(");\n\n").ok_or("unterminated hyperclient_get")? + 4;
+    Ok(format!("{}{}{}", &text[..end], block, &text[end..]))
 }
 
 fn main() -> ExitCode {
