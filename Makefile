@@ -27,7 +27,7 @@ SOFILE      := libhyperclient.so.$(VERSION)
 LIBS_PRIVATE := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 
 RELEASE     := target/release
-EXAMPLES    := hello window friends poll_loop containers
+EXAMPLES    := hello window friends poll_loop containers search
 EXAMPLES_OUT ?= build/examples-c
 C_WARNINGS  := -std=c99 -Wall -Wextra -Werror -pedantic
 

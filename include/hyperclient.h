@@ -3,9 +3,22 @@
 /* hyperclient.h: the C interface of libhyperclient, the HyperDex client library.
  *
  * Contract
- * - Create one client per thread (a client is not thread-safe; different clients are
- *   independent). hyperclient_create does no I/O; the first operation fetches the cluster
- *   configuration from the coordinator (blocking up to 10 s; COORDFAIL if unreachable).
+ * - Threads: one client may be used by several threads at once. Every call takes the
+ *   client's lock for its duration (add_space, rm_space and attribute_type talk to the
+ *   coordinator while holding it); hyperclient_loop waits for the network WITHOUT holding it,
+ *   and an operation started meanwhile by another thread wakes it to be sent at once. Not
+ *   thread-safe: hyperclient_destroy while another thread still uses the client, and the
+ *   status and output pointers of one operation, which are written by whichever thread's
+ *   hyperclient_loop call returns its id (give each thread its own, or loop in one thread).
+ *   A search_describe text is valid until the next hyperclient_loop call on the client by
+ *   any thread.
+ * - No call but add_space, rm_space and attribute_type blocks. hyperclient_create does no
+ *   I/O. An operation started before the client has the cluster configuration, or naming a
+ *   space the client does not know while its link to the coordinator is down, returns its
+ *   id at once and waits inside hyperclient_loop for the configuration; if the coordinator
+ *   cannot be reached (within 10 s) it finishes with COORDFAIL, and a space that does not
+ *   exist then gives UNKNOWNSPACE as its outcome instead of a negative id. With a current
+ *   configuration, an unknown space is refused at once (-1, UNKNOWNSPACE).
  * - Every operation returns an int64_t. A positive value is a request id: unique within the
  *   client, increasing, never reused (ids skip numbers). A negative value means nothing was
  *   sent; *status says why and the value names the bad argument: -1 for the call as a whole
@@ -60,7 +73,8 @@
 
 
 /**
- * A client handle (opaque to C).
+ * A client handle (opaque to C). Several threads may use one handle at once: every call
+ * takes the client's lock, and `hyperclient_loop` waits without holding it.
  */
 struct hyperclient;
 
@@ -110,8 +124,8 @@ extern "C" {
 
 /**
  * Creates a client of the cluster whose coordinator listens on `coordinator:port` (a host
- * name or an IP address). Does no network I/O: the first operation fetches the cluster
- * configuration, blocking up to 10 seconds.
+ * name or an IP address). Does no network I/O: the first operation returns at once, and
+ * `hyperclient_loop` fetches the cluster configuration before sending it.
  *
  * Returns NULL on failure with errno set (EINVAL for a NULL or non-UTF-8 host).
  */

@@ -10,7 +10,8 @@
 #      through the Python module, and the README's Python tour (its pycon
 #      block) as a doctest;
 #   4. on a cluster started with the tutorial's exact commands and ports
-#      (1982, 2012-2014): the seed doctest tests/acceptance/seed_async.txt.
+#      (1982, 2012-2014): the seed doctest tests/acceptance/seed_async.txt,
+#      then the quick-start phonebook doctest tests/acceptance/phonebook.txt.
 # Every server is stopped on exit, whether the tests pass or not.
 # On failure the servers' logs and data stay in the temporary directory (its
 # name is printed); KEEP_TEST_DIR=1 keeps everything, even after a pass.
@@ -180,7 +181,7 @@ echo "README.md tour: passed"
 cluster_stop
 
 # ---------------------------------------------------------------------------
-step "seed doctest on a cluster started with the tutorial's commands"
+step "seed and phonebook doctests on a cluster started with the tutorial's commands"
 cluster_ports_free 1982 2012 2013 2014 ||
     fail "the tutorial's ports are taken (is 'make run' or another test running?)"
 cluster_start "$work/tutorial" 127.0.0.1 1982 2012 2013 2014
@@ -188,3 +189,6 @@ mkdir -p "$work/doctest"
 (cd "$work/doctest" && PYTHONPATH="$pydir" timeout --foreground --kill-after=10 "$RUN_TIMEOUT_S" \
     python3 -m doctest -o ELLIPSIS -o NORMALIZE_WHITESPACE "$top/tests/acceptance/seed_async.txt")
 echo "seed_async.txt: passed"
+(cd "$work/doctest" && PYTHONPATH="$pydir" timeout --foreground --kill-after=10 "$RUN_TIMEOUT_S" \
+    python3 -m doctest -o NORMALIZE_WHITESPACE "$top/tests/acceptance/phonebook.txt")
+echo "phonebook.txt: passed"

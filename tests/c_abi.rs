@@ -108,6 +108,10 @@ fn null_arguments_of_a_live_client_are_errors_not_crashes() {
         );
 
         let expect = |r: i64, st: u32, off: i64, rc: ReturnCode| assert_eq!((r, st), (off, rc as u32));
+        // A client validates against the schema it has: fetch it (attribute_type is
+        // synchronous), so that every refusal below is immediate.
+        let t = hyperclient_attribute_type(c, c"kv".as_ptr(), c"v".as_ptr(), &mut st);
+        assert_eq!((t, st), (DataType::String as u32, SUCCESS));
         let r = hyperclient_put(c, ptr::null(), c"k".as_ptr(), 1, &v, 1, &mut st);
         expect(r, st, -1, ReturnCode::UnknownSpace);
         let r = hyperclient_put(c, c"kv".as_ptr(), ptr::null(), 1, &v, 1, &mut st);
@@ -158,6 +162,53 @@ fn null_arguments_of_a_live_client_are_errors_not_crashes() {
         assert_eq!((t, st), (DataType::Garbage as u32, ReturnCode::UnknownAttr as u32));
         let t = hyperclient_attribute_type(c, ptr::null(), c"s".as_ptr(), &mut st);
         assert_eq!((t, st), (DataType::Garbage as u32, ReturnCode::UnknownSpace as u32));
+        hyperclient_destroy(c);
+    }
+}
+
+#[test]
+fn a_fresh_client_never_blocks_and_reports_through_loop() {
+    let cl = cluster("cabi-fresh");
+    let v = attr(c"v", b"x", DataType::String);
+    let mut st: u32 = 0;
+    let mut lst: u32 = 0;
+    // SAFETY: valid pointers that outlive the operations.
+    unsafe {
+        // Without a configuration, calls return ids at once; what the schema would have
+        // refused at call time is the operation's outcome instead.
+        let c = new_client(&cl);
+        let no_name = hyperclient_attribute { attr: ptr::null(), ..v };
+        let bad = hyperclient_put(c, c"kv".as_ptr(), c"k".as_ptr(), 1, [v, no_name].as_ptr(), 2, &mut st);
+        assert!(bad > 0);
+        assert_eq!(hyperclient_loop(c, 10_000, &mut lst), bad);
+        assert_eq!(st, ReturnCode::UnknownAttr as u32);
+        hyperclient_destroy(c);
+
+        let c = new_client(&cl);
+        let mut st2: u32 = 0;
+        let nowhere = hyperclient_put(c, c"no_such_space".as_ptr(), c"k".as_ptr(), 1, &v, 1, &mut st);
+        let good = hyperclient_put(c, c"kv".as_ptr(), c"fresh".as_ptr(), 5, &v, 1, &mut st2);
+        assert!(nowhere > 0 && good > nowhere);
+        let first = hyperclient_loop(c, 10_000, &mut lst);
+        let second = hyperclient_loop(c, 10_000, &mut lst);
+        let mut got = [first, second];
+        got.sort();
+        assert_eq!(got, [nowhere, good]);
+        assert_eq!((st, st2), (ReturnCode::UnknownSpace as u32, SUCCESS));
+        // With the configuration now current, an unknown space is refused at once.
+        assert_eq!(hyperclient_put(c, c"no_such_space".as_ptr(), c"k".as_ptr(), 1, &v, 1, &mut st), -1);
+        assert_eq!(st, ReturnCode::UnknownSpace as u32);
+        hyperclient_destroy(c);
+
+        // No coordinator: the call still returns at once; loop reports COORDFAIL.
+        let port = common::free_port();
+        let c = hyperclient_create(c"127.0.0.1".as_ptr(), port);
+        let t0 = std::time::Instant::now();
+        let id = hyperclient_put(c, c"kv".as_ptr(), c"k".as_ptr(), 1, &v, 1, &mut st);
+        assert!(id > 0);
+        assert!(t0.elapsed() < std::time::Duration::from_secs(1), "the call blocked");
+        assert_eq!(hyperclient_loop(c, 15_000, &mut lst), id);
+        assert_eq!(st, ReturnCode::CoordFail as u32);
         hyperclient_destroy(c);
     }
 }

@@ -196,6 +196,9 @@ fn validation_failures_name_the_argument_and_send_nothing() {
     let cl = Cluster::start("core-validate", 1);
     cl.add_space(KV);
     let mut c = client(&cl);
+    // A client refuses at call time what the configuration it holds refuses: get one first
+    // (a fresh client's first call waits for it in loop instead).
+    assert_eq!(put_sync(&mut c, b"warm", &[]), ReturnCode::Success);
     let n8 = 1i64.to_le_bytes();
     let err = |status, offset| Err(OpError { offset, status });
 
@@ -273,6 +276,7 @@ fn numeric_keys_are_eight_bytes_and_regions_without_replicas_are_offline_until_a
     cl.add_space("space ik key int k attributes v create 8 partitions tolerate 0 failures");
     let mut c = client(&cl);
     let seven = 7i64.to_le_bytes();
+    assert_eq!(c.attribute_type(b"ik", b"k"), Ok(DataType::Int64));
     // No daemon yet: no region has a replica. The key is checked first.
     assert_eq!(c.get(b"ik", b"abc", 0), whole(ReturnCode::WrongType));
     assert_eq!(c.key_op(KeyOp::DEL, b"ik", &[0; 9], NO_CHECKS, NO_ATTRS, NO_MAPS, 0), whole(ReturnCode::WrongType));
@@ -411,10 +415,9 @@ fn a_space_added_by_another_client_is_found_by_the_next_call() {
     assert_eq!(st, ReturnCode::Success);
     assert_eq!(values.unwrap()[0].2, b"1");
 
-    // A name the coordinator does not know either: UNKNOWNSPACE, promptly.
-    let t0 = Instant::now();
+    // A name the coordinator does not know either: the link to the coordinator is up and
+    // current, so UNKNOWNSPACE at once.
     assert_eq!(c.get(b"nope", b"k", 0), whole(ReturnCode::UnknownSpace));
-    assert!(t0.elapsed() < Duration::from_secs(5));
     // The other space still works.
     assert_eq!(put_sync(&mut c, b"k2", &[]), ReturnCode::Success);
 }
@@ -429,7 +432,10 @@ fn an_unreachable_coordinator_is_coordfail_and_a_cached_configuration_keeps_work
     cl.stop_coordinator();
     let mut c = client(&cl);
     let t0 = Instant::now();
-    assert_eq!(c.get(b"kv", b"k", 0), whole(ReturnCode::CoordFail));
+    let id = c.get(b"kv", b"k", 0).expect("accepted");
+    assert!(t0.elapsed() < Duration::from_millis(500), "the call blocked");
+    let d = next(&mut c);
+    assert_eq!((d.id, d.status), (id, ReturnCode::CoordFail));
     assert!(t0.elapsed() < Duration::from_secs(5), "took {:?}", t0.elapsed());
     assert_eq!(c.attribute_type(b"kv", b"v"), Err(ReturnCode::CoordFail));
     assert_eq!(c.add_space(b"space x key k"), ReturnCode::CoordFail);
@@ -470,7 +476,9 @@ fn a_new_cluster_behind_the_coordinators_address_is_cluster_jump() {
 
     // A call that asks the coordinator notices at once, and from then on the client refuses
     // everything.
-    assert_eq!(asking.get(b"nope", b"k", 0), whole(ReturnCode::ClusterJump));
+    let id = asking.get(b"nope", b"k", 0).expect("accepted");
+    let d = next(&mut asking);
+    assert_eq!((d.id, d.status), (id, ReturnCode::ClusterJump));
     assert_eq!(asking.get(b"kv", b"k", 0), whole(ReturnCode::ClusterJump));
     assert_eq!(put(&mut asking, b"k", &[], 0), whole(ReturnCode::ClusterJump));
     assert_eq!(asking.attribute_type(b"kv", b"v"), Err(ReturnCode::ClusterJump));

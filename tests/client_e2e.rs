@@ -137,7 +137,11 @@ fn key_operations_against_a_real_cluster() {
 fn a_space_added_elsewhere_is_found_and_a_dead_daemon_gives_reconfigure() {
     let mut cl = Cluster::start("client-reconf", 2);
     let mut c = client(&cl);
-    // This client caches a configuration without the space...
+    // A fresh client's first call waits (in loop) for the configuration: it has no such
+    // space, so that is the call's outcome...
+    let id = c.get(b"later", b"k", 0).expect("accepted");
+    assert_eq!(next(&mut c), (id, 0, ReturnCode::UnknownSpace, None));
+    // ...and, the configuration now current, the next such call is refused at once.
     assert_eq!(c.get(b"later", b"k", 0), Err(OpError { offset: -1, status: ReturnCode::UnknownSpace }));
     // ...which another process then adds.
     cl.add_space("space later key k attributes v create 4 partitions tolerate 0 failures");

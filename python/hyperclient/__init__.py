@@ -38,6 +38,21 @@ cond_* → True, or False when the condition failed (CMPFAIL); delete → True,
 or False for a missing key; cond_delete → False for either.  Every other
 outcome raises HyperClientException.
 
+search → a lazy iterator (Search) of dicts holding the key first, under the
+key attribute's name, then every attribute in schema order; the order of the
+objects is undefined.  sorted_search(space, predicate, sort_by, limit,
+compare) → a SortedSearch of at most ``limit`` such dicts, ordered by
+``sort_by`` (compare 'max'/'maximize': largest first; 'min'/'minimize':
+smallest first).  The request is sent when the iterator is created; results
+arrive as it is iterated, and an error reported by one server (RECONFIGURE,
+SERVERERROR, OFFLINE, ...) is raised as HyperClientException when its turn
+comes (iterating further gives the other servers' results).  count → int;
+group_del → True; search_describe → the text report of the servers a search
+would read.  A bad predicate is refused by the call itself: UNKNOWNATTR or
+WRONGTYPE naming the check's attribute in ``.attr`` (or ``sort_by``),
+UNKNOWNSPACE, or INTERNAL when the ranges on one attribute cannot overlap
+(for example ``(40, 30)``).
+
 Conditions and search predicates are dicts ``{attr: spec}``: a value means
 equality, a 2-tuple ``(lo, hi)`` an inclusive range, or one of Range,
 LessEqual, GreaterEqual, Regex, LengthEquals, LengthLessEqual,
@@ -510,7 +525,9 @@ class Client(object):
 
         ``compare`` is 'max'/'maximize' (largest first) or 'min'/'minimize'.
         """
-        if compare not in _COMPARE:
+        if isinstance(compare, (bytes, bytearray)):
+            compare = bytes(compare).decode('utf-8', 'replace')
+        if not isinstance(compare, str) or compare not in _COMPARE:
             raise ValueError("compare must be one of 'max', 'maximize', 'min', "
                              "'minimize', not %r" % (compare,))
         if not isinstance(limit, int) or limit < 0 or limit >= 1 << 64:

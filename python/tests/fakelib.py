@@ -18,7 +18,8 @@ SUCCESS = C.HYPERCLIENT_SUCCESS
 
 EXPORTED = ['create', 'destroy', 'add_space', 'rm_space', 'loop', 'destroy_attrs',
             'get', 'put', 'put_if_not_exist', 'del', 'cond_put', 'atomic_add',
-            'set_add', 'map_add', 'map_remove', 'search', 'count']
+            'set_add', 'map_add', 'map_remove', 'search', 'sorted_search', 'count',
+            'group_del', 'search_describe']
 
 _TYPES = {'string': C.HYPERDATATYPE_STRING, 'int': C.HYPERDATATYPE_INT64,
           'int64': C.HYPERDATATYPE_INT64, 'float': C.HYPERDATATYPE_FLOAT,
@@ -54,6 +55,7 @@ class FakeHyperClient(object):
         self.freed_unknown = 0
         self.loop_calls = 0
         self.search_error_after = None   # inject RECONFIGURE after N search results
+        self.on_next_loop = None         # called at the start of the next loop call
         self._cfuncs = {}
         for name in EXPORTED:
             impl = getattr(self, '_' + name.replace('del', 'delete')
@@ -156,6 +158,9 @@ class FakeHyperClient(object):
 
     def _loop(self, h, timeout, status_ptr):
         self.loop_calls += 1
+        if self.on_next_loop is not None:
+            hook, self.on_next_loop = self.on_next_loop, None
+            hook()
         if not self.events:
             return self._fail(status_ptr, C.HYPERCLIENT_NONEPENDING)
         rid, op_status, st, on_deliver = (self.events.pop() if self.lifo
@@ -329,17 +334,27 @@ class FakeHyperClient(object):
 
     # -- search-type ops ----------------------------------------------------------
 
-    def _search(self, h, space, checks, nchecks, status, attrs_out, sz_out):
+    def _search_space(self, space, checks, nchecks, status):
+        """(space, None) or (None, negative result) after the call-time checks."""
         sp = self.spaces.get(self._str(space))
         if sp is None:
-            return self._fail(status, C.HYPERCLIENT_UNKNOWNSPACE)
+            return None, self._fail(status, C.HYPERCLIENT_UNKNOWNSPACE)
         for i in range(nchecks):
             if checks[i].attr != sp.key and checks[i].attr not in sp.types:
-                return self._fail(status, C.HYPERCLIENT_UNKNOWNATTR, -1 - i)
+                return None, self._fail(status, C.HYPERCLIENT_UNKNOWNATTR, -1 - i)
+        return sp, None
+
+    def _search(self, h, space, checks, nchecks, status, attrs_out, sz_out):
+        sp, err = self._search_space(space, checks, nchecks, status)
+        if sp is None:
+            return err
+        return self._stream(sp, list(sp.objects.items()), status, attrs_out, sz_out)
+
+    def _stream(self, sp, objects, status, attrs_out, sz_out):
         attrs_out[0] = None
         sz_out[0] = 0
         rid = self._new_id()
-        for idx, (key, obj) in enumerate(list(sp.objects.items())):
+        for idx, (key, obj) in enumerate(objects):
             if self.search_error_after == idx:
                 self._queue(status, C.HYPERCLIENT_RECONFIGURE, rid=rid)
             pairs = [(sp.key, key, sp.key_type)] + [(n, obj.get(n, b''), t)
@@ -352,10 +367,51 @@ class FakeHyperClient(object):
         self._queue(status, C.HYPERCLIENT_SEARCHDONE, rid=rid)
         return rid
 
-    def _count(self, h, space, checks, nchecks, status, result):
-        sp = self.spaces.get(self._str(space))
+    def _sorted_search(self, h, space, checks, nchecks, sort_by, limit, maximize, status,
+                       attrs_out, sz_out):
+        sp, err = self._search_space(space, checks, nchecks, status)
         if sp is None:
-            return self._fail(status, C.HYPERCLIENT_UNKNOWNSPACE)
+            return err
+        name = self._str(sort_by)
+        if name != sp.key and name not in sp.types:
+            return self._fail(status, C.HYPERCLIENT_UNKNOWNATTR, -1 - nchecks)
+        if name != sp.key and sp.types[name] != C.HYPERDATATYPE_INT64:   # int64 only
+            return self._fail(status, C.HYPERCLIENT_WRONGTYPE, -1 - nchecks)
+
+        def sort_key(item):
+            key, obj = item
+            if name == sp.key:
+                return key
+            return struct.unpack('<q', obj.get(name, b'').ljust(8, b'\0'))[0]
+        objects = sorted(sp.objects.items(), key=sort_key, reverse=bool(maximize))
+        return self._stream(sp, objects[:limit], status, attrs_out, sz_out)
+
+    def _group_del(self, h, space, checks, nchecks, status):
+        sp, err = self._search_space(space, checks, nchecks, status)
+        if sp is None:
+            return err
+        sp.objects.clear()            # the fake ignores the checks
+        return self._queue(status, SUCCESS)
+
+    def _search_describe(self, h, space, checks, nchecks, status, description):
+        sp, err = self._search_space(space, checks, nchecks, status)
+        if sp is None:
+            return err
+        description[0] = None
+        text = ctypes.create_string_buffer(
+            b'  search of %d object(s)\n' % len(sp.objects))
+
+        def deliver():
+            description[0] = ctypes.addressof(text)
+            # Like the library, the text is only valid until the next loop call:
+            # the fake overwrites it then.
+            self.on_next_loop = lambda: ctypes.memset(text, ord('#'), len(text) - 1)
+        return self._queue(status, SUCCESS, deliver)
+
+    def _count(self, h, space, checks, nchecks, status, result):
+        sp, err = self._search_space(space, checks, nchecks, status)
+        if sp is None:
+            return err
         result[0] = 0
         n = len(sp.objects)
 

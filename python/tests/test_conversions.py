@@ -318,6 +318,33 @@ class TestPredicates(unittest.TestCase):
         self.assertEqual(self.checks({'l': hyperclient.Contains(7)}),
                          [(b'l', C.HYPERPREDICATE_CONTAINS, le64(7), C.HYPERDATATYPE_INT64)])
 
+    def test_str_and_bytes_everywhere(self):
+        self.assertEqual(self.checks({b'name': b'Jo', 'last': 'Sm\u00edth'}),
+                         [(b'name', self.EQ, b'Jo', C.HYPERDATATYPE_STRING),
+                          (b'last', self.EQ, 'Sm\u00edth'.encode('utf-8'),
+                           C.HYPERDATATYPE_STRING)])
+        self.assertEqual(self.checks({'s': hyperclient.Regex(bytearray(b'^J'))})[0][2], b'^J')
+        self.assertEqual(self.checks({'s': hyperclient.Range(b'a', 'b')}),
+                         [(b's', self.GE, b'a', C.HYPERDATATYPE_STRING),
+                          (b's', self.LE, b'b', C.HYPERDATATYPE_STRING)])
+        self.assertEqual(self.checks({'s': hyperclient.Contains(b'x')}),
+                         [(b's', C.HYPERPREDICATE_CONTAINS, b'x', C.HYPERDATATYPE_STRING)])
+
+    def test_float_and_string_ranges(self):
+        self.assertEqual(self.checks({'f': (0.5, 2.0)}),
+                         [(b'f', self.GE, led(0.5), C.HYPERDATATYPE_FLOAT),
+                          (b'f', self.LE, led(2.0), C.HYPERDATATYPE_FLOAT)])
+        self.assertEqual([c[1] for c in self.checks({'s': ('Jack', 'Joseph')})],
+                         [self.GE, self.LE])
+        # A 1- or 3-tuple is a list value, a frozenset a set value.
+        self.assertEqual(self.checks({'l': ('a',)}),
+                         [(b'l', self.EQ, lstr(b'a'), C.HYPERDATATYPE_LIST_STRING)])
+        self.assertEqual(self.checks({'s': frozenset([2, 1])}),
+                         [(b's', self.EQ, le64(1) + le64(2), C.HYPERDATATYPE_SET_INT64)])
+        self.assertEqual(self.checks({'m': {'b': 1.0}}),
+                         [(b'm', self.EQ, lstr(b'b') + led(1.0),
+                           C.HYPERDATATYPE_MAP_STRING_FLOAT)])
+
     def test_list_is_conjunction(self):
         out = self.checks({'n': [(1, 9), hyperclient.LessEqual(5), 3]})
         self.assertEqual([c[1] for c in out], [self.GE, self.LE, self.LE, self.EQ])

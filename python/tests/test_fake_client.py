@@ -255,8 +255,72 @@ class TestSearch(FakeTestCase):
         self.assertRaisesStatus(H.HYPERCLIENT_RECONFIGURE, self.c.count, 'kv', {}, True)
 
     def test_sorted_search_bad_compare(self):
+        for compare in ('biggest', 'MAX', None, ['max']):
+            with self.assertRaises(ValueError):
+                self.c.sorted_search('kv', {}, 'n', 2, compare)
         with self.assertRaises(ValueError):
-            self.c.sorted_search('kv', {}, 'n', 2, 'biggest')
+            self.c.sorted_search('kv', {}, 'n', -1, 'max')
+        self.assertEqual(self.c._pending, {})
+        self.assertEqual(self.fake.events, type(self.fake.events)())
+
+    def test_sorted_search_order_limit_and_bytes(self):
+        s = self.c.sorted_search('kv', {}, 'n', 2, 'max')
+        self.assertIsInstance(s, H.SortedSearch)
+        self.assertEqual([r['k'] for r in s], ['c', 'b'])
+        self.assertEqual([r['k'] for r in self.c.sorted_search(b'kv', {}, b'n', 5,
+                                                                b'minimize')],
+                         ['a', 'b', 'c'])
+        self.assertEqual(list(self.c.sorted_search('kv', {}, 'n', 0, 'min')), [])
+        self.assertNoLiveArrays()
+        self.assertEqual(self.c._pending, {})
+
+    def test_sorted_search_bad_sort_by_is_named(self):
+        e = self.assertRaisesStatus(H.HYPERCLIENT_UNKNOWNATTR, self.c.sorted_search, 'kv',
+                                    {'n': (1, 2), 's': 'x'}, 'nope', 1, 'max')
+        self.assertEqual(e.attr, 'nope')
+        e = self.assertRaisesStatus(H.HYPERCLIENT_WRONGTYPE, self.c.sorted_search, 'kv',
+                                    {}, b'f', 1, 'max')
+        self.assertEqual(e.attr, 'f')
+        self.assertEqual(self.c._pending, {})
+
+    def test_search_offsets_count_every_check(self):
+        # The 2-tuple is two checks, so the bad attribute is check 3 (-4).
+        e = self.assertRaisesStatus(H.HYPERCLIENT_UNKNOWNATTR, self.c.count, 'kv',
+                                    {'n': (1, 2), 's': 'x', 'bad': 1})
+        self.assertEqual(e.attr, 'bad')
+        e = self.assertRaisesStatus(H.HYPERCLIENT_UNKNOWNATTR, self.c.async_group_del, 'kv',
+                                    {b'bad': 1})
+        self.assertEqual(e.attr, 'bad')
+        self.assertRaisesStatus(H.HYPERCLIENT_UNKNOWNSPACE, self.c.search_describe,
+                                'nospace', {})
+        self.assertEqual(self.c._pending, {})
+
+    def test_group_del(self):
+        d = self.c.async_group_del('kv', {'n': 1})
+        self.assertIsInstance(d, H.DeferredGroupDel)
+        self.assertIs(d.wait(), True)
+        self.assertEqual(list(self.c.search('kv', {})), [])
+
+    def test_search_describe_is_copied_and_stripped(self):
+        d = self.c.async_search_describe('kv', {})
+        self.assertIsInstance(d, H.DeferredSearchDescribe)
+        self.assertIs(self.c.loop(), d)
+        self.c.put('kv', 'z', {})           # the next loop call overwrites the C text
+        self.assertEqual(d.wait(), 'search of 3 object(s)')
+        self.assertEqual(self.c.search_describe('kv', {}, True), 'search of 4 object(s)')
+
+    def test_interleaved_searches(self):
+        s1 = self.c.search('kv', {})
+        s2 = self.c.search('kv', {})
+        got1, got2 = [next(s1)['k']], [next(s2)['k']]
+        got1 += [r['k'] for r in s1]
+        got2 += [r['k'] for r in s2]
+        self.assertEqual(got1, ['a', 'b', 'c'])
+        self.assertEqual(got2, ['a', 'b', 'c'])
+        with self.assertRaises(StopIteration):
+            next(s1)
+        self.assertEqual(self.c._pending, {})
+        self.assertNoLiveArrays()
 
 
 class TestAdmin(FakeTestCase):

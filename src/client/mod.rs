@@ -21,6 +21,7 @@ mod reply;
 mod request;
 mod routing;
 mod search;
+mod shared;
 
 use std::collections::VecDeque;
 use std::io;
@@ -31,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use mio::event::Event as MioEvent;
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use slab::Slab;
 
 use hyperdex_core::codes::{DataType, ReturnCode};
@@ -43,7 +44,7 @@ use hyperdex_core::wire::{parse_frame, HEADER_SIZE, MAX_FRAME};
 use buffers::{Fill, ReadBuf, WriteBuf};
 use reply::{parse_reply, Kind, Reply};
 pub(crate) use request::offset as arg_offset;
-use request::{encode_atomic, encode_get, prepare, validate_key, Scratch};
+use request::{encode_atomic, encode_get, prepare, validate_key, OwnedAttr, OwnedCheck, OwnedMap, Scratch};
 use routing::{IdMap, Routing};
 
 #[doc(hidden)]
@@ -52,6 +53,7 @@ pub use reply::{Event, Extra, Values, ValuesIter};
 pub use request::{AttrInput, Attribute, AttributeCheck, CheckInput, KeyOp, MapAttrInput, MapAttribute, OpError};
 pub use routing::SpaceInfo;
 pub use search::SearchKind;
+pub use shared::SharedClient;
 
 /// Bits of a request id that hold the pending entry's slot.
 pub const SLOT_BITS: u32 = 20;
@@ -84,6 +86,11 @@ struct CoordConn {
     connected: bool,
     /// `ConfigWait` requests not yet answered.
     waits: u32,
+    /// The standing wait was sent (or a configuration arrived): the coordinator tells us of
+    /// every change, so the cache is current.
+    fresh: bool,
+    /// A request for the current configuration (for parked operations) is outstanding.
+    fetching: bool,
 }
 
 /// A connection to one daemon.
@@ -139,6 +146,8 @@ enum Op {
     Key(KeyPending),
     /// A search-type operation: a request per region, many replies, one or many events.
     Search(Box<search::SearchOp>),
+    /// Not started yet: waits for a configuration.
+    Parked(Box<ParkedOp>),
 }
 
 struct KeyPending {
@@ -154,7 +163,67 @@ impl<T> Pending<T> {
     fn key(&self) -> Option<&KeyPending> {
         match &self.op {
             Op::Key(k) => Some(k),
-            Op::Search(_) => None,
+            _ => None,
+        }
+    }
+}
+
+/// One readiness report, copied out of the poller so that it can be handled after the
+/// poller is released.
+#[derive(Clone, Copy, Debug)]
+struct IoEvent {
+    token: Token,
+    readable: bool,
+    writable: bool,
+    hup: bool,
+}
+
+impl IoEvent {
+    fn of(ev: &MioEvent) -> IoEvent {
+        IoEvent {
+            token: ev.token(),
+            readable: ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+            writable: ev.is_writable(),
+            hup: ev.is_read_closed(),
+        }
+    }
+}
+
+fn poll_error(e: io::Error) -> ReturnCode {
+    if e.kind() == io::ErrorKind::Interrupted {
+        ReturnCode::Interrupted
+    } else {
+        ReturnCode::PollFailed
+    }
+}
+
+/// An operation waiting for a configuration, with owned copies of its arguments.
+struct ParkedOp {
+    req: Parked,
+    since: Instant,
+}
+
+enum Parked {
+    Get { space: Vec<u8>, key: Vec<u8> },
+    Key { op: KeyOp, space: Vec<u8>, key: Vec<u8>, checks: Vec<OwnedCheck>, attrs: Vec<OwnedAttr>, maps: Vec<OwnedMap> },
+    Search { kind: search::OwnedKind, space: Vec<u8>, checks: Vec<OwnedCheck> },
+}
+
+impl Parked {
+    /// Starts the operation as if it were called now.
+    fn start<T: Clone>(&self, c: &mut Client<T>, user: T) -> Result<i64, OpError> {
+        match self {
+            Parked::Get { space, key } => c.get(space, key, user),
+            Parked::Key { op, space, key, checks, attrs, maps } => c.key_op(*op, space, key, checks, attrs, maps, user),
+            Parked::Search { kind, space, checks } => c.search(kind.borrow(), space, checks, user),
+        }
+    }
+
+    /// For a search-type operation, how it hands out a failure.
+    fn search_mode(&self) -> Option<search::Mode> {
+        match self {
+            Parked::Search { kind, .. } => Some(kind.refusal_mode()),
+            _ => None,
         }
     }
 }
@@ -177,9 +246,23 @@ pub struct Client<T> {
     coord_port: u16,
     coord_addrs: Vec<SocketAddr>,
     coord_addr_next: usize,
-    poll: Poll,
+    /// The poller, while this client is driven by one thread; a [`SharedClient`] keeps it
+    /// outside the client's lock instead (`None` here).
+    poll: Option<Poll>,
+    /// Registers connections with the poller (usable from any thread).
+    registry: Registry,
     events: Events,
-    waker: Option<Waker>,
+    /// Readiness taken from the poller, dispatched once the client is ours again.
+    io_events: Vec<IoEvent>,
+    waker: Option<Arc<Waker>>,
+    /// Operations waiting for a configuration (a space this client does not know yet, or no
+    /// configuration at all): they are started when one arrives.
+    parked: usize,
+    /// Set while parked operations are being started: a space still unknown then is
+    /// UNKNOWNSPACE, not parked again.
+    unparking: bool,
+    /// (slot, id) the next operation must use: a parked operation keeps its id.
+    reuse: Option<(usize, u64)>,
     routing: Option<Routing>,
     /// The space of the last call (most programs use one space): skips the name lookup.
     last_space: Option<Arc<SpaceInfo>>,
@@ -207,14 +290,21 @@ impl<T: Clone> Client<T> {
     /// I/O: the first operation fetches the configuration.
     pub fn new(host: &str, port: u16) -> io::Result<Client<T>> {
         let now = Instant::now();
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
         Ok(Client {
             coord_host: host.to_string(),
             coord_port: port,
             coord_addrs: Vec::new(),
             coord_addr_next: 0,
-            poll: Poll::new()?,
+            poll: Some(poll),
+            registry,
             events: Events::with_capacity(EVENTS_CAPACITY),
+            io_events: Vec::new(),
             waker: None,
+            parked: 0,
+            unparking: false,
+            reuse: None,
             routing: None,
             last_space: None,
             cluster_jump: false,
@@ -238,10 +328,11 @@ impl<T: Clone> Client<T> {
     /// the descriptor readable, so the caller's loop comes back to call `loop_once(0)`, which
     /// sends it.
     pub fn poll_fd(&mut self) -> io::Result<RawFd> {
+        let poll = self.poll.as_ref().ok_or_else(|| io::Error::other("the poller is shared"))?;
         if self.waker.is_none() {
-            self.waker = Some(Waker::new(self.poll.registry(), WAKER)?);
+            self.waker = Some(Arc::new(Waker::new(&self.registry, WAKER)?));
         }
-        Ok(self.poll.as_raw_fd())
+        Ok(poll.as_raw_fd())
     }
 
     /// Operations started and not yet handed out by `loop_once`.
@@ -298,16 +389,25 @@ impl<T: Clone> Client<T> {
 
     /// The declared type of an attribute.
     pub fn attribute_type(&mut self, space: &[u8], attr: &[u8]) -> Result<DataType, ReturnCode> {
-        self.ensure_config()?;
-        let sp = self.space(space).map_err(|e| e.status)?;
+        let sp = self.space_info(space)?;
         let idx = sp.attr_index(attr).ok_or(ReturnCode::UnknownAttr)?;
         sp.attr_type(idx).ok_or(ReturnCode::UnknownAttr)
     }
 
-    /// The cached description of a space (refreshing the configuration once if unknown).
+    /// The cached description of a space. Synchronous (like `attribute_type` in C): a space
+    /// the cache does not know is looked up at the coordinator, waiting up to 10 s.
     pub fn space_info(&mut self, space: &[u8]) -> Result<Arc<SpaceInfo>, ReturnCode> {
-        self.ensure_config()?;
-        self.space(space).map_err(|e| e.status)
+        if self.cluster_jump {
+            return Err(ReturnCode::ClusterJump);
+        }
+        if let Some(sp) = self.routing.as_ref().and_then(|r| r.spaces.get(space)) {
+            return Ok(sp.clone());
+        }
+        self.refresh_config()?;
+        if self.cluster_jump {
+            return Err(ReturnCode::ClusterJump);
+        }
+        self.routing.as_ref().and_then(|r| r.spaces.get(space)).cloned().ok_or(ReturnCode::UnknownSpace)
     }
 
     // ---- key operations ----
@@ -315,7 +415,9 @@ impl<T: Clone> Client<T> {
     /// Starts a get. Its completion carries the object's values.
     pub fn get(&mut self, space: &[u8], key: &[u8], user: T) -> Result<i64, OpError> {
         self.ensure_config().map_err(OpError::whole)?;
-        let sp = self.space(space)?;
+        let Some(sp) = self.space(space)? else {
+            return self.park(Parked::Get { space: space.to_vec(), key: key.to_vec() }, user);
+        };
         validate_key(sp.key_type(), key)?;
         self.submit(Kind::Get, sp, key, 0, user)
     }
@@ -333,7 +435,17 @@ impl<T: Clone> Client<T> {
         user: T,
     ) -> Result<i64, OpError> {
         self.ensure_config().map_err(OpError::whole)?;
-        let sp = self.space(space)?;
+        let Some(sp) = self.space(space)? else {
+            let req = Parked::Key {
+                op,
+                space: space.to_vec(),
+                key: key.to_vec(),
+                checks: checks.iter().map(OwnedCheck::of).collect(),
+                attrs: attrs.iter().map(OwnedAttr::of).collect(),
+                maps: mapattrs.iter().map(OwnedMap::of).collect(),
+            };
+            return self.park(req, user);
+        };
         validate_key(sp.key_type(), key)?;
         prepare(&mut self.scratch, &sp, op, checks, attrs, mapattrs)?;
         let r = self.submit(Kind::Atomic, sp, key, op.flags, user);
@@ -341,20 +453,128 @@ impl<T: Clone> Client<T> {
         r
     }
 
-    /// The space named `name`, after one synchronous refresh if the cache does not know it.
-    fn space(&mut self, name: &[u8]) -> Result<Arc<SpaceInfo>, OpError> {
+    /// The space named `name`. `Ok(None)`: the operation must wait for a configuration
+    /// (there is none yet, or the space is unknown and the coordinator link is down); the
+    /// caller parks it. A space unknown to a configuration kept current by the coordinator
+    /// (the link is up with its standing wait) is UNKNOWNSPACE at once.
+    fn space(&mut self, name: &[u8]) -> Result<Option<Arc<SpaceInfo>>, OpError> {
         if let Some(sp) = self.last_space.as_ref().filter(|sp| &*sp.name == name) {
-            return Ok(sp.clone());
+            return Ok(Some(sp.clone()));
         }
-        if let Some(sp) = self.routing.as_ref().and_then(|r| r.spaces.get(name)) {
-            self.last_space = Some(sp.clone());
-            return Ok(sp.clone());
-        }
-        let _ = self.refresh_config();
         if self.cluster_jump {
             return Err(OpError::whole(ReturnCode::ClusterJump));
         }
-        self.routing.as_ref().and_then(|r| r.spaces.get(name)).cloned().ok_or(OpError::whole(ReturnCode::UnknownSpace))
+        let found = |c: &Self| c.routing.as_ref().and_then(|r| r.spaces.get(name)).cloned();
+        if let Some(sp) = found(self) {
+            self.last_space = Some(sp.clone());
+            return Ok(Some(sp));
+        }
+        // A configuration naming it may already wait in the coordinator's socket.
+        if self.poll.is_some() && self.coord.is_some() {
+            let _ = self.poll_events(Some(Duration::ZERO));
+            if let Some(sp) = found(self) {
+                return Ok(Some(sp));
+            }
+        }
+        let live = self.coord.as_ref().is_some_and(|c| c.connected && c.waits > 0 && c.fresh);
+        if self.unparking || (self.routing.is_some() && live) {
+            return Err(OpError::whole(ReturnCode::UnknownSpace));
+        }
+        Ok(None)
+    }
+
+    /// Records an operation that waits for a configuration; it gets its id now and is started
+    /// (or fails) when a configuration arrives, within the coordinator timeout.
+    fn park(&mut self, req: Parked, user: T) -> Result<i64, OpError> {
+        if self.pending.len() >= MAX_PENDING {
+            return Err(OpError::whole(ReturnCode::NoMem));
+        }
+        let slot = self.pending.vacant_key();
+        let id = (self.next_seq << SLOT_BITS) | slot as u64;
+        self.next_seq += 1;
+        let op = Op::Parked(Box::new(ParkedOp { req, since: Instant::now() }));
+        self.pending.insert(Pending { id, user, space: Arc::new(SpaceInfo::empty()), op });
+        self.parked += 1;
+        // Whoever waits in poll must come back to open the coordinator link.
+        if let Some(w) = &self.waker {
+            let _ = w.wake();
+        }
+        Ok(id as i64)
+    }
+
+    /// The slot and id of the operation being started: a parked one's, or new ones.
+    fn next_slot(&mut self) -> (usize, u64) {
+        match self.reuse.take() {
+            Some((slot, id)) if self.pending.vacant_key() == slot => (slot, id),
+            _ => {
+                let slot = self.pending.vacant_key();
+                let id = (self.next_seq << SLOT_BITS) | slot as u64;
+                self.next_seq += 1;
+                (slot, id)
+            }
+        }
+    }
+
+    /// Starts (or fails) every parked operation: after a configuration was installed
+    /// (`failure` None), or with `failure` when the coordinator could not be reached.
+    fn unpark(&mut self, failure: Option<ReturnCode>) {
+        if self.parked == 0 {
+            return;
+        }
+        let slots: Vec<usize> =
+            self.pending.iter().filter(|(_, p)| matches!(p.op, Op::Parked(_))).map(|(s, _)| s).collect();
+        self.parked = 0;
+        self.unparking = true;
+        for slot in slots {
+            let p = self.pending.remove(slot);
+            let Op::Parked(parked) = p.op else { continue };
+            let started = match failure {
+                Some(rc) => Err(OpError::whole(rc)),
+                None => {
+                    self.reuse = Some((slot, p.id));
+                    let r = parked.req.start(self, p.user.clone());
+                    self.reuse = None;
+                    r
+                }
+            };
+            if let Err(e) = started {
+                self.fail_parked(slot, p.id, p.user, &parked.req, e.status);
+            }
+        }
+        self.unparking = false;
+    }
+
+    /// A parked operation that could not start: it finishes with `rc` (searches hand out an
+    /// error event, then SEARCHDONE, as when a region fails).
+    fn fail_parked(&mut self, slot: usize, id: u64, user: T, req: &Parked, rc: ReturnCode) {
+        let space = Arc::new(SpaceInfo::empty());
+        debug_assert_eq!(self.pending.vacant_key(), slot);
+        match req.search_mode() {
+            Some(mode) => {
+                let op = search::SearchOp::refused(mode, rc);
+                self.pending.insert(Pending { id, user, space, op: Op::Search(Box::new(op)) });
+                self.search_ready(slot);
+            }
+            None => {
+                let key = KeyPending { kind: Kind::Atomic, region: 0, server: 0, conn: usize::MAX, outcome: Some(rc) };
+                self.pending.insert(Pending { id, user, space, op: Op::Key(key) });
+                self.ready.push_back(slot);
+            }
+        }
+    }
+
+    /// Parked operations waiting longer than the coordinator timeout fail with COORDFAIL.
+    fn expire_parked(&mut self, now: Instant) {
+        if self.parked == 0 {
+            return;
+        }
+        let late = self.pending.iter().any(|(_, p)| match &p.op {
+            Op::Parked(x) => now.duration_since(x.since) >= coord::RPC_TIMEOUT,
+            _ => false,
+        });
+        if late {
+            self.unpark(Some(ReturnCode::CoordFail));
+        }
     }
 
     fn submit(&mut self, kind: Kind, space: Arc<SpaceInfo>, key: &[u8], flags: u8, user: T) -> Result<i64, OpError> {
@@ -366,8 +586,7 @@ impl<T: Clone> Client<T> {
         }
         let version = self.routing.as_ref().map_or(0, |r| r.version);
         let ci = self.conn_for(server)?;
-        let slot = self.pending.vacant_key();
-        let id = (self.next_seq << SLOT_BITS) | slot as u64;
+        let (slot, id) = self.next_slot();
         let conn = &mut self.conns[ci];
         let out = conn.wbuf.vec();
         let before = out.len();
@@ -382,9 +601,9 @@ impl<T: Clone> Client<T> {
             return Err(OpError::whole(ReturnCode::NoMem));
         }
         let unsent = conn.wbuf.unsent();
-        self.next_seq += 1;
         let key = KeyPending { kind, region: region.id, server, conn: ci, outcome: None };
-        self.pending.insert(Pending { id, user, space, op: Op::Key(key) });
+        let at = self.pending.insert(Pending { id, user, space, op: Op::Key(key) });
+        debug_assert_eq!(at, slot);
         self.mark_dirty(ci);
         if unsent >= FLUSH_THRESHOLD {
             self.flush_conn(ci);
@@ -428,8 +647,7 @@ impl<T: Clone> Client<T> {
         let _ = stream.set_nodelay(true);
         let entry = self.conns.vacant_entry();
         let ci = entry.key();
-        self.poll
-            .registry()
+        self.registry
             .register(&mut stream, Token(FIRST_CONN + ci), Interest::READABLE | Interest::WRITABLE)
             .map_err(|_| failed)?;
         entry.insert(Conn {
@@ -464,36 +682,72 @@ impl<T: Clone> Client<T> {
         let deadline = u64::try_from(timeout_ms).ok().map(|ms| now + Duration::from_millis(ms));
         let mut polled = false;
         loop {
-            if self.pending.is_empty() {
-                return Err(ReturnCode::NonePending);
-            }
-            self.coord_maintain(now);
-            self.flush_all();
-            if self.ready.is_empty() {
-                let mut timeout = match deadline {
-                    None => None,
-                    Some(d) => {
-                        if polled && now >= d {
-                            return Err(ReturnCode::Timeout);
-                        }
-                        Some(d.saturating_duration_since(now))
-                    }
-                };
-                if self.coord.is_none() && self.routing.is_some() {
-                    let until_retry = self.coord_retry_at.saturating_duration_since(now);
-                    timeout = Some(timeout.map_or(until_retry, |t| t.min(until_retry)));
-                }
-                match self.poll_events(timeout) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(ReturnCode::Interrupted),
-                    Err(_) => return Err(ReturnCode::PollFailed),
-                }
+            if let Some(timeout) = self.before_wait(now, deadline, polled)? {
+                self.poll_events(timeout).map_err(poll_error)?;
                 now = Instant::now();
                 self.last_check = now;
                 polled = true;
             }
             if let Some(d) = self.next_delivery() {
                 return Ok(self.deliver(d));
+            }
+        }
+    }
+
+    /// The work of `loop_once` before it waits: sends what is queued, and says how long to
+    /// wait for the network (`Some(timeout)`; None inside: forever), or `None` when an event
+    /// is ready. Errors end the loop call: NONEPENDING, or TIMEOUT once `deadline` passed
+    /// after at least one wait.
+    fn before_wait(
+        &mut self,
+        now: Instant,
+        deadline: Option<Instant>,
+        polled: bool,
+    ) -> Result<Option<Option<Duration>>, ReturnCode> {
+        if self.pending.is_empty() {
+            return Err(ReturnCode::NonePending);
+        }
+        self.expire_parked(now);
+        self.coord_maintain(now);
+        self.flush_all();
+        if !self.ready.is_empty() {
+            return Ok(None);
+        }
+        let mut timeout = match deadline {
+            None => None,
+            Some(d) => {
+                if polled && now >= d {
+                    return Err(ReturnCode::Timeout);
+                }
+                Some(d.saturating_duration_since(now))
+            }
+        };
+        let mut wake_at = |at: Instant| {
+            let t = at.saturating_duration_since(now);
+            timeout = Some(timeout.map_or(t, |x: Duration| x.min(t)));
+        };
+        if self.coord.is_none() && (self.routing.is_some() || self.parked > 0) {
+            wake_at(self.coord_retry_at);
+        }
+        if self.parked > 0 {
+            let first = self.pending.iter().filter_map(|(_, p)| match &p.op {
+                Op::Parked(x) => Some(x.since + coord::RPC_TIMEOUT),
+                _ => None,
+            });
+            if let Some(at) = first.min() {
+                wake_at(at);
+            }
+        }
+        Ok(Some(timeout))
+    }
+
+    /// Dispatches readiness taken from the poller (by this thread or another).
+    fn dispatch_all(&mut self, events: &[IoEvent]) {
+        for ev in events {
+            match ev.token {
+                COORD => self.coord_event(ev.readable, ev.writable, ev.hup),
+                WAKER => {}
+                Token(t) => self.conn_event(t - FIRST_CONN, ev.readable, ev.writable, ev.hup),
             }
         }
     }
@@ -545,7 +799,7 @@ impl<T: Clone> Client<T> {
                             n,
                             first: 0,
                         }),
-                        Op::Key(_) => None,
+                        _ => None,
                     };
                     let status = ReturnCode::Success;
                     Event { id: p.id as i64, user: p.user.clone(), status, values, extra: Extra::None, last: false }
@@ -647,27 +901,16 @@ impl<T: Clone> Client<T> {
         }
     }
 
+    /// Waits on this client's own poller and dispatches what it reports.
     fn poll_events(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
-        let r = self.poll.poll(&mut events, timeout);
-        if r.is_ok() {
-            for ev in events.iter() {
-                self.dispatch(ev);
-            }
-        }
-        self.events = events;
-        r
-    }
-
-    fn dispatch(&mut self, ev: &MioEvent) {
-        let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-        let writable = ev.is_writable();
-        let hup = ev.is_read_closed();
-        match ev.token() {
-            COORD => self.coord_event(readable, writable, hup),
-            WAKER => {}
-            Token(t) => self.conn_event(t - FIRST_CONN, readable, writable, hup),
-        }
+        let Some(poll) = self.poll.as_mut() else { return Ok(()) };
+        poll.poll(&mut self.events, timeout)?;
+        let mut evs = std::mem::take(&mut self.io_events);
+        evs.clear();
+        evs.extend(self.events.iter().map(IoEvent::of));
+        self.dispatch_all(&evs);
+        self.io_events = evs;
+        Ok(())
     }
 
     fn conn_event(&mut self, ci: usize, readable: bool, writable: bool, hup: bool) {
@@ -739,7 +982,7 @@ impl<T: Clone> Client<T> {
         let Some(mut c) = self.conns.try_remove(ci) else {
             return;
         };
-        let _ = self.poll.registry().deregister(&mut c.stream);
+        let _ = self.registry.deregister(&mut c.stream);
         if self.by_server.get(&c.server) == Some(&ci) {
             self.by_server.remove(&c.server);
         }
@@ -768,20 +1011,14 @@ impl<T: Clone> Client<T> {
         Ok(())
     }
 
-    /// Makes sure a configuration is cached: the first call blocks (bounded) to fetch one;
-    /// later calls look for a newer one without blocking, at most every CHECK_INTERVAL.
+    /// Never blocks. Without a configuration the call parks (see `space`); with one, calls
+    /// look for a newer one without blocking, at most every CHECK_INTERVAL (when this thread
+    /// owns the poller).
     fn ensure_config(&mut self) -> Result<(), ReturnCode> {
         if self.cluster_jump {
             return Err(ReturnCode::ClusterJump);
         }
-        if self.routing.is_none() {
-            self.refresh_config()?;
-            if self.routing.is_none() {
-                return Err(if self.cluster_jump { ReturnCode::ClusterJump } else { ReturnCode::CoordFail });
-            }
-            let now = Instant::now();
-            self.last_check = now;
-            self.coord_maintain(now);
+        if self.routing.is_none() || self.poll.is_none() {
             return Ok(());
         }
         // Reading the clock costs a little; a burst of calls only looks every few calls.
@@ -821,9 +1058,12 @@ impl<T: Clone> Client<T> {
         if let Some(r) = &self.routing {
             if cfg.cluster != r.cluster {
                 self.cluster_jump = true;
+                self.unpark(Some(ReturnCode::ClusterJump));
                 return;
             }
             if cfg.version <= r.version {
+                // Not newer, but current: what waited for it can start.
+                self.unpark(None);
                 return;
             }
         }
@@ -845,11 +1085,34 @@ impl<T: Clone> Client<T> {
         for ci in stale {
             self.drop_conn(ci);
         }
+        self.unpark(None);
     }
 
-    /// Reopens the coordinator connection when it is down and the retry time has come.
+    /// Reopens the coordinator connection when it is down and the retry time has come (or
+    /// at once when operations wait for a configuration), and asks for the current
+    /// configuration when operations wait for one.
     fn coord_maintain(&mut self, now: Instant) {
-        if self.coord.is_some() || self.routing.is_none() || now < self.coord_retry_at || self.coord_addrs.is_empty() {
+        if self.parked > 0 {
+            if let Some(c) = self.coord.as_mut() {
+                if !c.fetching {
+                    // Answered at once (the standing wait stays in place).
+                    Msg::ConfigWait { have: 0 }.encode(0, c.wbuf.vec());
+                    c.waits += 1;
+                    c.fetching = true;
+                    if c.connected && c.wbuf.flush_to(&mut c.stream).is_err() {
+                        self.drop_coord();
+                    }
+                }
+                return;
+            }
+            if let Err(rc) = self.resolve_coordinator() {
+                self.unpark(Some(rc));
+                return;
+            }
+        } else if self.routing.is_none() || now < self.coord_retry_at {
+            return;
+        }
+        if self.coord.is_some() || self.coord_addrs.is_empty() {
             return;
         }
         self.coord_retry_at = now + COORD_RETRY;
@@ -859,12 +1122,21 @@ impl<T: Clone> Client<T> {
             return;
         };
         let _ = stream.set_nodelay(true);
-        if self.poll.registry().register(&mut stream, COORD, Interest::READABLE | Interest::WRITABLE).is_err() {
+        if self.registry.register(&mut stream, COORD, Interest::READABLE | Interest::WRITABLE).is_err() {
             return;
         }
-        let mut c =
-            CoordConn { stream, rbuf: ReadBuf::default(), wbuf: WriteBuf::default(), connected: false, waits: 0 };
-        Msg::ConfigWait { have: self.config_version() }.encode(0, c.wbuf.vec());
+        let fetching = self.parked > 0;
+        let mut c = CoordConn {
+            stream,
+            rbuf: ReadBuf::default(),
+            wbuf: WriteBuf::default(),
+            connected: false,
+            waits: 0,
+            fresh: false,
+            fetching,
+        };
+        let have = if fetching { 0 } else { self.config_version() };
+        Msg::ConfigWait { have }.encode(0, c.wbuf.vec());
         c.waits = 1;
         self.coord_addr_next = self.coord_addr_next.wrapping_sub(1);
         self.coord = Some(c);
@@ -872,9 +1144,11 @@ impl<T: Clone> Client<T> {
 
     fn drop_coord(&mut self) {
         if let Some(mut c) = self.coord.take() {
-            let _ = self.poll.registry().deregister(&mut c.stream);
+            let _ = self.registry.deregister(&mut c.stream);
         }
         self.coord_retry_at = Instant::now() + COORD_RETRY;
+        // Operations waiting for a configuration fail now rather than at their deadline.
+        self.unpark(Some(ReturnCode::CoordFail));
     }
 
     fn coord_event(&mut self, readable: bool, writable: bool, hup: bool) {
@@ -890,7 +1164,13 @@ impl<T: Clone> Client<T> {
         if c.connected && !failed && c.wbuf.unsent() > 0 && c.wbuf.flush_to(&mut c.stream).is_err() {
             failed = true;
         }
+        if c.connected && !failed && c.wbuf.unsent() == 0 && c.waits > 0 {
+            // The standing wait for anything newer than our version is on its way: from now
+            // on the coordinator tells us of every change.
+            c.fresh = true;
+        }
         let mut configs = Vec::new();
+        let mut bad_config = false;
         while readable && !failed {
             let limit = c.rbuf.limit(READ_LIMIT);
             let fill = match c.rbuf.fill_from(&mut c.stream, limit) {
@@ -904,13 +1184,21 @@ impl<T: Clone> Client<T> {
                     Ok(Some(f)) => {
                         let size = f.size;
                         let cfg = match Msg::decode(f.msg_type, f.body) {
-                            Ok(Msg::Config { config }) => Configuration::decode(&config).ok(),
+                            Ok(Msg::Config { config }) => {
+                                let cfg = Configuration::decode(&config).ok();
+                                bad_config |= cfg.is_none();
+                                cfg
+                            }
                             _ => None,
                         };
                         c.rbuf.consume(size);
                         c.waits = c.waits.saturating_sub(1);
                         match cfg {
-                            Some(cfg) => configs.push(cfg),
+                            Some(cfg) => {
+                                c.fresh = true;
+                                c.fetching = false;
+                                configs.push(cfg);
+                            }
                             None => {
                                 failed = true;
                                 break;
@@ -932,6 +1220,10 @@ impl<T: Clone> Client<T> {
             self.install(cfg);
         }
         if failed {
+            if bad_config {
+                // What waited for this configuration learns why it never came.
+                self.unpark(Some(ReturnCode::BadConfig));
+            }
             self.drop_coord();
             return;
         }

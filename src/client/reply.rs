@@ -68,14 +68,7 @@ pub fn fuzz_parse_reply(
     let reply = parse_reply(if get { Kind::Get } else { Kind::Atomic }, msg_type, body, nonkey)?;
     let values = reply.values.map(|(s, e, n)| {
         let attrs = (0..=n).map(|_| SchemaAttr { name: Box::default(), dtype: DataType::String }).collect();
-        let full = hyperdex_core::config::Space {
-            id: 0,
-            name: String::new(),
-            fault_tolerance: 0,
-            attrs: Vec::new(),
-            subspaces: Vec::new(),
-        };
-        let space = SpaceInfo { name: Box::default(), attrs, key_regions: Vec::new(), full };
+        let space = SpaceInfo { attrs, ..SpaceInfo::empty() };
         ValuesIter { space: &space, rest: &body[s..e], idx: 1, left: n }.map(|(_, _, v)| v.to_vec()).collect()
     });
     Ok((reply.rc, values))

@@ -130,6 +130,104 @@ impl MapAttrInput for MapAttribute<'_> {
     }
 }
 
+/// An owned copy of an attribute argument (kept while an operation waits for a
+/// configuration).
+#[derive(Clone, Debug)]
+pub(crate) struct OwnedAttr {
+    name: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    datatype: u32,
+}
+
+impl OwnedAttr {
+    pub(crate) fn of<A: AttrInput>(a: &A) -> OwnedAttr {
+        OwnedAttr { name: a.name().map(<[u8]>::to_vec), value: a.value().map(<[u8]>::to_vec), datatype: a.datatype() }
+    }
+}
+
+impl AttrInput for OwnedAttr {
+    fn name(&self) -> Option<&[u8]> {
+        self.name.as_deref()
+    }
+    fn value(&self) -> Option<&[u8]> {
+        self.value.as_deref()
+    }
+    fn datatype(&self) -> u32 {
+        self.datatype
+    }
+}
+
+/// An owned copy of a check.
+#[derive(Clone, Debug)]
+pub(crate) struct OwnedCheck {
+    attr: OwnedAttr,
+    predicate: u32,
+}
+
+impl OwnedCheck {
+    pub(crate) fn of<C: CheckInput>(c: &C) -> OwnedCheck {
+        OwnedCheck { attr: OwnedAttr::of(c), predicate: c.predicate() }
+    }
+}
+
+impl AttrInput for OwnedCheck {
+    fn name(&self) -> Option<&[u8]> {
+        self.attr.name()
+    }
+    fn value(&self) -> Option<&[u8]> {
+        self.attr.value()
+    }
+    fn datatype(&self) -> u32 {
+        self.attr.datatype
+    }
+}
+
+impl CheckInput for OwnedCheck {
+    fn predicate(&self) -> u32 {
+        self.predicate
+    }
+}
+
+/// An owned copy of a map-entry argument.
+#[derive(Clone, Debug)]
+pub(crate) struct OwnedMap {
+    name: Option<Vec<u8>>,
+    map_key: Option<Vec<u8>>,
+    map_key_datatype: u32,
+    value: Option<Vec<u8>>,
+    value_datatype: u32,
+}
+
+impl OwnedMap {
+    pub(crate) fn of<M: MapAttrInput>(m: &M) -> OwnedMap {
+        OwnedMap {
+            name: m.name().map(<[u8]>::to_vec),
+            map_key: m.map_key().map(<[u8]>::to_vec),
+            map_key_datatype: m.map_key_datatype(),
+            value: m.value().map(<[u8]>::to_vec),
+            value_datatype: m.value_datatype(),
+        }
+    }
+}
+
+impl MapAttrInput for OwnedMap {
+    fn name(&self) -> Option<&[u8]> {
+        self.name.as_deref()
+    }
+    fn map_key(&self) -> Option<&[u8]> {
+        self.map_key.as_deref()
+    }
+    fn map_key_datatype(&self) -> u32 {
+        self.map_key_datatype
+    }
+    fn value(&self) -> Option<&[u8]> {
+        self.value.as_deref()
+    }
+    fn value_datatype(&self) -> u32 {
+        self.value_datatype
+    }
+}
+
 /// What a key operation asks of the point leader: its flags, the function applied to each
 /// plain attribute argument, and the one applied to each map-entry argument. The `cond_`
 /// form of an operation is the same `KeyOp` called with a non-empty list of checks.

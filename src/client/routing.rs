@@ -81,6 +81,12 @@ impl SpaceInfo {
         SpaceInfo { name: sp.name.as_bytes().into(), attrs, key_regions, full: sp.clone() }
     }
 
+    /// A placeholder for operations not bound to a space yet.
+    pub(crate) fn empty() -> SpaceInfo {
+        let full = Space { id: 0, name: String::new(), fault_tolerance: 0, attrs: Vec::new(), subspaces: Vec::new() };
+        SpaceInfo { name: Box::default(), attrs: Vec::new(), key_regions: Vec::new(), full }
+    }
+
     /// The space's name.
     pub fn name(&self) -> &[u8] {
         &self.name

@@ -28,9 +28,9 @@ use hyperdex_core::proto::{flags, msg, next_object, search_mode, Msg};
 use hyperdex_core::search::{plan, sort_order};
 use hyperdex_core::wire::{DResult, DecodeError, Reader, MAX_FRAME};
 
-use super::request::{encode_atomic, OpError};
+use super::request::{encode_atomic, OpError, OwnedCheck};
 use super::routing::SpaceInfo;
-use super::{Client, Op, Pending, FLUSH_THRESHOLD, MAX_PENDING, SLOT_BITS};
+use super::{Client, Op, Parked, Pending, FLUSH_THRESHOLD, MAX_PENDING};
 
 /// Batches of one region waiting to be handed out before its next batch is asked for.
 pub(crate) const MAX_QUEUED: usize = 2;
@@ -50,6 +50,53 @@ pub enum SearchKind<'a> {
     GroupDel,
     /// A text report of the regions and servers a search would read (each region counts).
     Describe,
+}
+
+/// An owned [`SearchKind`] (kept while an operation waits for a configuration).
+#[derive(Clone, Debug)]
+pub(crate) enum OwnedKind {
+    Search,
+    Sorted { sort_by: Vec<u8>, limit: u64, maximize: bool },
+    Count,
+    GroupDel,
+    Describe,
+}
+
+impl OwnedKind {
+    pub(crate) fn of(k: SearchKind<'_>) -> OwnedKind {
+        match k {
+            SearchKind::Search => OwnedKind::Search,
+            SearchKind::Sorted { sort_by, limit, maximize } => {
+                OwnedKind::Sorted { sort_by: sort_by.to_vec(), limit, maximize }
+            }
+            SearchKind::Count => OwnedKind::Count,
+            SearchKind::GroupDel => OwnedKind::GroupDel,
+            SearchKind::Describe => OwnedKind::Describe,
+        }
+    }
+
+    pub(crate) fn borrow(&self) -> SearchKind<'_> {
+        match self {
+            OwnedKind::Search => SearchKind::Search,
+            OwnedKind::Sorted { sort_by, limit, maximize } => {
+                SearchKind::Sorted { sort_by, limit: *limit, maximize: *maximize }
+            }
+            OwnedKind::Count => SearchKind::Count,
+            OwnedKind::GroupDel => SearchKind::GroupDel,
+            OwnedKind::Describe => SearchKind::Describe,
+        }
+    }
+
+    /// The mode whose events report a refusal the way this kind reports failures.
+    pub(crate) fn refusal_mode(&self) -> Mode {
+        match self {
+            OwnedKind::Search => Mode::Search,
+            OwnedKind::Sorted { .. } => Mode::Sorted { attr: 0, dtype: DataType::String, limit: 0, maximize: false },
+            OwnedKind::Count => Mode::Count,
+            OwnedKind::GroupDel => Mode::GroupDel,
+            OwnedKind::Describe => Mode::Describe,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +170,29 @@ fn subs_remaining(op: &SearchOp) -> bool {
 }
 
 impl SearchOp {
+    /// An operation that could not start (it waited for a configuration that did not
+    /// allow it): it hands out `rc` the way a failed region is reported.
+    pub(crate) fn refused(mode: Mode, rc: ReturnCode) -> SearchOp {
+        let mut op = SearchOp {
+            mode,
+            subs: Vec::new(),
+            subspace: 0,
+            checks: Vec::new(),
+            batches: VecDeque::new(),
+            errors: VecDeque::new(),
+            first_error: None,
+            count: 0,
+            seen: None,
+            candidates: Vec::new(),
+            results: VecDeque::new(),
+            current: Vec::new(),
+            deletes: Vec::new(),
+            queued: false,
+        };
+        op.fail(rc);
+        op
+    }
+
     fn deletes_in_flight(&self) -> usize {
         self.deletes.iter().map(|d| d.1).sum()
     }
@@ -286,7 +356,11 @@ impl<T: Clone> Client<T> {
         user: T,
     ) -> Result<i64, OpError> {
         self.ensure_config().map_err(OpError::whole)?;
-        let sp = self.space(space)?;
+        let Some(sp) = self.space(space)? else {
+            let checks = checks.iter().map(OwnedCheck::of).collect();
+            let req = Parked::Search { kind: OwnedKind::of(kind), space: space.to_vec(), checks };
+            return self.park(req, user);
+        };
         let checks = super::request::validate_checks(&sp, checks, |i| -1i64 - i as i64)?;
         let mode = match kind {
             SearchKind::Search => Mode::Search,
@@ -319,9 +393,7 @@ impl<T: Clone> Client<T> {
         for &(_, server) in &regions {
             conns.push(self.conn_for(server)?);
         }
-        let slot = self.pending.vacant_key();
-        let id = (self.next_seq << SLOT_BITS) | slot as u64;
-        self.next_seq += 1;
+        let (slot, id) = self.next_slot();
         let version = self.config_version();
         let (wire_mode, sort_attr, limit, maximize) = match mode {
             Mode::Search | Mode::GroupDel => (search_mode::SEARCH, 0, 0, 0),
@@ -377,7 +449,8 @@ impl<T: Clone> Client<T> {
             deletes: Vec::new(),
             queued: false,
         };
-        self.pending.insert(Pending { id, user, space: sp, op: Op::Search(Box::new(op)) });
+        let at = self.pending.insert(Pending { id, user, space: sp, op: Op::Search(Box::new(op)) });
+        debug_assert_eq!(at, slot);
         // No region at all (a space without regions): the answer is already complete.
         self.search_ready(slot);
         for ci in conns {

@@ -88,7 +88,7 @@ pub unsafe extern "C" fn hyperclient_get(
                 }
                 let space = c_str(space).ok_or(whole(ReturnCode::UnknownSpace))?;
                 let key = bytes(key, key_sz).ok_or(whole(ReturnCode::WrongType))?;
-                c.client.get(space, key, Outputs { attrs, attrs_sz, ..Outputs::status_only(status) })
+                c.client.lock().get(space, key, Outputs { attrs, attrs_sz, ..Outputs::status_only(status) })
             })()
         };
         // SAFETY: status checked non-NULL above.

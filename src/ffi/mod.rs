@@ -9,7 +9,7 @@
 //! Safety contract for callers (stated in the header): pointers are NULL or valid for the
 //! documented extent; input arrays and strings only need to live for the call; the status
 //! and output pointers of an operation must stay valid until `hyperclient_loop` returns its
-//! id; one thread at a time per client.
+//! id (written by whichever thread loops); a client may be shared between threads.
 
 #![allow(non_camel_case_types)]
 #![allow(clippy::missing_safety_doc)]
@@ -27,7 +27,11 @@ use std::sync::OnceLock;
 
 use hyperdex_core::codes::{DataType, ReturnCode};
 
-use crate::client::{arg_offset, Client, Event, Extra, KeyOp, OpError};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::client::{arg_offset, Event, Extra, KeyOp, OpError, SharedClient};
 
 pub use keyops::*;
 pub use search::*;
@@ -61,13 +65,14 @@ impl Outputs {
     }
 }
 
-/// A client handle (opaque to C).
+/// A client handle (opaque to C). Several threads may use one handle at once: every call
+/// takes the client's lock, and `hyperclient_loop` waits without holding it.
 pub struct hyperclient {
-    client: Client<Outputs>,
+    client: SharedClient<Outputs>,
     /// A panic happened inside this client: its state can no longer be trusted.
-    poisoned: bool,
+    poisoned: AtomicBool,
     /// The last search_describe text handed out (valid until the next loop call).
-    description: Option<CString>,
+    description: Mutex<Option<CString>>,
 }
 
 /// The panic boundary of every export: runs `body`; if it panics, marks the client (when
@@ -79,8 +84,8 @@ fn guard<R>(client: *mut hyperclient, status: *mut HyperclientReturncode, fallba
         Err(_) => {
             // SAFETY: the pointers are the export's own arguments, NULL or valid (contract).
             unsafe {
-                if let Some(c) = client.as_mut() {
-                    c.poisoned = true;
+                if let Some(c) = client.as_ref() {
+                    c.poisoned.store(true, Ordering::Relaxed);
                 }
                 set_status(status, ReturnCode::Exception);
             }
@@ -103,11 +108,11 @@ unsafe fn set_status(status: *mut HyperclientReturncode, rc: ReturnCode) {
 ///
 /// # Safety
 /// `p` is NULL or a handle from `hyperclient_create` not yet destroyed.
-unsafe fn usable<'a>(p: *mut hyperclient) -> Result<&'a mut hyperclient, OpError> {
+unsafe fn usable<'a>(p: *mut hyperclient) -> Result<&'a hyperclient, OpError> {
     // SAFETY: by the contract above.
-    match unsafe { p.as_mut() } {
+    match unsafe { p.as_ref() } {
         None => Err(OpError { offset: -1, status: ReturnCode::Garbage }),
-        Some(c) if c.poisoned => Err(OpError { offset: -1, status: ReturnCode::Exception }),
+        Some(c) if c.poisoned.load(Ordering::Relaxed) => Err(OpError { offset: -1, status: ReturnCode::Exception }),
         Some(c) => Ok(c),
     }
 }
@@ -165,7 +170,7 @@ unsafe fn key_op(
                 let attrs = AttrView::slice(attrs, attrs_sz).ok_or(unknown(arg_offset(checks_sz, 0)))?;
                 let maps = MapAttrView::slice(mapattrs, mapattrs_sz)
                     .ok_or(unknown(arg_offset(checks_sz.saturating_add(attrs_sz), 0)))?;
-                c.client.key_op(op, space, key, checks, attrs, maps, Outputs::status_only(status))
+                c.client.lock().key_op(op, space, key, checks, attrs, maps, Outputs::status_only(status))
             })()
         };
         // SAFETY: status checked non-NULL above.
@@ -178,7 +183,7 @@ unsafe fn key_op(
 ///
 /// # Safety
 /// The pointers in `ev.user` are valid (the caller's contract until this id is returned).
-unsafe fn complete(ev: Event<'_, Outputs>, description: &mut Option<CString>) -> i64 {
+unsafe fn complete(ev: Event<'_, Outputs>, description: &Mutex<Option<CString>>) -> i64 {
     let out = ev.user;
     let mut rc = ev.status;
     match &ev.extra {
@@ -195,7 +200,7 @@ unsafe fn complete(ev: Event<'_, Outputs>, description: &mut Option<CString>) ->
                 // SAFETY: as above; the text lives in the handle until the next loop call.
                 unsafe { out.description.write(text.as_ptr()) };
             }
-            *description = Some(text);
+            *description.lock() = Some(text);
         }
     }
     if let (ReturnCode::Success, Some(values)) = (rc, &ev.values) {
@@ -227,8 +232,8 @@ fn set_errno(_v: c_int) {}
 // ---------------------------------------------------------------------------------------
 
 /// Creates a client of the cluster whose coordinator listens on `coordinator:port` (a host
-/// name or an IP address). Does no network I/O: the first operation fetches the cluster
-/// configuration, blocking up to 10 seconds.
+/// name or an IP address). Does no network I/O: the first operation returns at once, and
+/// `hyperclient_loop` fetches the cluster configuration before sending it.
 ///
 /// Returns NULL on failure with errno set (EINVAL for a NULL or non-UTF-8 host).
 #[no_mangle]
@@ -240,8 +245,12 @@ pub unsafe extern "C" fn hyperclient_create(coordinator: *const c_char, port: u1
             set_errno(libc::EINVAL);
             return ptr::null_mut();
         };
-        match Client::new(host, port) {
-            Ok(client) => Box::into_raw(Box::new(hyperclient { client, poisoned: false, description: None })),
+        match SharedClient::new(host, port) {
+            Ok(client) => Box::into_raw(Box::new(hyperclient {
+                client,
+                poisoned: AtomicBool::new(false),
+                description: Mutex::new(None),
+            })),
             Err(e) => {
                 set_errno(e.raw_os_error().unwrap_or(libc::ENOMEM));
                 ptr::null_mut()
@@ -284,7 +293,7 @@ pub unsafe extern "C" fn hyperclient_add_space(
         let Some(desc) = (unsafe { c_str(description) }) else {
             return ReturnCode::BadSpace as u32;
         };
-        c.client.add_space(desc) as u32
+        c.client.lock().add_space(desc) as u32
     })
 }
 
@@ -305,7 +314,7 @@ pub unsafe extern "C" fn hyperclient_rm_space(client: *mut hyperclient, space: *
         let Some(name) = (unsafe { c_str(space) }) else {
             return ReturnCode::NotFound as u32;
         };
-        c.client.rm_space(name) as u32
+        c.client.lock().rm_space(name) as u32
     })
 }
 
@@ -331,7 +340,7 @@ pub unsafe extern "C" fn hyperclient_attribute_type(
                 let c = usable(client).map_err(|e| e.status)?;
                 let space = c_str(space).ok_or(ReturnCode::UnknownSpace)?;
                 let name = c_str(name).ok_or(ReturnCode::UnknownAttr)?;
-                c.client.attribute_type(space, name)
+                c.client.lock().attribute_type(space, name)
             })()
         };
         let (rc, t) = match r {
@@ -387,17 +396,18 @@ pub unsafe extern "C" fn hyperclient_loop(
                 return -1;
             }
         };
-        c.description = None;
-        match c.client.loop_once(timeout) {
-            Ok(ev) => {
-                // The loop's own status first: when the caller passes the same variable as
-                // the operation's status, the operation's outcome is what it reads.
-                // SAFETY: status checked non-NULL; the op's pointers are valid until now.
-                unsafe {
-                    set_status(status, ReturnCode::Success);
-                    complete(ev, &mut c.description)
-                }
+        *c.description.lock() = None;
+        let delivered = c.client.loop_once(timeout, |ev| {
+            // The loop's own status first: when the caller passes the same variable as the
+            // operation's status, the operation's outcome is what it reads.
+            // SAFETY: status checked non-NULL; the op's pointers are valid until now.
+            unsafe {
+                set_status(status, ReturnCode::Success);
+                complete(ev, &c.description)
             }
+        });
+        match delivered {
+            Ok(id) => id,
             Err(rc) => {
                 // SAFETY: status checked non-NULL above.
                 unsafe { set_status(status, rc) };
@@ -417,7 +427,7 @@ pub unsafe extern "C" fn hyperclient_poll_fd(client: *mut hyperclient) -> c_int 
     guard(client, ptr::null_mut(), -1, || {
         // SAFETY: NULL or a live handle (contract).
         match unsafe { usable(client) } {
-            Ok(c) => c.client.poll_fd().unwrap_or(-1),
+            Ok(c) => c.client.poll_fd(),
             Err(_) => -1,
         }
     })

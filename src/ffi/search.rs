@@ -35,7 +35,7 @@ unsafe fn start(
                 let space = c_str(space).ok_or(whole(ReturnCode::UnknownSpace))?;
                 let checks = CheckView::slice(checks, checks_sz)
                     .ok_or(OpError { offset: -1, status: ReturnCode::UnknownAttr })?;
-                c.client.search(kind, space, checks, out)
+                c.client.lock().search(kind, space, checks, out)
             })()
         };
         // SAFETY: status checked non-NULL above.

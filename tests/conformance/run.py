@@ -13,6 +13,12 @@ must be HYPERCLIENT_<status>.  A vector with an "offset" must fail in the
 async_* call itself (nothing sent), and the exception's ``attr`` must name
 the input the offset points at (None for -1).
 
+Search-type steps: search and sorted_search go through the Search /
+SortedSearch iterators (the runner calls loop() itself, with a deadline, and
+takes one item per event); count, group_del and search_describe through
+async_count (unsafe=True), async_group_del and async_search_describe.  Their
+offsets are -1 - i for check i and -1 - len(checks) for sort_by.
+
 Every mismatch is printed as "FILE:LINE: ..."; exit status 0 when every step
 matched, 1 when some did not, 2 for usage errors or broken vectors.  Steps
 marked "only": "c" are skipped, and so is nothing else: a vector the Python
@@ -51,6 +57,14 @@ for _op in ATTR_OPS:
 for _op in MAP_OPS:
     OPS[_op] = ('map', _op)
     OPS['cond_' + _op] = ('cond_map', 'cond_' + _op)
+# search-type operations: no key, "checks" required
+SEARCH_OPS = {'search': 'search', 'sorted_search': 'sorted', 'count': 'count',
+              'group_del': 'group_del', 'search_describe': 'describe'}
+for _op, _kind in SEARCH_OPS.items():
+    OPS[_op] = (_kind, _op)
+SEARCH_KINDS = frozenset(SEARCH_OPS.values())
+# statuses whose negative result names one input (the others name none)
+OFFSET_STATUSES = ('UNKNOWNATTR', 'WRONGTYPE', 'DONTUSEKEY', 'DUPEATTR')
 
 PRIMS = ('string', 'int', 'float')
 DEFAULTS = {'string': '', 'int': 0, 'float': 0.0}
@@ -233,6 +247,73 @@ def build_condition(checks):
     return {a: (s[0] if len(s) == 1 else s) for a, s in cond.items()}
 
 
+def python_check_order(checks):
+    """The attribute of each check in the order the Python module sends them:
+    build_condition groups the checks of one attribute together."""
+    order = []
+    for ch in checks:
+        if ch['attr'] not in order:
+            order.append(ch['attr'])
+    return [a for a in order for ch in checks if ch['attr'] == a]
+
+
+# ---------------------------------------------------------------------------
+# the space's schema (for the shape of search results)
+
+_PRIM_WORDS = ('string', 'int', 'int64', 'float')
+
+
+def parse_schema(desc):
+    """[key name, attribute names in schema order...] from a space
+    description, or None if it does not parse."""
+    toks = re.findall(r'[(),]|[^\s(),]+', desc)
+    pos = [0]
+
+    def tok():
+        return toks[pos[0]] if pos[0] < len(toks) else None
+
+    def take(want=None):
+        t = tok()
+        if t is None or (want is not None and t != want):
+            raise ValueError(desc)
+        pos[0] += 1
+        return t
+
+    def attr():
+        t = take()
+        if t in _PRIM_WORDS:
+            t = take()
+        elif t in ('list', 'set', 'map'):
+            kind = t
+            take('(')
+            if take() not in _PRIM_WORDS:
+                raise ValueError(desc)
+            if kind == 'map':
+                take(',')
+                if take() not in _PRIM_WORDS:
+                    raise ValueError(desc)
+            take(')')
+            t = take()
+        if not re.match(r'^[A-Za-z_][A-Za-z0-9_]*$', t):
+            raise ValueError(desc)
+        return t
+
+    try:
+        take('space')
+        take()
+        take('key')
+        names = [attr()]
+        if tok() in ('attributes', 'attribute'):
+            take()
+            names.append(attr())
+            while tok() == ',':
+                take()
+                names.append(attr())
+        return names
+    except ValueError:
+        return None
+
+
 # ---------------------------------------------------------------------------
 # running
 
@@ -244,6 +325,7 @@ class Runner(object):
         self.suffix = '_py%s' % uuid.uuid4().hex[:10]
         self.path = None
         self.line = 0
+        self.schema = None
 
     def fail(self, op, msg):
         print('%s:%d: %s: %s' % (self.path, self.line, op, msg))
@@ -286,6 +368,7 @@ class Runner(object):
                         self.broken('the first line must be {"space": "space NAME ..."}')
                         break
                     name = words[1] + self.suffix
+                    self.schema = parse_schema(desc)
                     try:
                         self.c.add_space(re.sub(r'^(\s*space\s+)(\S+)',
                                                 lambda m: m.group(1) + name, desc))
@@ -311,7 +394,8 @@ class Runner(object):
                                             self.failures - failures0))
 
     def run_step(self, j, space):
-        allowed = {'op', 'key', 'space', 'checks', 'attrs', 'mapattrs', 'expect', 'note', 'only'}
+        allowed = {'op', 'key', 'space', 'checks', 'attrs', 'mapattrs', 'sort_by', 'limit',
+                   'maximize', 'expect', 'note', 'only'}
         unknown = set(j) - allowed
         if unknown:
             raise Broken('unknown field(s) %s' % ', '.join(sorted(unknown)))
@@ -326,6 +410,11 @@ class Runner(object):
             raise Broken('unknown op %r' % (op,))
         kind, method = OPS[op]
         space = j.get('space', space)
+        if kind in SEARCH_KINDS:
+            return self.run_search_step(j, op, kind, space)
+        for field in ('sort_by', 'limit', 'maximize'):
+            if field in j:
+                raise Broken('only sorted_search takes "%s"' % field)
         if 'key' not in j:
             raise Broken('no "key"')
         key = request_value(j['key'])
@@ -473,6 +562,273 @@ class Runner(object):
             return
         if result is not want:
             self.fail(op, 'expected %r (%s), got %r' % (want, status, result))
+
+    # -- search-type operations ---------------------------------------------
+
+    def run_search_step(self, j, op, kind, space):
+        if 'key' in j or 'attrs' in j or 'mapattrs' in j:
+            raise Broken('%s takes no "key", "attrs" or "mapattrs"' % op)
+        if 'checks' not in j:
+            raise Broken('%s takes "checks"' % op)
+        checks = j['checks']
+        predicate = build_condition(checks)
+        names = python_check_order(checks)
+        sort = None
+        if kind == 'sorted':
+            sort_by, limit, maximize = j.get('sort_by'), j.get('limit'), j.get('maximize')
+            if (not isinstance(sort_by, str) or not isinstance(limit, int)
+                    or isinstance(limit, bool) or not 0 <= limit < 1 << 64
+                    or not isinstance(maximize, bool)):
+                raise Broken('sorted_search needs "sort_by" (a name), "limit" (an integer '
+                             'in [0, 2^64-1]) and "maximize" (true or false)')
+            sort = (sort_by, limit, 'max' if maximize else 'min')
+        else:
+            for field in ('sort_by', 'limit', 'maximize'):
+                if field in j:
+                    raise Broken('only sorted_search takes "%s"' % field)
+        exp = self.parse_search_expect(j, op, kind)
+        if exp['offset'] is not None and names != [ch['attr'] for ch in checks]:
+            raise NotExpressible('Python groups the checks of one attribute, so the offset '
+                                 'would point at another check')
+        if kind in ('search', 'sorted') and self.schema is None:
+            raise Broken('cannot read the key and attributes from the space description')
+        self.steps += 1
+        args = [space, predicate]
+        if kind == 'search':
+            call = lambda: self.c.search(*args)
+        elif kind == 'sorted':
+            call = lambda: self.c.sorted_search(*(args + list(sort)))
+        elif kind == 'count':
+            call = lambda: self.c.async_count(space, predicate, True)
+        elif kind == 'group_del':
+            call = lambda: self.c.async_group_del(*args)
+        else:
+            call = lambda: self.c.async_search_describe(*args)
+        symbol = 'HYPERCLIENT_' + exp['status']
+        try:
+            d = call()
+        except H.HyperClientException as e:
+            if exp['offset'] is None:
+                self.fail(op, 'expected a request, got an immediate %s (attr %r)'
+                          % (e.symbol(), e.attr))
+                return
+            want_attr = None
+            if exp['status'] in OFFSET_STATUSES:
+                idx = -1 - exp['offset']
+                want_attr = (names[idx] if idx < len(names) else
+                             sort[0] if sort is not None and idx == len(names) else
+                             '<out of range>')
+            if e.symbol() != symbol or e.attr != want_attr:
+                self.fail(op, 'expected an immediate %s naming %r (offset %d), got %s naming %r'
+                          % (symbol, want_attr, exp['offset'], e.symbol(), e.attr))
+            return
+        except Exception as e:  # TypeError, ValueError, ...
+            self.fail(op, 'raised %s: %s' % (type(e).__name__, e))
+            return
+        if kind in ('search', 'sorted'):
+            results = self.collect(op, d)
+            if exp['offset'] is not None:
+                self.fail(op, 'expected an immediate %s (offset %d), but the request was sent'
+                          % (symbol, exp['offset']))
+            elif results is not None:
+                self.compare_search(op, kind, exp, sort, results)
+            return
+        self.wait_for(op, d)
+        try:
+            result = d.wait()
+        except H.HyperClientException as e:
+            result = e
+        except Exception as e:
+            self.fail(op, 'wait() raised %s: %s' % (type(e).__name__, e))
+            return
+        if exp['offset'] is not None:
+            self.fail(op, 'expected an immediate %s (offset %d), but the request was sent (%r)'
+                      % (symbol, exp['offset'], result))
+            return
+        if exp['status'] != 'SUCCESS':
+            if not isinstance(result, H.HyperClientException) or result.symbol() != symbol:
+                self.fail(op, 'expected HyperClientException %s, got %r' % (symbol, result))
+        elif isinstance(result, H.HyperClientException):
+            self.fail(op, 'expected SUCCESS, got %s' % result.symbol())
+        elif kind == 'count':
+            if type(result) is not int or result != exp['count']:
+                self.fail(op, 'expected count %d, got %r' % (exp['count'], result))
+        elif kind == 'group_del':
+            if result is not True:
+                self.fail(op, 'expected True, got %r' % (result,))
+        elif not isinstance(result, str) or not result:
+            self.fail(op, 'expected a non-empty description, got %r' % (result,))
+
+    def wait_for(self, op, d):
+        """Drives the loop with a deadline until the Deferred d finished."""
+        while True:
+            try:
+                done = self.c.loop(LOOP_TIMEOUT_MS)
+            except H.HyperClientException as e:
+                self.fail(op, 'loop failed: %s' % e.symbol())
+                raise SystemExit(self.summary(stuck=True))
+            if done is d:
+                return
+
+    def collect(self, op, it):
+        """Every result of a search iterator, in order; each loop event is taken
+        out of the iterator at once, so next() never blocks (error events are
+        reported and skipped)."""
+        results = []
+        while True:
+            try:
+                done = self.c.loop(LOOP_TIMEOUT_MS)
+            except H.HyperClientException as e:
+                self.fail(op, 'loop failed: %s' % e.symbol())
+                raise SystemExit(self.summary(stuck=True))
+            if done is not it:
+                self.fail(op, 'loop returned another operation: %r' % (done,))
+                raise SystemExit(self.summary(stuck=True))
+            try:
+                results.append(next(it))
+            except StopIteration:
+                return results
+            except H.HyperClientException as e:
+                self.fail(op, 'error event: %s (a server failed)' % e.symbol())
+            except Exception as e:
+                self.fail(op, 'result raised %s: %s' % (type(e).__name__, e))
+
+    def parse_search_expect(self, j, op, kind):
+        e = j.get('expect')
+        out = {'status': 'SUCCESS', 'offset': None, 'mode': None, 'want': None,
+               'key_set': None, 'count': None}
+        if isinstance(e, str):
+            if kind not in ('group_del', 'describe'):
+                raise Broken('%s needs an "expect" object with its results' % op)
+            out['status'] = e
+        elif isinstance(e, dict):
+            fields = {'status', 'offset', 'keys', 'objects', 'sort_values', 'key_set', 'count'}
+            if set(e) - fields:
+                raise Broken('"expect" of %s: unknown field(s) %s'
+                             % (op, ', '.join(sorted(set(e) - fields))))
+            out['status'] = e.get('status', 'SUCCESS')
+            results = set(e) & (fields - {'status', 'offset'})
+            if 'offset' in e:
+                off = e['offset']
+                if (not isinstance(off, int) or isinstance(off, bool) or off >= 0
+                        or 'status' not in e or results):
+                    raise Broken('"offset" (a negative integer) goes with a "status" only')
+                out['offset'] = off
+            elif results and out['status'] not in ('SUCCESS', 'HYPERCLIENT_SUCCESS'):
+                raise Broken('results go with SUCCESS')
+            elif (out['status'] not in ('SUCCESS', 'HYPERCLIENT_SUCCESS')
+                  and kind not in ('group_del', 'describe')):
+                raise Broken('%s: a status other than SUCCESS needs an "offset"' % op)
+            elif kind == 'search':
+                if len(results) != 1 or not results & {'keys', 'objects'}:
+                    raise Broken('search expects exactly one of "keys", "objects"')
+            elif kind == 'sorted':
+                main = results & {'keys', 'objects', 'sort_values'}
+                if len(main) != 1 or 'count' in results or (
+                        'key_set' in results and 'sort_values' not in results):
+                    raise Broken('sorted_search expects one of "keys", "objects", '
+                                 '"sort_values" (the last optionally with "key_set")')
+            elif kind == 'count':
+                c = e.get('count')
+                if results != {'count'} or not isinstance(c, int) or isinstance(c, bool) \
+                        or c < 0:
+                    raise Broken('count expects {"count": N}')
+                out['count'] = c
+            elif results:
+                raise Broken('%s expects a status only' % op)
+            if out['offset'] is None and kind in ('search', 'sorted'):
+                for mode in ('keys', 'objects', 'sort_values'):
+                    if mode in e:
+                        out['mode'] = mode
+                        out['want'] = self.want_list(e[mode], mode, mode != 'sort_values')
+                if 'key_set' in e:
+                    out['key_set'] = self.want_list(e['key_set'], 'keys', True)
+        else:
+            raise Broken('no "expect"')
+        st = out['status']
+        if st.startswith('HYPERCLIENT_'):
+            st = st[len('HYPERCLIENT_'):]
+        if st not in STATUSES:
+            raise Broken('unknown status %r' % (st,))
+        out['status'] = st
+        return out
+
+    def want_list(self, items, mode, unique):
+        """[(python key or sort value, [(name, value)...] or None)]"""
+        if not isinstance(items, list):
+            raise Broken('"%s" must be an array' % mode)
+        out = []
+        for item in items:
+            if mode == 'objects':
+                if not isinstance(item, dict) or set(item) != {'key', 'value'} \
+                        or not isinstance(item['value'], dict):
+                    raise Broken('objects are {"key": V, "value": {...}}')
+                out.append((expected_value(item['key']),
+                            [(n, expected_value(v)) for n, v in item['value'].pairs]))
+            else:
+                out.append((expected_value(item), None))
+        if unique:
+            for i, (k, _) in enumerate(out):
+                if any(same(k, k2) for k2, _ in out[:i]):
+                    raise Broken('the same key twice in "%s"' % mode)
+        return out
+
+    def compare_search(self, op, kind, exp, sort, results):
+        names = self.schema
+        key_name = names[0]
+        for i, r in enumerate(results):
+            if not isinstance(r, dict) or list(r.keys()) != names:
+                self.fail(op, 'result %d: expected the attributes %s, got %r'
+                          % (i, names, list(r.keys()) if isinstance(r, dict) else r))
+        results = [r for r in results if isinstance(r, dict) and key_name in r]
+        want = exp['want']
+        if exp['mode'] == 'sort_values':
+            got = [r.get(sort[0]) for r in results]
+            if len(got) != len(want) or not all(same(w, g) for (w, _), g in zip(want, got)):
+                self.fail(op, 'expected %s values %r, got %r'
+                          % (sort[0], [w for w, _ in want], got))
+            if exp['key_set'] is not None:
+                self.match_unordered(op, exp['key_set'], results, key_name)
+            return
+        if kind == 'sorted':
+            got = [r[key_name] for r in results]
+            if len(got) != len(want) or not all(same(w, g) for (w, _), g in zip(want, got)):
+                self.fail(op, 'expected keys %r in this order, got %r'
+                          % ([w for w, _ in want], got))
+                return
+            pairs = list(zip(want, results))
+        else:
+            pairs = self.match_unordered(op, want, results, key_name)
+        if exp['mode'] == 'objects':
+            for (k, value), r in pairs:
+                got = [(n, v) for n, v in r.items() if n != key_name]
+                if [n for n, _ in got] != [n for n, _ in value]:
+                    self.fail(op, 'object %r: expected attributes %s, got %s'
+                              % (k, [n for n, _ in value], [n for n, _ in got]))
+                for (n, w), (_, g) in zip(value, got):
+                    if not same(w, g):
+                        self.fail(op, 'object %r: attribute %r: expected %r, got %r'
+                                  % (k, n, w, g))
+
+    def match_unordered(self, op, want, results, key_name):
+        """Pairs each result with the expected entry of its key; reports the
+        unexpected, repeated and missing keys."""
+        seen = [False] * len(want)
+        pairs = []
+        for r in results:
+            k = r[key_name]
+            idx = [i for i, (w, _) in enumerate(want) if same(w, k)]
+            if not idx:
+                self.fail(op, 'unexpected result: key %r' % (k,))
+            elif seen[idx[0]]:
+                self.fail(op, 'key %r returned twice' % (k,))
+            else:
+                seen[idx[0]] = True
+                pairs.append((want[idx[0]], r))
+        for (w, _), s in zip(want, seen):
+            if not s:
+                self.fail(op, 'missing result: key %r' % (w,))
+        return pairs
 
     def summary(self, stuck=False):
         print('conformance (Python): %d steps, %d failed, %d skipped, %d broken vector(s)%s'

@@ -8,7 +8,9 @@
  * The format of the files is described in tests/conformance/README.md. Every
  * mismatch is printed as "FILE:LINE: ..."; the exit status is 0 when every
  * step matched, 1 when some step did not, 2 for usage errors or broken files.
- * Steps marked "only": "python" are skipped here.
+ * Steps marked "only": "python" are skipped here. Search-type steps (search,
+ * sorted_search, count, group_del, search_describe) collect every event of
+ * their request, until SEARCHDONE for the searches.
  *
  * It contains a minimal JSON parser (only what the vector schema needs) and a
  * value encoder that behaves like a binding: sets are sorted and duplicates
@@ -1027,7 +1029,13 @@ static void describe(struct buf* out, int dt, const char* p, size_t n)
 /* ------------------------------------------------------------------------ */
 /* operations */
 
-enum kind { K_GET, K_ATTRS, K_COND_ATTRS, K_DEL, K_COND_DEL, K_MAP, K_COND_MAP };
+enum kind {
+    K_GET, K_ATTRS, K_COND_ATTRS, K_DEL, K_COND_DEL, K_MAP, K_COND_MAP,
+    /* search-type operations (no key; checks required); keep them last */
+    K_SEARCH, K_SORTED, K_COUNT, K_GROUP_DEL, K_DESCRIBE
+};
+
+#define IS_SEARCH_KIND(k) ((k) >= K_SEARCH)
 
 typedef int64_t (*fn_get)(struct hyperclient*, const char*, const char*, size_t,
                           enum hyperclient_returncode*, struct hyperclient_attribute**,
@@ -1051,6 +1059,23 @@ typedef int64_t (*fn_cond_map)(struct hyperclient*, const char*, const char*, si
                                const struct hyperclient_attribute_check*, size_t,
                                const struct hyperclient_map_attribute*, size_t,
                                enum hyperclient_returncode*);
+typedef int64_t (*fn_search)(struct hyperclient*, const char*,
+                             const struct hyperclient_attribute_check*, size_t,
+                             enum hyperclient_returncode*, struct hyperclient_attribute**,
+                             size_t*);
+typedef int64_t (*fn_sorted)(struct hyperclient*, const char*,
+                             const struct hyperclient_attribute_check*, size_t, const char*,
+                             uint64_t, int, enum hyperclient_returncode*,
+                             struct hyperclient_attribute**, size_t*);
+typedef int64_t (*fn_count)(struct hyperclient*, const char*,
+                            const struct hyperclient_attribute_check*, size_t,
+                            enum hyperclient_returncode*, uint64_t*);
+typedef int64_t (*fn_group_del)(struct hyperclient*, const char*,
+                                const struct hyperclient_attribute_check*, size_t,
+                                enum hyperclient_returncode*);
+typedef int64_t (*fn_describe)(struct hyperclient*, const char*,
+                               const struct hyperclient_attribute_check*, size_t,
+                               enum hyperclient_returncode*, const char**);
 typedef void (*any_fn)(void);
 
 struct opdesc {
@@ -1074,7 +1099,107 @@ static const struct opdesc OPS[] = {
     MOP2(map_add), MOP2(map_atomic_add), MOP2(map_atomic_sub), MOP2(map_atomic_mul),
     MOP2(map_atomic_div), MOP2(map_atomic_mod), MOP2(map_atomic_and), MOP2(map_atomic_or),
     MOP2(map_atomic_xor), MOP2(map_string_prepend), MOP2(map_string_append),
+    OP(search, K_SEARCH), OP(sorted_search, K_SORTED), OP(count, K_COUNT),
+    OP(group_del, K_GROUP_DEL), OP(search_describe, K_DESCRIBE),
     {NULL, K_GET, NULL}};
+
+/* ------------------------------------------------------------------------ */
+/* the schema of the file's space (for the shape of search results) */
+
+#define MAX_SCHEMA 64
+#define MAX_NAME 64
+
+struct schema {
+    int ok;                            /* the description parsed */
+    size_t n;                          /* attributes, the key included */
+    char names[MAX_SCHEMA][MAX_NAME];  /* [0] is the key */
+    int types[MAX_SCHEMA];
+};
+
+/* The next token of a space description: a word, or one of ( ) , */
+static int next_token(const char** p, char* out, size_t outsz)
+{
+    size_t n = 0;
+    while (**p == ' ' || **p == '\t' || **p == '\r' || **p == '\n') ++*p;
+    if (**p == '\0') return 0;
+    if (**p == '(' || **p == ')' || **p == ',') {
+        out[0] = *(*p)++;
+        out[1] = '\0';
+        return 1;
+    }
+    while (**p && strchr(" \t\r\n(),", **p) == NULL) {
+        if (n + 1 < outsz) out[n++] = **p;
+        ++*p;
+    }
+    out[n] = '\0';
+    return 1;
+}
+
+static int prim_word(const char* w)
+{
+    if (strcmp(w, "string") == 0) return HYPERDATATYPE_STRING;
+    if (strcmp(w, "int") == 0 || strcmp(w, "int64") == 0) return HYPERDATATYPE_INT64;
+    if (strcmp(w, "float") == 0) return HYPERDATATYPE_FLOAT;
+    return -1;
+}
+
+/* attr := IDENT | type IDENT, with *tok holding its first token on entry and
+ * the token after it on return. */
+static int parse_schema_attr(const char** p, char* tok, struct schema* sc)
+{
+    int t = prim_word(tok);
+    if (t >= 0) {
+        if (!next_token(p, tok, MAX_NAME)) return -1;
+    } else if (strcmp(tok, "list") == 0 || strcmp(tok, "set") == 0 ||
+               strcmp(tok, "map") == 0) {
+        char c = tok[0];
+        int e, k = 0;
+        if (!next_token(p, tok, MAX_NAME) || strcmp(tok, "(") != 0) return -1;
+        if (!next_token(p, tok, MAX_NAME) || (e = prim_word(tok)) < 0) return -1;
+        if (c == 'm') {
+            k = e;
+            if (!next_token(p, tok, MAX_NAME) || strcmp(tok, ",") != 0) return -1;
+            if (!next_token(p, tok, MAX_NAME) || (e = prim_word(tok)) < 0) return -1;
+        }
+        if (!next_token(p, tok, MAX_NAME) || strcmp(tok, ")") != 0) return -1;
+        if (!next_token(p, tok, MAX_NAME)) return -1;
+        t = c == 'l' ? (HYPERDATATYPE_LIST_GENERIC | (e & 7))
+                     : (c == 's' ? (HYPERDATATYPE_SET_GENERIC | (e & 7))
+                                 : (HYPERDATATYPE_MAP_GENERIC | ((k & 7) << 3) | (e & 7)));
+    } else {
+        t = HYPERDATATYPE_STRING;
+    }
+    if (sc->n == MAX_SCHEMA || !(tok[0] == '_' || (tok[0] >= 'A' && tok[0] <= 'Z') ||
+                                 (tok[0] >= 'a' && tok[0] <= 'z'))) {
+        return -1;
+    }
+    snprintf(sc->names[sc->n], MAX_NAME, "%s", tok);
+    sc->types[sc->n++] = t;
+    if (!next_token(p, tok, MAX_NAME)) tok[0] = '\0';
+    return 0;
+}
+
+/* Reads the key and the attributes (in schema order) from a space description. */
+static void parse_schema(const char* desc, struct schema* sc)
+{
+    char tok[MAX_NAME];
+    const char* p = desc;
+    memset(sc, 0, sizeof(*sc));
+    if (!next_token(&p, tok, sizeof(tok)) || strcmp(tok, "space") != 0 ||
+        !next_token(&p, tok, sizeof(tok)) || !next_token(&p, tok, sizeof(tok)) ||
+        strcmp(tok, "key") != 0 || !next_token(&p, tok, sizeof(tok)) ||
+        parse_schema_attr(&p, tok, sc) != 0) {
+        return;
+    }
+    if (strcmp(tok, "attributes") == 0 || strcmp(tok, "attribute") == 0) {
+        do {
+            if (!next_token(&p, tok, sizeof(tok)) || parse_schema_attr(&p, tok, sc) != 0) {
+                return;
+            }
+        } while (strcmp(tok, ",") == 0);
+    }
+    sc->ok = 1;
+}
 
 /* ------------------------------------------------------------------------ */
 /* running a file */
@@ -1092,6 +1217,9 @@ struct ctx {
     enum hyperclient_returncode status;
     struct hyperclient_attribute* attrs;
     size_t attrs_sz;
+    uint64_t count;          /* hyperclient_count */
+    const char* description; /* hyperclient_search_describe */
+    struct schema schema;    /* of the current file's space */
 };
 
 static void failf(struct ctx* c, const char* op, const char* fmt, ...)
@@ -1116,6 +1244,14 @@ static void vector_error(struct ctx* c, const char* fmt, ...)
     ++c->errors;
 }
 
+/* Expected search results: encoded keys (or sort values), and for "objects"
+ * the expected value of each. */
+struct wantlist {
+    struct tval* v;
+    const struct jval** obj;
+    size_t n;
+};
+
 /* Everything one step needs, with the storage for the encoded inputs. */
 struct step {
     const struct opdesc* op;
@@ -1133,11 +1269,35 @@ struct step {
     int has_offset;
     int64_t offset;
     const struct jval* expect_value; /* get only */
+    /* search-type operations */
+    const char* sort_by;
+    uint64_t limit;
+    int maximize;
+    uint64_t expect_count;       /* count */
+    enum { R_NONE, R_KEYS, R_OBJECTS, R_SORT_VALUES } rmode;
+    struct wantlist want;        /* keys, objects (with their values) or sort values */
+    int has_key_set;
+    struct wantlist key_set;     /* with sort_values: the keys, in any order */
 };
+
+static void wantlist_free(struct wantlist* w)
+{
+    size_t i;
+    for (i = 0; i < w->n; ++i) {
+        buf_free(&w->v[i].b);
+    }
+    free(w->v);
+    free(w->obj);
+    w->v = NULL;
+    w->obj = NULL;
+    w->n = 0;
+}
 
 static void step_free(struct step* s)
 {
     size_t i;
+    wantlist_free(&s->want);
+    wantlist_free(&s->key_set);
     buf_free(&s->key.b);
     for (i = 0; i < s->nvals; ++i) {
         buf_free(&s->vals[i].b);
@@ -1150,11 +1310,207 @@ static void step_free(struct step* s)
 
 static int is_allowed_field(const char* k)
 {
-    static const char* const fields[] = {"op", "key", "space", "checks", "attrs", "mapattrs",
-                                         "expect", "note", "only", NULL};
+    static const char* const fields[] = {"op",     "key",   "space",   "checks",
+                                         "attrs",  "mapattrs", "sort_by", "limit",
+                                         "maximize", "expect", "note",    "only",
+                                         NULL};
     size_t i;
     for (i = 0; fields[i]; ++i) {
         if (strcmp(fields[i], k) == 0) return 1;
+    }
+    return 0;
+}
+
+/* JSON integer in [0, 2^64 - 1] → uint64. */
+static int ju64(const struct jval* v, uint64_t* out)
+{
+    char* end = NULL;
+    unsigned long long x;
+    if (!v || v->t != J_NUM || v->s[0] == '-' || strpbrk(v->s, ".eE")) {
+        return -1;
+    }
+    errno = 0;
+    x = strtoull(v->s, &end, 10);
+    if (errno != 0 || *end != '\0') {
+        return -1;
+    }
+    *out = (uint64_t)x;
+    return 0;
+}
+
+/* sort_by, limit and maximize: required by sorted_search, refused elsewhere. */
+static int parse_sort_args(struct ctx* c, const struct jval* j, struct step* s)
+{
+    const struct jval* sort_by = jget(j, "sort_by");
+    const struct jval* limit = jget(j, "limit");
+    const struct jval* maximize = jget(j, "maximize");
+    if (s->op->kind != K_SORTED) {
+        if (sort_by || limit || maximize) {
+            vector_error(c, "only sorted_search takes sort_by, limit, maximize");
+            return -1;
+        }
+        return 0;
+    }
+    if (!sort_by || sort_by->t != J_STR || !limit || ju64(limit, &s->limit) != 0 ||
+        !maximize || maximize->t != J_BOOL) {
+        vector_error(c, "sorted_search needs \"sort_by\" (a name), \"limit\" (an integer "
+                     "in [0, 2^64-1]) and \"maximize\" (true or false)");
+        return -1;
+    }
+    s->sort_by = sort_by->s;
+    s->maximize = maximize->b;
+    return 0;
+}
+
+/* Encodes an array of expected keys (objects: {"key": V, "value": {...}}). */
+static int parse_wantlist(struct ctx* c, const struct jval* arr, const char* what, int objects,
+                          int unique, struct wantlist* out)
+{
+    size_t i, k;
+    char err[200];
+    if (arr->t != J_ARR) {
+        vector_error(c, "\"%s\" must be an array", what);
+        return -1;
+    }
+    out->v = xmalloc(arr->nkids * sizeof(*out->v));
+    out->obj = xmalloc(arr->nkids * sizeof(*out->obj));
+    out->n = 0;
+    for (i = 0; i < arr->nkids; ++i) {
+        const struct jval* item = &arr->kids[i];
+        const struct jval* kv = item;
+        out->obj[i] = NULL;
+        if (objects) {
+            kv = jget(item, "key");
+            out->obj[i] = jget(item, "value");
+            if (item->t != J_OBJ || item->nkids != 2 || !kv || !out->obj[i] ||
+                out->obj[i]->t != J_OBJ) {
+                vector_error(c, "%s[%lu]: expected {\"key\": V, \"value\": {...}}", what,
+                             (unsigned long)i);
+                return -1;
+            }
+        }
+        if (encode_value(kv, &out->v[i], err, sizeof(err)) != 0) {
+            vector_error(c, "%s[%lu]: %s", what, (unsigned long)i, err);
+            return -1;
+        }
+        ++out->n;
+        for (k = 0; unique && k < i; ++k) {
+            if (out->v[k].dt == out->v[i].dt && out->v[k].b.n == out->v[i].b.n &&
+                memcmp(out->v[k].b.p, out->v[i].b.p, out->v[i].b.n) == 0) {
+                vector_error(c, "%s[%lu]: the same key twice", what, (unsigned long)i);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* "expect" of a search-type operation (README: "Search-type operations"). */
+static int parse_search_expect(struct ctx* c, struct step* s, const struct jval* expect)
+{
+    static const char* const fields[] = {"status", "offset",   "keys",  "objects",
+                                         "sort_values", "key_set", "count", NULL};
+    enum kind k = s->op->kind;
+    const struct jval *st, *off, *keys, *objs, *sv, *ks, *cnt;
+    size_t i, f;
+    int results;
+
+    s->expect_status = HYPERCLIENT_SUCCESS;
+    if (expect->t == J_STR) {
+        if (k != K_GROUP_DEL && k != K_DESCRIBE) {
+            vector_error(c, "%s needs an \"expect\" object with its results", s->op->name);
+            return -1;
+        }
+        if (lookup(RETURNCODES, expect->s, "HYPERCLIENT_", &s->expect_status) != 0) {
+            vector_error(c, "unknown status \"%s\"", expect->s);
+            return -1;
+        }
+        return 0;
+    }
+    if (expect->t != J_OBJ) {
+        vector_error(c, "\"expect\" must be a status name or an object");
+        return -1;
+    }
+    for (i = 0; i < expect->nkids; ++i) {
+        for (f = 0; fields[f] && strcmp(fields[f], expect->kids[i].key) != 0; ++f) {
+        }
+        if (!fields[f]) {
+            vector_error(c, "\"expect\" of %s: unknown field \"%s\"", s->op->name,
+                         expect->kids[i].key);
+            return -1;
+        }
+    }
+    st = jget(expect, "status");
+    off = jget(expect, "offset");
+    keys = jget(expect, "keys");
+    objs = jget(expect, "objects");
+    sv = jget(expect, "sort_values");
+    ks = jget(expect, "key_set");
+    cnt = jget(expect, "count");
+    if (st && (st->t != J_STR ||
+               lookup(RETURNCODES, st->s, "HYPERCLIENT_", &s->expect_status) != 0)) {
+        vector_error(c, "bad expected status");
+        return -1;
+    }
+    results = (keys ? 1 : 0) + (objs ? 1 : 0) + (sv ? 1 : 0) + (ks ? 1 : 0) + (cnt ? 1 : 0);
+    if (off) {
+        if (jint(off, &s->offset) != 0 || s->offset >= 0 || !st || results) {
+            vector_error(c, "\"offset\" (a negative integer) goes with a \"status\" only");
+            return -1;
+        }
+        s->has_offset = 1;
+        return 0;
+    }
+    if (results && s->expect_status != HYPERCLIENT_SUCCESS) {
+        vector_error(c, "results go with SUCCESS");
+        return -1;
+    }
+    if (s->expect_status != HYPERCLIENT_SUCCESS && k != K_GROUP_DEL && k != K_DESCRIBE) {
+        vector_error(c, "%s: a status other than SUCCESS needs an \"offset\"", s->op->name);
+        return -1;
+    }
+    switch (k) {
+        case K_SEARCH:
+            if (results != 1 || !(keys || objs)) {
+                vector_error(c, "search expects exactly one of \"keys\", \"objects\"");
+                return -1;
+            }
+            break;
+        case K_SORTED:
+            if ((keys ? 1 : 0) + (objs ? 1 : 0) + (sv ? 1 : 0) != 1 || cnt || (ks && !sv)) {
+                vector_error(c, "sorted_search expects one of \"keys\", \"objects\", "
+                             "\"sort_values\" (the last optionally with \"key_set\")");
+                return -1;
+            }
+            break;
+        case K_COUNT:
+            if (results != 1 || !cnt || ju64(cnt, &s->expect_count) != 0) {
+                vector_error(c, "count expects {\"count\": N}");
+                return -1;
+            }
+            return 0;
+        default:
+            if (results) {
+                vector_error(c, "%s expects a status only", s->op->name);
+                return -1;
+            }
+            return 0;
+    }
+    if (keys) {
+        s->rmode = R_KEYS;
+        return parse_wantlist(c, keys, "keys", 0, 1, &s->want);
+    }
+    if (objs) {
+        s->rmode = R_OBJECTS;
+        return parse_wantlist(c, objs, "objects", 1, 1, &s->want);
+    }
+    s->rmode = R_SORT_VALUES;
+    if (parse_wantlist(c, sv, "sort_values", 0, 0, &s->want) != 0) {
+        return -1;
+    }
+    if (ks) {
+        s->has_key_set = 1;
+        return parse_wantlist(c, ks, "key_set", 0, 1, &s->key_set);
     }
     return 0;
 }
@@ -1196,15 +1552,24 @@ static int build_step(struct ctx* c, const struct jval* j, const char* space, st
     }
     s->space = sp ? sp->s : space;
     key = jget(j, "key");
-    if (!key || encode_value(key, &s->key, err, sizeof(err)) != 0) {
+    if (IS_SEARCH_KIND(s->op->kind)) {
+        if (key) {
+            vector_error(c, "%s takes no \"key\"", s->op->name);
+            return -1;
+        }
+        buf_add(&s->key.b, "", 0);
+    } else if (!key || encode_value(key, &s->key, err, sizeof(err)) != 0) {
         vector_error(c, "key: %s", key ? err : "missing");
+        return -1;
+    }
+    if (parse_sort_args(c, j, s) != 0) {
         return -1;
     }
     checks = jget(j, "checks");
     attrs = jget(j, "attrs");
     mapattrs = jget(j, "mapattrs");
     needs_checks = s->op->kind == K_COND_ATTRS || s->op->kind == K_COND_DEL ||
-                   s->op->kind == K_COND_MAP;
+                   s->op->kind == K_COND_MAP || IS_SEARCH_KIND(s->op->kind);
     needs_attrs = s->op->kind == K_ATTRS || s->op->kind == K_COND_ATTRS;
     needs_map = s->op->kind == K_MAP || s->op->kind == K_COND_MAP;
     if (!!checks != needs_checks || !!attrs != needs_attrs || !!mapattrs != needs_map) {
@@ -1292,6 +1657,9 @@ static int build_step(struct ctx* c, const struct jval* j, const char* space, st
         vector_error(c, "no \"expect\"");
         return -1;
     }
+    if (IS_SEARCH_KIND(s->op->kind)) {
+        return parse_search_expect(c, s, expect);
+    }
     if (expect->t == J_STR) {
         if (lookup(RETURNCODES, expect->s, "HYPERCLIENT_", &s->expect_status) != 0) {
             vector_error(c, "unknown status \"%s\"", expect->s);
@@ -1361,50 +1729,377 @@ static int64_t start_op(struct ctx* c, const struct step* s)
             return ((fn_cond_map)s->op->fn)(c->client, s->space, k, ksz, s->checks,
                                             s->checks_sz, s->mapattrs, s->mapattrs_sz,
                                             &c->status);
+        default:
+            break;
     }
     return -1;
 }
 
-/* Compares a get result with the expected {"attr": value, ...}. */
-static void compare_get(struct ctx* c, const struct step* s)
+/* Whether a returned value has the expected datatype and bytes (a top-level
+ * float NaN matches any NaN). */
+static int value_matches(const struct hyperclient_attribute* a, const struct tval* want)
 {
-    const struct jval* ev = s->expect_value;
+    int same = a->datatype == want->dt && a->value_sz == want->b.n &&
+               (want->b.n == 0 || (a->value && memcmp(a->value, want->b.p, want->b.n) == 0));
+    if (!same && want->is_nan && a->datatype == HYPERDATATYPE_FLOAT && a->value_sz == 8) {
+        double d = bits_double(get_u64le(a->value));
+        same = d != d;
+    }
+    return same;
+}
+
+/* describe() into a fresh buffer, for messages; the caller frees it. */
+static char* describe_attr(const struct hyperclient_attribute* a)
+{
+    struct buf b = {NULL, 0, 0};
+    describe(&b, a->datatype, a->value, a->value_sz);
+    return b.p;
+}
+
+static char* describe_tval(const struct tval* t)
+{
+    struct buf b = {NULL, 0, 0};
+    describe(&b, t->dt, t->b.p, t->b.n);
+    return b.p;
+}
+
+/* Compares attributes with the expected {"attr": value, ...} (names, order,
+ * datatypes, bytes). `what` prefixes the messages. */
+static void compare_attrs(struct ctx* c, const char* op, const char* what,
+                          const struct hyperclient_attribute* attrs, size_t attrs_sz,
+                          const struct jval* ev)
+{
     size_t i;
     char err[200];
-    if (c->attrs_sz != ev->nkids) {
-        failf(c, "get", "expected %lu attributes, got %lu", (unsigned long)ev->nkids,
-              (unsigned long)c->attrs_sz);
+    if (attrs_sz != ev->nkids) {
+        failf(c, op, "%sexpected %lu attributes, got %lu", what, (unsigned long)ev->nkids,
+              (unsigned long)attrs_sz);
     }
-    for (i = 0; i < ev->nkids && i < c->attrs_sz; ++i) {
-        const struct hyperclient_attribute* a = &c->attrs[i];
+    for (i = 0; i < ev->nkids && i < attrs_sz; ++i) {
+        const struct hyperclient_attribute* a = &attrs[i];
         struct tval want;
-        int same;
         if (encode_value(&ev->kids[i], &want, err, sizeof(err)) != 0) {
             vector_error(c, "expected value of \"%s\": %s", ev->kids[i].key, err);
             return;
         }
         if (!a->attr || strcmp(a->attr, ev->kids[i].key) != 0) {
-            failf(c, "get", "attribute %lu: expected name \"%s\", got \"%s\"",
+            failf(c, op, "%sattribute %lu: expected name \"%s\", got \"%s\"", what,
                   (unsigned long)i, ev->kids[i].key, a->attr ? a->attr : "(null)");
-            buf_free(&want.b);
-            continue;
-        }
-        same = a->datatype == want.dt && a->value_sz == want.b.n &&
-               (want.b.n == 0 || (a->value && memcmp(a->value, want.b.p, want.b.n) == 0));
-        if (!same && want.is_nan && a->datatype == HYPERDATATYPE_FLOAT && a->value_sz == 8) {
-            double d = bits_double(get_u64le(a->value));
-            same = d != d;
-        }
-        if (!same) {
-            struct buf w = {NULL, 0, 0}, g = {NULL, 0, 0};
-            describe(&w, want.dt, want.b.p, want.b.n);
-            describe(&g, a->datatype, a->value, a->value_sz);
-            failf(c, "get", "attribute \"%s\": expected %s, got %s", a->attr, w.p, g.p);
-            buf_free(&w);
-            buf_free(&g);
+        } else if (!value_matches(a, &want)) {
+            char* w = describe_tval(&want);
+            char* g = describe_attr(a);
+            failf(c, op, "%sattribute \"%s\": expected %s, got %s", what, a->attr, w, g);
+            free(w);
+            free(g);
         }
         buf_free(&want.b);
     }
+}
+
+/* Compares a get result with the expected {"attr": value, ...}. */
+static void compare_get(struct ctx* c, const struct step* s)
+{
+    compare_attrs(c, "get", "", c->attrs, c->attrs_sz, s->expect_value);
+}
+
+/* ------------------------------------------------------------------------ */
+/* search-type operations */
+
+/* Starts a search-type operation; returns the id or the negative result. */
+static int64_t start_search_op(struct ctx* c, const struct step* s)
+{
+    switch (s->op->kind) {
+        case K_SEARCH:
+            return ((fn_search)s->op->fn)(c->client, s->space, s->checks, s->checks_sz,
+                                          &c->status, &c->attrs, &c->attrs_sz);
+        case K_SORTED:
+            return ((fn_sorted)s->op->fn)(c->client, s->space, s->checks, s->checks_sz,
+                                          s->sort_by, s->limit, s->maximize, &c->status,
+                                          &c->attrs, &c->attrs_sz);
+        case K_COUNT:
+            return ((fn_count)s->op->fn)(c->client, s->space, s->checks, s->checks_sz,
+                                         &c->status, &c->count);
+        case K_GROUP_DEL:
+            return ((fn_group_del)s->op->fn)(c->client, s->space, s->checks, s->checks_sz,
+                                             &c->status);
+        case K_DESCRIBE:
+            return ((fn_describe)s->op->fn)(c->client, s->space, s->checks, s->checks_sz,
+                                            &c->status, &c->description);
+        default:
+            return -1;
+    }
+}
+
+/* Every search result holds the key first (named after the key attribute, with
+ * the key's type), then every attribute in schema order with its declared type. */
+static void check_shape(struct ctx* c, const char* op, size_t idx,
+                        const struct hyperclient_attribute* a, size_t n)
+{
+    const struct schema* sc = &c->schema;
+    size_t i;
+    if (n != sc->n) {
+        failf(c, op, "result %lu has %lu attributes, expected %lu (the key, then every "
+              "attribute)", (unsigned long)idx, (unsigned long)n, (unsigned long)sc->n);
+    }
+    for (i = 0; i < n && i < sc->n; ++i) {
+        if (!a[i].attr || strcmp(a[i].attr, sc->names[i]) != 0 ||
+            (int)a[i].datatype != sc->types[i]) {
+            failf(c, op, "result %lu: attribute %lu is \"%s\" (%s), expected \"%s\" (%s)",
+                  (unsigned long)idx, (unsigned long)i, a[i].attr ? a[i].attr : "(null)",
+                  type_name(a[i].datatype), sc->names[i], type_name(sc->types[i]));
+            return;
+        }
+    }
+}
+
+/* Index of the expected key matching a result's key, or -1. */
+static long find_key(const struct wantlist* w, const struct hyperclient_attribute* key)
+{
+    size_t j;
+    for (j = 0; j < w->n; ++j) {
+        if (value_matches(key, &w->v[j])) {
+            return (long)j;
+        }
+    }
+    return -1;
+}
+
+/* Matches a result's key against an unordered list; returns its index or -1. */
+static long match_unordered(struct ctx* c, const char* op, const struct wantlist* w,
+                            int* seen, const struct hyperclient_attribute* key)
+{
+    long j = find_key(w, key);
+    char* g = describe_attr(key);
+    if (j < 0) {
+        failf(c, op, "unexpected result: key %s", g);
+    } else if (seen[j]) {
+        failf(c, op, "key %s returned twice", g);
+        j = -1;
+    } else {
+        seen[j] = 1;
+    }
+    free(g);
+    return j;
+}
+
+/* Checks one result (c->attrs) of a search or sorted_search. */
+static void check_result(struct ctx* c, const struct step* s, size_t idx, int* seen,
+                         int* seen_set)
+{
+    const char* op = s->op->name;
+    const struct hyperclient_attribute* a = c->attrs;
+    size_t n = c->attrs_sz;
+    const struct wantlist* w = &s->want;
+    long j = -1;
+    char* g;
+
+    check_shape(c, op, idx, a, n);
+    if (n == 0 || !a) {
+        return;
+    }
+    if (s->rmode == R_SORT_VALUES) {
+        size_t i;
+        for (i = 0; i < n && (!a[i].attr || strcmp(a[i].attr, s->sort_by) != 0); ++i) {
+        }
+        if (i == n) {
+            failf(c, op, "result %lu has no attribute \"%s\"", (unsigned long)idx, s->sort_by);
+        } else if (idx >= w->n) {
+            g = describe_attr(&a[i]);
+            failf(c, op, "result %lu (%s = %s): only %lu expected", (unsigned long)idx,
+                  s->sort_by, g, (unsigned long)w->n);
+            free(g);
+        } else if (!value_matches(&a[i], &w->v[idx])) {
+            char* e = describe_tval(&w->v[idx]);
+            g = describe_attr(&a[i]);
+            failf(c, op, "result %lu: expected %s = %s, got %s", (unsigned long)idx, s->sort_by,
+                  e, g);
+            free(e);
+            free(g);
+        }
+        if (s->has_key_set) {
+            match_unordered(c, op, &s->key_set, seen_set, &a[0]);
+        }
+        return;
+    }
+    if (s->op->kind == K_SORTED) {
+        g = describe_attr(&a[0]);
+        if (idx >= w->n) {
+            failf(c, op, "result %lu (key %s): only %lu expected", (unsigned long)idx, g,
+                  (unsigned long)w->n);
+        } else if (!value_matches(&a[0], &w->v[idx])) {
+            char* e = describe_tval(&w->v[idx]);
+            failf(c, op, "result %lu: expected key %s, got %s", (unsigned long)idx, e, g);
+            free(e);
+        } else {
+            j = (long)idx;
+        }
+        free(g);
+    } else {
+        j = match_unordered(c, op, w, seen, &a[0]);
+    }
+    if (j >= 0 && s->rmode == R_OBJECTS) {
+        char what[160];
+        char* k = describe_attr(&a[0]);
+        snprintf(what, sizeof(what), "object %.120s: ", k);
+        free(k);
+        compare_attrs(c, op, what, a + 1, n - 1, w->obj[j]);
+    }
+}
+
+/* Reports the expected keys of an unordered list that never came. */
+static void report_missing(struct ctx* c, const char* op, const struct wantlist* w,
+                           const int* seen)
+{
+    size_t j;
+    for (j = 0; j < w->n; ++j) {
+        if (!seen[j]) {
+            char* e = describe_tval(&w->v[j]);
+            failf(c, op, "missing result: key %s", e);
+            free(e);
+        }
+    }
+}
+
+#define MAX_SEARCH_EVENTS 100000
+
+/* Collects the events of search/sorted_search `id` until SEARCHDONE, checking
+ * them when `compare` is set. Returns -1 when the client is stuck. */
+static int finish_search(struct ctx* c, const struct step* s, int64_t id, int compare)
+{
+    const char* op = s->op->name;
+    int* seen = xmalloc((s->want.n + 1) * sizeof(int));
+    int* seen_set = xmalloc((s->key_set.n + 1) * sizeof(int));
+    size_t results = 0, events = 0;
+    int rc = 0;
+
+    memset(seen, 0, (s->want.n + 1) * sizeof(int));
+    memset(seen_set, 0, (s->key_set.n + 1) * sizeof(int));
+    for (;;) {
+        enum hyperclient_returncode ls = HYPERCLIENT_GARBAGE;
+        int64_t done;
+        c->status = HYPERCLIENT_GARBAGE;
+        done = hyperclient_loop(c->client, LOOP_TIMEOUT_MS, &ls);
+        if (done != id) {
+            failf(c, op, "hyperclient_loop returned %lld (%s), expected id %lld",
+                  (long long)done, rc_name(ls), (long long)id);
+            rc = -1;
+            break;
+        }
+        if (++events > MAX_SEARCH_EVENTS) {
+            failf(c, op, "more than %d events without SEARCHDONE", MAX_SEARCH_EVENTS);
+            rc = -1;
+            break;
+        }
+        if (c->status == HYPERCLIENT_SEARCHDONE) {
+            break;
+        }
+        if (c->status != HYPERCLIENT_SUCCESS) {
+            failf(c, op, "event %lu: %s (a server failed)", (unsigned long)(events - 1),
+                  rc_name(c->status));
+            continue;
+        }
+        if (compare) {
+            check_result(c, s, results, seen, seen_set);
+        }
+        ++results;
+        hyperclient_destroy_attrs(c->attrs, c->attrs_sz);
+        c->attrs = NULL;
+        c->attrs_sz = 0;
+    }
+    if (rc == 0 && compare) {
+        if (s->op->kind == K_SORTED && s->limit < s->want.n) {
+            vector_error(c, "more results expected than the limit");
+        }
+        if (s->op->kind == K_SORTED || s->rmode == R_SORT_VALUES) {
+            if (results != s->want.n) {
+                failf(c, op, "expected %lu results, got %lu", (unsigned long)s->want.n,
+                      (unsigned long)results);
+            }
+        } else {
+            report_missing(c, op, &s->want, seen);
+        }
+        if (s->has_key_set) {
+            report_missing(c, op, &s->key_set, seen_set);
+        }
+    }
+    free(seen);
+    free(seen_set);
+    return rc;
+}
+
+/* Waits for the one event of count/group_del/search_describe and checks it
+ * when `compare` is set. Returns -1 when the client is stuck. */
+static int finish_single(struct ctx* c, const struct step* s, int64_t id, int compare)
+{
+    const char* op = s->op->name;
+    enum hyperclient_returncode ls = HYPERCLIENT_GARBAGE;
+    int64_t done = hyperclient_loop(c->client, LOOP_TIMEOUT_MS, &ls);
+    if (done != id) {
+        failf(c, op, "hyperclient_loop returned %lld (%s), expected id %lld", (long long)done,
+              rc_name(ls), (long long)id);
+        return -1;
+    }
+    if (!compare) {
+        return 0;
+    }
+    if ((int)c->status != s->expect_status) {
+        failf(c, op, "expected %s, got %s", rc_name(s->expect_status), rc_name(c->status));
+        return 0;
+    }
+    if (s->op->kind == K_COUNT && c->count != s->expect_count) {
+        failf(c, op, "expected count %llu, got %llu", (unsigned long long)s->expect_count,
+              (unsigned long long)c->count);
+    }
+    if (s->op->kind == K_DESCRIBE && c->status == HYPERCLIENT_SUCCESS &&
+        (!c->description || !c->description[0])) {
+        failf(c, op, "SUCCESS without a description");
+    }
+    return 0;
+}
+
+/* Runs a search-type step that build_step accepted. Returns -1 when stuck. */
+static int run_search_step(struct ctx* c, const struct step* s)
+{
+    const char* opname = s->op->name;
+    int64_t id;
+    int rc;
+
+    if (s->op->kind != K_COUNT && s->op->kind != K_GROUP_DEL && s->op->kind != K_DESCRIBE &&
+        !c->schema.ok) {
+        vector_error(c, "cannot read the key and attributes from the space description");
+        return 0;
+    }
+    c->status = HYPERCLIENT_GARBAGE;
+    c->attrs = NULL;
+    c->attrs_sz = 0;
+    c->count = 0xdeadbeefu; /* the call itself must reset it */
+    c->description = NULL;
+    id = start_search_op(c, s);
+    if (id < 0) {
+        if (!s->has_offset) {
+            failf(c, opname, "expected a request id, got immediate failure %lld with %s",
+                  (long long)id, rc_name(c->status));
+        } else if (id != s->offset || (int)c->status != s->expect_status) {
+            failf(c, opname, "expected immediate failure %lld with %s, got %lld with %s",
+                  (long long)s->offset, rc_name(s->expect_status), (long long)id,
+                  rc_name(c->status));
+        }
+        return 0;
+    }
+    if (id == 0) {
+        failf(c, opname, "returned request id 0");
+        return 0;
+    }
+    if (s->has_offset) {
+        failf(c, opname, "expected immediate failure %lld with %s, got a request id",
+              (long long)s->offset, rc_name(s->expect_status));
+    }
+    if (s->op->kind == K_SEARCH || s->op->kind == K_SORTED) {
+        rc = finish_search(c, s, id, !s->has_offset);
+    } else {
+        rc = finish_single(c, s, id, !s->has_offset);
+    }
+    return rc;
 }
 
 /* Runs one step. Returns -1 when the client can no longer be trusted. */
@@ -1428,6 +2123,11 @@ static int run_step(struct ctx* c, const struct jval* j, const char* space)
         return 0;
     }
     ++c->steps;
+    if (IS_SEARCH_KIND(s.op->kind)) {
+        int rc = run_search_step(c, &s);
+        step_free(&s);
+        return rc;
+    }
     opname = s.op->name;
     c->status = HYPERCLIENT_GARBAGE;
     c->attrs = NULL;
@@ -1550,6 +2250,7 @@ static int run_file(struct ctx* c, const char* path, const char* suffix)
                 jfree(&j);
                 break;
             }
+            parse_schema(desc, &c->schema);
             arc = hyperclient_add_space(c->client, desc);
             free(desc);
             if (arc != HYPERCLIENT_SUCCESS) {

@@ -497,7 +497,9 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
             sh.conns.iter().filter(|(_, c)| c.more && !c.paused && !c.dead).map(|(t, _)| *t).collect();
         // Counting and sorted searches scan between events, a slice per turn.
         let scanning = sh.node.search_work();
-        let wait = if again.is_empty() && !scanning { Duration::from_millis(250) } else { Duration::ZERO };
+        // A scan that just ended left its answer in the outbox: send it without waiting.
+        let idle = again.is_empty() && !scanning && sh.node.outbox.is_empty();
+        let wait = if idle { Duration::from_millis(250) } else { Duration::ZERO };
         for t in again {
             sh.conn_events(t)?;
         }
