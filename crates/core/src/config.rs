@@ -66,11 +66,35 @@ impl Space {
         self.attrs[0].dtype
     }
     /// The region of subspace `ss` that holds an object with these values. `values[i]` is the
-    /// value of attribute `i` (index 0 = key).
-    pub fn region_of<'a>(&'a self, ss: usize, values: &dyn Fn(usize) -> &'a [u8]) -> Option<&'a Region> {
+    /// value of attribute `i` (index 0 = key). Scans the regions; see [`Space::region_in`].
+    pub fn region_of<'s, 'v>(&'s self, ss: usize, values: &dyn Fn(usize) -> &'v [u8]) -> Option<&'s Region> {
+        self.region_in(ss, None, values)
+    }
+
+    /// [`Space::region_of`], through `index` (built by [`RegionIndex::new`] for that subspace)
+    /// when there is one: a binary search per dimension instead of a scan.
+    pub fn region_in<'s, 'v>(
+        &'s self,
+        ss: usize,
+        index: Option<&RegionIndex>,
+        values: &dyn Fn(usize) -> &'v [u8],
+    ) -> Option<&'s Region> {
         let sub = self.subspaces.get(ss)?;
-        let coords: Vec<u64> = sub.attrs.iter().map(|&a| coordinate(self.attrs[a].dtype, values(a))).collect();
-        find_region(&sub.regions, &coords)
+        let mut coords = [0u64; 8];
+        let mut heap = Vec::new();
+        let coords: &mut [u64] = if sub.attrs.len() <= coords.len() {
+            &mut coords[..sub.attrs.len()]
+        } else {
+            heap.resize(sub.attrs.len(), 0);
+            &mut heap
+        };
+        for (c, &a) in coords.iter_mut().zip(&sub.attrs) {
+            *c = coordinate(self.attrs[a].dtype, values(a));
+        }
+        match index.and_then(|ix| ix.find(coords)) {
+            Some(i) => sub.regions.get(i),
+            None => find_region(&sub.regions, coords),
+        }
     }
     /// The key-subspace region of `key`.
     pub fn key_region(&self, key: &[u8]) -> Option<&Region> {
@@ -82,6 +106,72 @@ impl Space {
             Some(r) if r.lower.len() == 1 && r.lower[0] <= c && c <= r.upper[0] => Some(r),
             _ => find_region(&sub.regions, &[c]),
         }
+    }
+}
+
+/// Finds the region of a point in O(dimensions × log regions) when a subspace's regions form
+/// a grid, as [`crate::hashing::partition`] lays them out: along each dimension the same
+/// intervals, every combination of them exactly once. `None` from [`RegionIndex::new`] for
+/// any other layout (callers then scan).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegionIndex {
+    /// Per dimension, the sorted lower bounds of its intervals.
+    axes: Vec<Vec<u64>>,
+    /// Region position (in the subspace's list) of every grid cell, the last dimension
+    /// varying fastest.
+    cells: Vec<usize>,
+}
+
+impl RegionIndex {
+    pub fn new(regions: &[Region]) -> Option<RegionIndex> {
+        let dims = regions.first()?.lower.len();
+        if dims == 0 || regions.iter().any(|r| r.lower.len() != dims || r.upper.len() != dims) {
+            return None;
+        }
+        let mut axes: Vec<Vec<u64>> = (0..dims)
+            .map(|d| {
+                let mut v: Vec<u64> = regions.iter().map(|r| r.lower[d]).collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            })
+            .collect();
+        let total = axes.iter().try_fold(1usize, |n, a| n.checked_mul(a.len()))?;
+        if total != regions.len() || axes.iter().any(|a| a[0] != 0) {
+            return None;
+        }
+        let mut cells = vec![usize::MAX; total];
+        for (i, r) in regions.iter().enumerate() {
+            let mut cell = 0usize;
+            for (d, axis) in axes.iter().enumerate() {
+                let k = axis.binary_search(&r.lower[d]).ok()?;
+                // The interval must end right before the next one starts (or at the top).
+                let end = axis.get(k + 1).map_or(u64::MAX, |next| next - 1);
+                if r.upper[d] != end {
+                    return None;
+                }
+                cell = cell * axis.len() + k;
+            }
+            if cells[cell] != usize::MAX {
+                return None;
+            }
+            cells[cell] = i;
+        }
+        axes.shrink_to_fit();
+        Some(RegionIndex { axes, cells })
+    }
+
+    /// The position of the region holding `coords` (one per dimension).
+    pub fn find(&self, coords: &[u64]) -> Option<usize> {
+        if coords.len() != self.axes.len() {
+            return None;
+        }
+        let mut cell = 0usize;
+        for (axis, c) in self.axes.iter().zip(coords) {
+            let k = axis.partition_point(|l| l <= c).checked_sub(1)?;
+            cell = cell * axis.len() + k;
+        }
+        self.cells.get(cell).copied()
     }
 }
 
@@ -302,6 +392,42 @@ mod tests {
             assert!(Configuration::decode(&buf[..n]).is_err(), "prefix {n} accepted");
         }
         assert_eq!(c.space(b"kv").unwrap().key_region(b"x").unwrap().id, 3);
+    }
+
+    #[test]
+    fn the_region_index_agrees_with_a_scan() {
+        use crate::hashing::partition;
+        for (dims, p) in [(1, 1), (1, 8), (2, 8), (3, 8), (3, 64), (4, 16), (2, 256)] {
+            let regions: Vec<Region> = partition(dims, p)
+                .into_iter()
+                .enumerate()
+                .map(|(i, (lower, upper))| Region { id: 100 + i as u64, lower, upper, replicas: vec![] })
+                .collect();
+            let ix = RegionIndex::new(&regions).expect("a partition is a grid");
+            let mut x = 0x9e37_79b9_7f4a_7c15u64;
+            for n in 0..3000 {
+                let coords: Vec<u64> = (0..dims)
+                    .map(|d| {
+                        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        match (n + d) % 5 {
+                            0 => 0,
+                            1 => u64::MAX,
+                            2 => regions[(x as usize) % regions.len()].lower[d],
+                            3 => regions[(x as usize) % regions.len()].upper[d],
+                            _ => x,
+                        }
+                    })
+                    .collect();
+                let want = find_region(&regions, &coords).map(|r| r.id);
+                assert_eq!(ix.find(&coords).map(|i| regions[i].id), want, "{dims} dims, P={p}, {coords:?}");
+            }
+        }
+        // Layouts that are not a full grid are refused (callers scan).
+        let r = |lo: u64, hi: u64| Region { id: 1, lower: vec![lo], upper: vec![hi], replicas: vec![] };
+        assert!(RegionIndex::new(&[r(0, 10)]).is_none(), "does not reach the top");
+        assert!(RegionIndex::new(&[r(0, 10), r(12, u64::MAX)]).is_none(), "a gap");
+        assert!(RegionIndex::new(&[r(0, 10), r(0, 10), r(11, u64::MAX)]).is_none(), "a duplicate");
+        assert!(RegionIndex::new(&[]).is_none());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use super::search::{Schema, Searches};
 use super::storage::{encode_record, storage_key, Store, VERSION_FLOOR_KEY};
 use crate::fasthash::FastMap;
-use hyperdex_core::config::{Configuration, Region, Space};
+use hyperdex_core::config::{Configuration, Region, RegionIndex, Space};
 use hyperdex_core::ops::{apply_funcs, check_passes, validate_check, validate_func, Check, Func, FuncOp};
 use hyperdex_core::proto::{flags, search_mode, Hop, Msg};
 use hyperdex_core::{DataType, ReturnCode};
@@ -139,6 +139,8 @@ pub struct Node<S: Store> {
     /// Shared so a request can hold the space it works on while the node changes.
     pub config: Arc<Configuration>,
     index: FastMap<u64, RegionIdx>,
+    /// Per space and subspace of `config`, the grid index of its regions (None: scan).
+    grids: Vec<Vec<Option<RegionIndex>>>,
     /// This round's writes: storage key → (version, record bytes or None for a delete).
     writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// Write-through cache of objects (and of recent deletes, which keeps a late older
@@ -186,6 +188,7 @@ impl<S: Store> Node<S> {
             store,
             config: Arc::new(Configuration::default()),
             index: FastMap::default(),
+            grids: Vec::new(),
             writes: Vec::new(),
             cache: FastMap::default(),
             cache_bytes: 0,
@@ -241,6 +244,12 @@ impl<S: Store> Node<S> {
         }
         let old = std::mem::replace(&mut self.config, Arc::new(config));
         self.index.clear();
+        self.grids = self
+            .config
+            .spaces
+            .iter()
+            .map(|sp| sp.subspaces.iter().map(|ss| RegionIndex::new(&ss.regions)).collect())
+            .collect();
         for (si, sp) in self.config.spaces.iter().enumerate() {
             for (ssi, ss) in sp.subspaces.iter().enumerate() {
                 for (ri, r) in ss.regions.iter().enumerate() {
@@ -622,7 +631,8 @@ impl<S: Store> Node<S> {
             Some(Rc::new(vals))
         };
         let obj_version = self.next_version(cur_version);
-        let hops = chain_path(space, r, key, current.as_deref(), new.as_deref());
+        let grids = self.grids.get(ix.space).map_or(&[][..], |g| g.as_slice());
+        let hops = chain_path(space, grids, r, key, current.as_deref(), new.as_deref());
         if hops.is_empty() || hops[0].server != self.id {
             return Err(ReturnCode::Reconfigure);
         }
@@ -848,9 +858,11 @@ fn key_ok(t: DataType, key: &[u8]) -> bool {
 
 /// The hops of a write (value-dependent chaining): the key region's replicas, then for each
 /// later subspace the old region (dropping the object) and/or the new region (storing it).
-/// `kr` is the key's region (the caller has already looked it up and checked it).
+/// `kr` is the key's region (the caller has already looked it up and checked it); `grids`
+/// the space's region indexes by subspace (missing ones: scan).
 pub fn chain_path(
     space: &Space,
+    grids: &[Option<RegionIndex>],
     kr: &Region,
     key: &[u8],
     old: Option<&Vec<Vec<u8>>>,
@@ -861,20 +873,19 @@ pub fn chain_path(
         hops.push(Hop { region: kr.id, server: p.server, store: new.is_some() });
     }
     for ss in 1..space.subspaces.len() {
-        let at = |vals: &Vec<Vec<u8>>| -> Option<u64> {
-            space.region_of(ss, &|a| if a == 0 { key } else { vals[a - 1].as_slice() }).map(|r| r.id)
+        let grid = grids.get(ss).and_then(Option::as_ref);
+        let at = |vals: &Vec<Vec<u8>>| -> Option<&Region> {
+            space.region_in(ss, grid, &|a| if a == 0 { key } else { vals[a - 1].as_slice() })
         };
         let o = old.and_then(at);
         let n = new.and_then(at);
-        let mut push = |rid: u64, store: bool| {
-            if let Some(r) = space.subspaces[ss].regions.iter().find(|r| r.id == rid) {
-                for p in &r.replicas {
-                    hops.push(Hop { region: rid, server: p.server, store });
-                }
+        let mut push = |r: &Region, store: bool| {
+            for p in &r.replicas {
+                hops.push(Hop { region: r.id, server: p.server, store });
             }
         };
         match (o, n) {
-            (Some(a), Some(b)) if a == b => push(a, true),
+            (Some(a), Some(b)) if a.id == b.id => push(a, true),
             (Some(a), Some(b)) => {
                 push(a, false);
                 push(b, true);
