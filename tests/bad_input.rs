@@ -223,3 +223,144 @@ fn a_client_that_reads_slowly_gets_every_answer_in_order() {
     }
     t.join().unwrap().unwrap();
 }
+
+/// Search messages a daemon must survive: malformed frames close that connection only;
+/// well-formed but wrong ones (a region it does not head or does not know, a sort attribute
+/// out of range, checks that do not validate, continuing a search that does not exist) get
+/// an error reply for that region and the daemon keeps serving. A regex built to make a
+/// backtracking matcher explode runs against a 1 MiB value in linear time.
+#[test]
+fn bad_input_search_messages_and_hostile_regexes() {
+    use hyperdex_core::codes::{DataType, Predicate, ReturnCode};
+    use hyperdex_core::ops::Check;
+    use hyperdex_core::proto::{msg, search_mode};
+    let cl = Cluster::start("bad-search", 1);
+    cl.add_space("space s key k attributes v, int n subspace n create 2 partitions tolerate 0 failures");
+    let cfg = cl.config().unwrap();
+    let sp = cfg.space(b"s").unwrap();
+    let port = cl.daemon_ports[0];
+    let region = sp.subspaces[1].regions[0].id;
+    let frame = |ty: u8, body: &[u8]| {
+        let mut f = ((9 + body.len()) as u32).to_le_bytes().to_vec();
+        f.push(ty);
+        f.extend_from_slice(&7u64.to_le_bytes());
+        f.extend_from_slice(body);
+        f
+    };
+    // Malformed: truncated, an unknown mode, a check count past the end, a stray byte.
+    let start = |mode: u8| {
+        let mut b = Vec::new();
+        Msg::SearchStart { version: cfg.version, region, mode, checks: vec![], sort_attr: 0, limit: 0, maximize: 0 }
+            .encode(1, &mut b);
+        b[13..].to_vec()
+    };
+    let mut unknown_mode = start(search_mode::SEARCH);
+    unknown_mode[16] = 9;
+    let mut huge_count = start(search_mode::SEARCH);
+    huge_count[17..21].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut long = start(search_mode::COUNT);
+    long.push(0);
+    for body in [start(search_mode::SEARCH)[..10].to_vec(), unknown_mode, huge_count, long] {
+        expect_closed(port, &frame(msg::SEARCH_START, &body));
+    }
+    expect_closed(port, &frame(msg::SEARCH_MORE, &[1, 2, 3]));
+    // Well-formed but wrong: an error for that region, and the connection stays usable.
+    let mut c = RawConn::connect(port).unwrap();
+    let bad_check = Check { attr: 9, predicate: Predicate::Equals, dtype: DataType::String, value: vec![] };
+    let wrong_type = Check { attr: 2, predicate: Predicate::Regex, dtype: DataType::String, value: b"x".to_vec() };
+    let cases = [
+        (
+            Msg::SearchStart {
+                version: cfg.version,
+                region: 999_999,
+                mode: 0,
+                checks: vec![],
+                sort_attr: 0,
+                limit: 0,
+                maximize: 0,
+            },
+            ReturnCode::Reconfigure,
+        ),
+        (
+            Msg::SearchStart {
+                version: cfg.version,
+                region,
+                mode: 0,
+                checks: vec![bad_check],
+                sort_attr: 0,
+                limit: 0,
+                maximize: 0,
+            },
+            ReturnCode::UnknownAttr,
+        ),
+        (
+            Msg::SearchStart {
+                version: cfg.version,
+                region,
+                mode: 0,
+                checks: vec![wrong_type],
+                sort_attr: 0,
+                limit: 0,
+                maximize: 0,
+            },
+            ReturnCode::WrongType,
+        ),
+        (
+            Msg::SearchStart {
+                version: cfg.version,
+                region,
+                mode: 1,
+                checks: vec![],
+                sort_attr: 77,
+                limit: 3,
+                maximize: 1,
+            },
+            ReturnCode::UnknownAttr,
+        ),
+        (Msg::SearchMore { region }, ReturnCode::Reconfigure),
+    ];
+    for (m, want) in cases {
+        match c.call(&m) {
+            Some(Msg::SearchReply { rc, done: true, n: 0, .. }) => assert_eq!(rc, want, "{m:?}"),
+            other => panic!("{m:?}: {other:?}"),
+        }
+    }
+    // A 1 MiB value and a pattern that is exponential for a backtracking matcher.
+    let key_region = sp.key_region(b"big").unwrap().id;
+    let big = vec![b'a'; 1 << 20];
+    let put = Msg::Atomic {
+        version: cfg.version,
+        region: key_region,
+        key: b"big".to_vec(),
+        flags: 0,
+        checks: vec![],
+        funcs: vec![hyperdex_core::ops::Func {
+            attr: 1,
+            op: hyperdex_core::ops::FuncOp::Set,
+            arg_type: DataType::String,
+            arg: big,
+            map_key: None,
+        }],
+    };
+    assert_eq!(c.call(&put), Some(Msg::AtomicReply { rc: ReturnCode::Success }));
+    let evil =
+        Check { attr: 1, predicate: Predicate::Regex, dtype: DataType::String, value: b".*.*.*.*.*.*x".to_vec() };
+    let key_sub = sp.subspaces[0].regions.iter().find(|r| r.id == key_region).unwrap().id;
+    let m = Msg::SearchStart {
+        version: cfg.version,
+        region: key_sub,
+        mode: search_mode::COUNT,
+        checks: vec![evil],
+        sort_attr: 0,
+        limit: 0,
+        maximize: 0,
+    };
+    c.stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    match c.call(&m) {
+        Some(Msg::SearchReply { rc: ReturnCode::Success, done: true, count: 0, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    // Still serving.
+    let get = Msg::Get { version: cfg.version, region: key_region, key: b"big".to_vec() };
+    assert!(matches!(c.call(&get), Some(Msg::GetReply { rc: ReturnCode::Success, .. })));
+}

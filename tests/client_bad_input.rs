@@ -483,3 +483,88 @@ fn bad_input_answers_to_add_space_and_rm_space_of_the_wrong_kind() {
     assert_eq!(reqs[0], Msg::AddSpace { description: "space x key k attributes v".into() });
     assert_eq!(reqs[5], Msg::RmSpace { name: "x".into() });
 }
+
+#[test]
+fn bad_input_search_replies_that_do_not_fit_fail_their_region_only() {
+    use hyperclient::client::{Extra, SearchKind};
+    use hyperdex_core::proto::{msg, push_object};
+    fn events(c: &mut C, id: i64) -> (Vec<Vec<Vec<u8>>>, Vec<ReturnCode>) {
+        let (mut objects, mut errors) = (Vec::new(), Vec::new());
+        loop {
+            let ev = c.loop_once(WAIT_MS).expect("loop_once");
+            assert_eq!(ev.id, id);
+            if ev.last {
+                assert_eq!(ev.status, ReturnCode::SearchDone);
+                return (objects, errors);
+            }
+            match ev.values {
+                Some(v) => objects.push(v.iter().map(|(_, _, x)| x.to_vec()).collect()),
+                None => errors.push(ev.status),
+            }
+        }
+    }
+    // Odd regions answer with an object of the wrong shape (no value for `v`), after a
+    // reply naming a region nobody asked for (ignored); even ones with a good object.
+    let daemon = HostilePeer::start(|_, m, nonce| match m {
+        Msg::SearchStart { region, .. } => {
+            let reply = |n: u32, objects: Vec<u8>| Msg::SearchReply {
+                region: *region,
+                rc: ReturnCode::Success,
+                done: true,
+                count: 0,
+                n,
+                objects,
+            };
+            let mut objects = Vec::new();
+            if region % 2 == 1 {
+                push_object(&mut objects, b"short", 0, &[]);
+                let stray = Msg::SearchReply {
+                    region: 999,
+                    rc: ReturnCode::Success,
+                    done: true,
+                    count: 0,
+                    n: 0,
+                    objects: vec![],
+                };
+                let mut out = frame(&stray, nonce);
+                out.extend(frame(&reply(1, objects), nonce));
+                write(out)
+            } else {
+                push_object(&mut objects, format!("k{region}").as_bytes(), 1, &[1, 0, 0, 0, b'v']);
+                write(frame(&reply(1, objects), nonce))
+            }
+        }
+        _ => nothing(),
+    });
+    let cfg = config_naming(&daemon.addr());
+    let coord = coordinator_serving(cfg.clone());
+    let mut c = client(&coord);
+    assert!(c.space_info(b"kv").is_ok());
+    let regions: Vec<u64> = cfg.space(b"kv").unwrap().subspaces[0].regions.iter().map(|r| r.id).collect();
+    let odd = regions.iter().filter(|r| *r % 2 == 1).count();
+    let id = c.search(SearchKind::Search, b"kv", NO_CHECKS, 0).expect("search accepted");
+    let (objects, errors) = events(&mut c, id);
+    assert_eq!(errors, vec![ReturnCode::ServerError; odd], "{regions:?}");
+    assert_eq!(objects.len(), regions.len() - odd);
+    assert!(objects.iter().all(|o| o.len() == 2 && o[1] == b"v"));
+    assert_eq!(daemon.accepted(), 1, "a well-framed but wrong answer keeps the connection");
+
+    // A body that does not parse: the connection is not trusted any more, and every region
+    // it serves fails (one SERVERERROR each), then the search ends.
+    let garbage = HostilePeer::start(|_, m, nonce| match m {
+        Msg::SearchStart { .. } => write(raw_frame(msg::SEARCH_REPLY, nonce, &[1, 2, 3])),
+        _ => nothing(),
+    });
+    let coord = coordinator_serving(config_naming(&garbage.addr()));
+    let mut c = client(&coord);
+    assert!(c.space_info(b"kv").is_ok());
+    let id = c.search(SearchKind::Search, b"kv", NO_CHECKS, 0).expect("search accepted");
+    let (objects, errors) = events(&mut c, id);
+    assert!(objects.is_empty());
+    assert_eq!(errors, vec![ReturnCode::ServerError; regions.len()]);
+    // count reports the failure (the total is then a lower bound).
+    let id = c.search(SearchKind::Count, b"kv", NO_CHECKS, 0).expect("count accepted");
+    let ev = c.loop_once(WAIT_MS).expect("loop_once");
+    assert_eq!((ev.id, ev.status), (id, ReturnCode::ServerError));
+    assert_eq!(ev.extra, Extra::Count(0));
+}

@@ -471,29 +471,33 @@ impl<T: Clone> Client<T> {
         }
     }
 
-    /// A frame for search operation `slot` arrived on connection `ci`.
-    pub(crate) fn search_frame(&mut self, slot: usize, ci: usize, msg_type: u8, body: &[u8]) {
+    /// A frame for search operation `slot` arrived on connection `ci`. False: the frame did
+    /// not parse, and the connection is no longer trusted (the caller closes it).
+    pub(crate) fn search_frame(&mut self, slot: usize, ci: usize, msg_type: u8, body: &[u8]) -> bool {
         let version = self.config_version();
-        let Some(Pending { op: Op::Search(op), space, id, .. }) = self.pending.get_mut(slot) else { return };
+        let Some(Pending { op: Op::Search(op), space, id, .. }) = self.pending.get_mut(slot) else { return true };
         let id = *id;
         match msg_type {
             msg::SEARCH_REPLY => {
                 let parsed = parse_search_reply(body);
                 let Ok((region, rc, done, count, n, objects)) = parsed else {
-                    // A malformed reply: that connection's regions fail; the caller drops it.
+                    // A malformed reply: every region this connection serves fails with
+                    // SERVERERROR; the caller closes the connection.
+                    let mut failed = 0;
                     for s in op.subs.iter_mut().filter(|s| s.conn == ci && !s.done) {
                         s.done = true;
                         s.failed = Some(ReturnCode::ServerError);
-                        op.first_error.get_or_insert(ReturnCode::ServerError);
-                        if matches!(op.mode, Mode::Search | Mode::Sorted { .. }) {
-                            op.errors.push_back(ReturnCode::ServerError);
-                        }
+                        failed += 1;
+                    }
+                    for _ in 0..failed {
+                        op.fail(ReturnCode::ServerError);
                     }
                     self.search_ready(slot);
-                    return;
+                    return false;
                 };
                 let Some(si) = op.subs.iter().position(|s| s.region == region && s.conn == ci && !s.done) else {
-                    return;
+                    // A region this search is not reading (or no longer): ignored.
+                    return true;
                 };
                 let nonkey = space.attr_count().saturating_sub(1);
                 // Every object must have the space's shape (key + non-key attributes).
@@ -509,7 +513,7 @@ impl<T: Clone> Client<T> {
                     sub.failed = Some(rc);
                     op.fail(rc);
                     self.search_ready(slot);
-                    return;
+                    return true;
                 }
                 sub.done = done;
                 sub.count = Some(sub.count.unwrap_or(0) + count);
@@ -551,13 +555,15 @@ impl<T: Clone> Client<T> {
                 }
                 self.search_refill(slot);
                 self.search_ready(slot);
+                true
             }
             msg::ATOMIC_REPLY => {
                 // A group_del delete: SUCCESS, NOTFOUND (already gone) and CMPFAIL (changed
                 // and no longer matching) all leave no match behind.
-                let rc = match super::reply::parse_reply(super::reply::Kind::Atomic, msg_type, body, 0) {
-                    Ok(r) => r.rc,
-                    Err(_) => ReturnCode::ServerError,
+                let Ok(rc) = super::reply::parse_reply(super::reply::Kind::Atomic, msg_type, body, 0).map(|r| r.rc)
+                else {
+                    // The caller closes the connection; its deletes count as failed then.
+                    return false;
                 };
                 if let Some(d) = op.deletes.iter_mut().find(|d| d.0 == ci && d.1 > 0) {
                     d.1 -= 1;
@@ -567,8 +573,10 @@ impl<T: Clone> Client<T> {
                 }
                 self.search_refill(slot);
                 self.search_ready(slot);
+                true
             }
-            _ => {}
+            // A reply of another kind under this operation's id: not to be trusted.
+            _ => false,
         }
     }
 
