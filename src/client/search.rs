@@ -204,6 +204,19 @@ impl SearchOp {
         }
     }
 
+    /// Every region still read over connection `ci` fails with `rc` (an event each).
+    fn fail_conn(&mut self, ci: usize, rc: ReturnCode) {
+        let mut failed = 0;
+        for s in self.subs.iter_mut().filter(|s| s.conn == ci && !s.done) {
+            s.done = true;
+            s.failed = Some(rc);
+            failed += 1;
+        }
+        for _ in 0..failed {
+            self.fail(rc);
+        }
+    }
+
     /// Whether an event can be handed out now.
     pub(crate) fn deliverable(&self) -> bool {
         if !self.errors.is_empty() {
@@ -483,15 +496,7 @@ impl<T: Clone> Client<T> {
                 let Ok((region, rc, done, count, n, objects)) = parsed else {
                     // A malformed reply: every region this connection serves fails with
                     // SERVERERROR; the caller closes the connection.
-                    let mut failed = 0;
-                    for s in op.subs.iter_mut().filter(|s| s.conn == ci && !s.done) {
-                        s.done = true;
-                        s.failed = Some(ReturnCode::ServerError);
-                        failed += 1;
-                    }
-                    for _ in 0..failed {
-                        op.fail(ReturnCode::ServerError);
-                    }
+                    op.fail_conn(ci, ReturnCode::ServerError);
                     self.search_ready(slot);
                     return false;
                 };
@@ -626,15 +631,7 @@ impl<T: Clone> Client<T> {
     /// group_del deletes sent on it.
     pub(crate) fn search_conn_lost(&mut self, slot: usize, ci: usize) {
         let Some(Pending { op: Op::Search(op), .. }) = self.pending.get_mut(slot) else { return };
-        let mut failed = 0;
-        for s in op.subs.iter_mut().filter(|s| s.conn == ci && !s.done) {
-            s.done = true;
-            s.failed = Some(ReturnCode::Reconfigure);
-            failed += 1;
-        }
-        for _ in 0..failed {
-            op.fail(ReturnCode::Reconfigure);
-        }
+        op.fail_conn(ci, ReturnCode::Reconfigure);
         if let Some(d) = op.deletes.iter_mut().find(|d| d.0 == ci) {
             if d.1 > 0 {
                 d.1 = 0;

@@ -43,6 +43,28 @@ unsafe fn start(
     })
 }
 
+/// Sets a search's attribute outputs to "none yet"; false (with GARBAGE) if one is NULL.
+///
+/// # Safety
+/// Each pointer is NULL or valid for a write.
+unsafe fn clear_attrs(
+    status: *mut HyperclientReturncode,
+    attrs: *mut *mut hyperclient_attribute,
+    attrs_sz: *mut usize,
+) -> bool {
+    if attrs.is_null() || attrs_sz.is_null() {
+        // SAFETY: NULL or valid (contract).
+        unsafe { super::set_status(status, ReturnCode::Garbage) };
+        return false;
+    }
+    // SAFETY: checked non-NULL; valid by the contract.
+    unsafe {
+        attrs.write(ptr::null_mut());
+        attrs_sz.write(0);
+    }
+    true
+}
+
 /// Starts a search for every object of `space` that passes every check (an empty array
 /// matches every object). `*attrs` and `*attrs_sz` are set to NULL and 0 now.
 ///
@@ -67,15 +89,9 @@ pub unsafe extern "C" fn hyperclient_search(
     attrs: *mut *mut hyperclient_attribute,
     attrs_sz: *mut usize,
 ) -> i64 {
-    if attrs.is_null() || attrs_sz.is_null() {
-        // SAFETY: NULL or valid (contract).
-        unsafe { super::set_status(status, ReturnCode::Garbage) };
+    // SAFETY: the caller's contract.
+    if !unsafe { clear_attrs(status, attrs, attrs_sz) } {
         return -1;
-    }
-    // SAFETY: checked non-NULL; valid by the contract.
-    unsafe {
-        attrs.write(ptr::null_mut());
-        attrs_sz.write(0);
     }
     let out = Outputs { status, attrs, attrs_sz, ..Outputs::status_only(status) };
     // SAFETY: the caller's contract, forwarded.
@@ -102,15 +118,9 @@ pub unsafe extern "C" fn hyperclient_sorted_search(
     attrs: *mut *mut hyperclient_attribute,
     attrs_sz: *mut usize,
 ) -> i64 {
-    if attrs.is_null() || attrs_sz.is_null() {
-        // SAFETY: NULL or valid (contract).
-        unsafe { super::set_status(status, ReturnCode::Garbage) };
+    // SAFETY: the caller's contract.
+    if !unsafe { clear_attrs(status, attrs, attrs_sz) } {
         return -1;
-    }
-    // SAFETY: checked non-NULL; valid by the contract.
-    unsafe {
-        attrs.write(ptr::null_mut());
-        attrs_sz.write(0);
     }
     // SAFETY: NULL or a NUL-terminated string (contract). NULL names no attribute.
     let sort_by = unsafe { c_str(sort_by) }.unwrap_or(b"");

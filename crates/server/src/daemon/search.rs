@@ -108,6 +108,48 @@ fn reply(region: u64, rc: ReturnCode, done: bool, count: u64, n: u32, objects: V
     Msg::SearchReply { region, rc, done, count, n, objects }
 }
 
+/// How a [`scan`] stopped.
+enum ScanEnd {
+    /// The snapshot has nothing more.
+    Exhausted,
+    /// The examination budget ran out, or the caller asked to stop.
+    Paused,
+    /// The storage engine failed.
+    Failed,
+}
+
+/// Examines up to [`EXAMINE_PER_STEP`] objects of a snapshot, calling `on_match(key, record,
+/// value)` for each one that passes every check (`value(i)`: the stored value of attribute
+/// `i` ≥ 1); `on_match` returns false to stop. Records that do not parse are skipped.
+fn scan<C, B>(
+    cursor: &mut C,
+    types: &[DataType],
+    checks: &[Check],
+    offsets: &mut Vec<(usize, usize)>,
+    mut on_match: impl for<'r> FnMut(&'r [u8], &'r [u8], &dyn Fn(usize) -> Option<&'r [u8]>) -> bool,
+) -> ScanEnd
+where
+    C: Iterator<Item = Item<B>>,
+    B: AsRef<[u8]>,
+{
+    let nonkey = types.len() - 1;
+    for _ in 0..EXAMINE_PER_STEP {
+        let Some(item) = cursor.next() else { return ScanEnd::Exhausted };
+        let Ok((skey, rec)) = item else { return ScanEnd::Failed };
+        let (skey, rec) = (skey.as_ref(), rec.as_ref());
+        let Some(k) = skey.get(8..) else { continue };
+        if !split_record(rec, nonkey, offsets) {
+            continue;
+        }
+        let offs = &*offsets;
+        let value = |a: usize| offs.get(a.wrapping_sub(1)).map(|&(x, y)| &rec[x..y]);
+        if object_matches(types, checks, k, value) && !on_match(k, rec, &value) {
+            return ScanEnd::Paused;
+        }
+    }
+    ScanEnd::Paused
+}
+
 /// One stored object as the cursor gives it: the storage key (region prefix included) and
 /// the record bytes.
 pub type Item<B> = io::Result<(B, B)>;
@@ -229,65 +271,46 @@ where
     pub fn work(&mut self, out: &mut Vec<(Dest, u64, Msg)>) -> bool {
         let Some(key) = self.scanning.pop_front() else { return false };
         let Some(s) = self.sessions.get_mut(&key) else { return self.has_work() };
-        let offsets = &mut self.offsets;
-        let mut examined = 0;
-        let mut error = None;
-        let mut exhausted = false;
         let mut taken = s.cursor.take();
-        if let Some(cursor) = taken.as_mut() {
-            let nonkey = s.types.len() - 1;
-            while examined < EXAMINE_PER_STEP {
-                let Some(item) = cursor.next() else {
-                    exhausted = true;
-                    break;
-                };
-                examined += 1;
-                let (skey, rec) = match item {
-                    Ok(kv) => kv,
-                    Err(_) => {
-                        error = Some(ReturnCode::ServerError);
-                        break;
+        let end = match taken.as_mut() {
+            None => ScanEnd::Exhausted,
+            Some(cursor) => {
+                let (types, checks) = (&s.types, &s.checks);
+                let (mode, sort_attr, limit) = (s.mode, s.sort_attr, s.limit);
+                let (count, best) = (&mut s.count, &mut s.best);
+                let mut pruned = false;
+                let end = scan(cursor, types, checks, &mut self.offsets, |k, rec, value| {
+                    *count += 1;
+                    if mode == search_mode::SORTED {
+                        let sv = if sort_attr == 0 { k } else { value(sort_attr).unwrap_or(&[]) };
+                        let mut obj = Vec::with_capacity(rec.len() + k.len() - 4);
+                        push_object(&mut obj, k, (types.len() - 1) as u32, &rec[12..]);
+                        best.push((sv.to_vec(), obj));
+                        pruned |= best.len() >= limit.saturating_mul(2).max(1024);
                     }
-                };
-                let (skey, rec) = (skey.as_ref(), rec.as_ref());
-                let Some(k) = skey.get(8..) else { continue };
-                if !split_record(rec, nonkey, offsets) {
-                    continue;
+                    true
+                });
+                if pruned {
+                    prune(s);
                 }
-                let offs = &*offsets;
-                let value = |a: usize| offs.get(a - 1).map(|&(x, y)| &rec[x..y]);
-                if !object_matches(&s.types, &s.checks, k, value) {
-                    continue;
-                }
-                s.count += 1;
-                if s.mode == search_mode::SORTED {
-                    let sv = if s.sort_attr == 0 { k } else { value(s.sort_attr).unwrap_or(&[]) };
-                    let mut obj = Vec::with_capacity(rec.len() + k.len() - 4);
-                    push_object(&mut obj, k, nonkey as u32, &rec[12..]);
-                    s.best.push((sv.to_vec(), obj));
-                    if s.best.len() >= s.limit.saturating_mul(2).max(1024) {
-                        prune(s);
-                    }
-                }
+                end
             }
-        } else {
-            exhausted = true;
-        }
+        };
         s.cursor = taken;
-        if let Some(rc) = error {
-            self.finish(key, rc, out);
-        } else if exhausted {
-            s.cursor = None;
-            if s.mode == search_mode::SORTED {
-                prune(s);
-                let best = std::mem::take(&mut s.best);
-                s.sorted = best.into_iter().map(|(_, o)| o).collect();
-                self.batch(key, out);
-            } else {
-                self.finish(key, ReturnCode::Success, out);
+        match end {
+            ScanEnd::Failed => self.finish(key, ReturnCode::ServerError, out),
+            ScanEnd::Exhausted => {
+                s.cursor = None;
+                if s.mode == search_mode::SORTED {
+                    prune(s);
+                    let best = std::mem::take(&mut s.best);
+                    s.sorted = best.into_iter().map(|(_, o)| o).collect();
+                    self.batch(key, out);
+                } else {
+                    self.finish(key, ReturnCode::Success, out);
+                }
             }
-        } else {
-            self.scanning.push_back(key);
+            ScanEnd::Paused => self.scanning.push_back(key),
         }
         self.has_work()
     }
@@ -316,32 +339,15 @@ where
             done = s.sorted.is_empty();
         } else if let Some(cursor) = s.cursor.as_mut() {
             let nonkey = s.types.len() - 1;
-            let offsets = &mut self.offsets;
-            let mut examined = 0;
-            while (n as usize) < BATCH_OBJECTS && objects.len() < BATCH_BYTES && examined < EXAMINE_PER_STEP {
-                let Some(item) = cursor.next() else {
-                    done = true;
-                    break;
-                };
-                examined += 1;
-                let (skey, rec) = match item {
-                    Ok(kv) => kv,
-                    Err(_) => {
-                        error = Some(ReturnCode::ServerError);
-                        break;
-                    }
-                };
-                let (skey, rec) = (skey.as_ref(), rec.as_ref());
-                let Some(k) = skey.get(8..) else { continue };
-                if !split_record(rec, nonkey, offsets) {
-                    continue;
-                }
-                let offs = &*offsets;
-                if !object_matches(&s.types, &s.checks, k, |a| offs.get(a - 1).map(|&(x, y)| &rec[x..y])) {
-                    continue;
-                }
+            let end = scan(cursor, &s.types, &s.checks, &mut self.offsets, |k, rec, _| {
                 push_object(&mut objects, k, nonkey as u32, &rec[12..]);
                 n += 1;
+                (n as usize) < BATCH_OBJECTS && objects.len() < BATCH_BYTES
+            });
+            match end {
+                ScanEnd::Exhausted => done = true,
+                ScanEnd::Failed => error = Some(ReturnCode::ServerError),
+                ScanEnd::Paused => {}
             }
         } else {
             done = true;
