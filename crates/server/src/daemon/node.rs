@@ -9,12 +9,13 @@
 //! backwards; every hop applies when the ack reaches it; the leader answers the client.
 
 use super::search::{Schema, Searches};
-use super::storage::{encode_record, storage_key, Store, VERSION_FLOOR_KEY};
+use super::storage::{encode_record, index_key, indexed_marker, storage_key, ScanPlan, Store, VERSION_FLOOR_KEY};
 use crate::fasthash::FastMap;
 use hyperdex_core::config::{Configuration, Region, RegionIndex, Space};
+use hyperdex_core::hashing::coordinate;
 use hyperdex_core::ops::{apply_funcs, check_passes, validate_check, validate_func, Check, Func, FuncOp};
 use hyperdex_core::proto::{flags, search_mode, Hop, Msg};
-use hyperdex_core::{DataType, ReturnCode};
+use hyperdex_core::{DataType, Predicate, ReturnCode};
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -310,6 +311,32 @@ impl<S: Store> Node<S> {
             // for a while, copy every write applied to the region to it as well.
             self.captures.push(Capture { space, region, dst, until: Instant::now() + CAPTURE_TIME });
         }
+        // Regions of later subspaces held here whose index is not known to be complete (new
+        // here, or stored by a daemon without indexes): index what storage holds (what is
+        // still on its way to storage was indexed when it was applied), then mark them.
+        let mut unindexed = Vec::new();
+        for sp in &self.config.spaces {
+            for ss in sp.subspaces.iter().skip(1) {
+                for r in ss.regions.iter().filter(|r| r.replicas.iter().any(|p| p.server == self.id)) {
+                    if !matches!(self.store.get_raw(&indexed_marker(r.id)), Ok(Some(_))) {
+                        unindexed.push(r.id);
+                    }
+                }
+            }
+        }
+        for region in unindexed {
+            match self.store.scan_region(region) {
+                Ok(objs) => {
+                    for (key, rec) in objs {
+                        self.update_index(region, &key, None, Some(&rec.values));
+                    }
+                    self.writes.push((indexed_marker(region), Some(vec![1])));
+                }
+                Err(e) => {
+                    self.storage_error.get_or_insert(e);
+                }
+            }
+        }
         // Regions of removed spaces: delete their objects.
         for (rid, servers) in &old_regions {
             if !self.index.contains_key(rid) && servers.contains(&self.id) {
@@ -388,12 +415,26 @@ impl<S: Store> Node<S> {
             }
             None => None,
         };
+        // Regions of later subspaces keep an index of their dimensions: the values this
+        // write replaces are needed to move their entries.
+        let indexed = self.index.get(&region).is_some_and(|ix| ix.subspace > 0);
+        let mut old = None;
         let newer = match known {
             Some(n) => n,
-            None => self.read(&skey).map_or(true, |(v, _)| v < obj_version),
+            None => match self.read(&skey) {
+                Ok((v, vals)) => {
+                    old = vals;
+                    v < obj_version
+                }
+                Err(_) => true,
+            },
         };
         if !newer {
             return;
+        }
+        if indexed {
+            let new = if store { values.map(|v| v.as_slice()) } else { None };
+            self.update_index(region, key, old.as_ref().map(|v| v.as_slice()), new);
         }
         if !self.captures.is_empty() {
             self.copy_to_captures(region, key, obj_version, if store { values } else { None });
@@ -406,6 +447,31 @@ impl<S: Store> Node<S> {
             _ => {
                 self.writes.push((skey.clone(), None));
                 self.remember(skey, obj_version, None, self.round);
+            }
+        }
+    }
+
+    /// Moves the index entries of `key` in `region` from the `old` values to the `new` ones
+    /// (None: absent), in this round's writes: an entry per string, int or float dimension
+    /// of the region's subspace, keyed by the value's coordinate.
+    fn update_index(&mut self, region: u64, key: &[u8], old: Option<&[Vec<u8>]>, new: Option<&[Vec<u8>]>) {
+        let Some(ix) = self.index.get(&region).copied() else { return };
+        let sp = &self.config.spaces[ix.space];
+        for &a in &sp.subspaces[ix.subspace].attrs {
+            let t = sp.attrs[a].dtype;
+            if a == 0 || !matches!(t, DataType::String | DataType::Int64 | DataType::Float) {
+                continue;
+            }
+            let coord = |vals: Option<&[Vec<u8>]>| vals.and_then(|v| v.get(a - 1)).map(|v| coordinate(t, v));
+            let (before, after) = (coord(old), coord(new));
+            if before == after {
+                continue;
+            }
+            if let Some(c) = before {
+                self.writes.push((index_key(region, a as u16, c, key), None));
+            }
+            if let Some(c) = after {
+                self.writes.push((index_key(region, a as u16, c, key), Some(Vec::new())));
             }
         }
     }
@@ -787,6 +853,35 @@ impl<S: Store> Node<S> {
         self.searches.work(&mut self.outbox)
     }
 
+    /// How to read `region` for these checks: one object for a string key's equality, the
+    /// index for an equality on a string, int or float dimension of a later subspace (once
+    /// the region's index is complete here), else every object. The checks are applied to
+    /// whatever is read, so a plan only has to cover every match.
+    fn search_plan(&self, region: u64, types: &[DataType], checks: &[Check]) -> ScanPlan {
+        let Some(ix) = self.index.get(&region).copied() else { return ScanPlan::All };
+        let dims = &self.config.spaces[ix.space].subspaces[ix.subspace].attrs;
+        let eq = |a: usize| checks.iter().find(|c| c.predicate == Predicate::Equals && c.attr as usize == a);
+        if ix.subspace == 0 {
+            return match (types.first(), eq(0)) {
+                (Some(DataType::String), Some(c)) => ScanPlan::Key(c.value.clone()),
+                _ => ScanPlan::All,
+            };
+        }
+        if !matches!(self.store.get_raw(&indexed_marker(region)), Ok(Some(_))) {
+            return ScanPlan::All;
+        }
+        for &a in dims {
+            let t = types.get(a).copied().unwrap_or(DataType::Garbage);
+            if a == 0 || !matches!(t, DataType::String | DataType::Int64 | DataType::Float) {
+                continue;
+            }
+            if let Some(c) = eq(a) {
+                return ScanPlan::Index { attr: a as u16, coord: coordinate(t, &c.value) };
+            }
+        }
+        ScanPlan::All
+    }
+
     /// A client starts searching one region this server should head.
     #[allow(clippy::too_many_arguments)]
     fn search_start(
@@ -828,7 +923,8 @@ impl<S: Store> Node<S> {
         if let Some(rc) = bad {
             return self.outbox.push((Dest::Conn(conn), nonce, search_fail(region, rc)));
         }
-        let cursor = self.store.snapshot_region(region);
+        let plan = self.search_plan(region, &types, &checks);
+        let cursor = self.store.snapshot_region(region, &plan);
         self.searches.start(
             Instant::now(),
             conn,

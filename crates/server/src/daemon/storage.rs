@@ -18,6 +18,53 @@ pub struct Record {
 /// bound above every object version this daemon has issued (see node.rs).
 pub const VERSION_FLOOR_KEY: &[u8] = b"\0\0\0\0\0\0\0\0version-floor";
 
+/// Index entries of a region live under its id with the top bit set (region ids are small
+/// counters, so these never meet object keys or metadata).
+const INDEX_BIT: u64 = 1 << 63;
+
+/// The key of an index entry: `(region | 2^63)` BE, the attribute's schema index (u16 BE),
+/// the value's coordinate (u64 BE; `hashing::coordinate`), then the object's key. The entry's
+/// value is empty. An equality search reads the entries of one (attribute, coordinate) and
+/// then each object they name.
+pub fn index_key(region: u64, attr: u16, coord: u64, key: &[u8]) -> Vec<u8> {
+    let mut k = index_prefix(region, attr, coord);
+    k.extend_from_slice(key);
+    k
+}
+
+/// The prefix of every entry of `region` for `attr` = a value of coordinate `coord`.
+pub fn index_prefix(region: u64, attr: u16, coord: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(18 + 16);
+    k.extend_from_slice(&(region | INDEX_BIT).to_be_bytes());
+    k.extend_from_slice(&attr.to_be_bytes());
+    k.extend_from_slice(&coord.to_be_bytes());
+    k
+}
+
+/// Bytes of an index key before the object's key.
+pub const INDEX_KEY_HEAD: usize = 18;
+
+/// The metadata key that says a region's index is complete on this daemon (written when the
+/// region was first installed here, after indexing what it already held).
+pub fn indexed_marker(region: u64) -> Vec<u8> {
+    let mut k = VERSION_FLOOR_KEY[..8].to_vec();
+    k.extend_from_slice(b"indexed");
+    k.extend_from_slice(&region.to_be_bytes());
+    k
+}
+
+/// How a search reads a region's snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScanPlan {
+    /// Every object of the region, in key order.
+    All,
+    /// The one object with this key, if present.
+    Key(Vec<u8>),
+    /// The objects whose index entries for `attr` have coordinate `coord` (a superset of
+    /// those whose value equals the searched one: the caller checks every object).
+    Index { attr: u16, coord: u64 },
+}
+
 pub fn storage_key(region: u64, key: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(8 + key.len());
     k.extend_from_slice(&region.to_be_bytes());
@@ -58,22 +105,45 @@ pub trait Store {
     fn commit(&mut self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> io::Result<()>;
     /// Every object of a region, in key order: (object key, record).
     fn scan_region(&self, region: u64) -> io::Result<Vec<(Vec<u8>, Record)>>;
-    /// Deletes every object of a region.
+    /// Deletes every object of a region, its index entries and its index marker.
     fn drop_region(&mut self, region: u64) -> io::Result<()>;
-    /// A point-in-time snapshot of a region's committed objects, read lazily in key order:
-    /// (storage key, record bytes).
-    fn snapshot_region(&self, region: u64) -> Self::Cursor;
+    /// A point-in-time snapshot of a region's committed objects, read lazily: (storage key,
+    /// record bytes), the objects `plan` selects.
+    fn snapshot_region(&self, region: u64, plan: &ScanPlan) -> Self::Cursor;
     type Bytes: AsRef<[u8]>;
     type Cursor: Iterator<Item = io::Result<(Self::Bytes, Self::Bytes)>>;
 }
 
-/// A fjall snapshot iterator over one region.
-pub struct FjallCursor(fjall::Iter);
+/// Reads one region of a fjall snapshot (see [`ScanPlan`]).
+pub enum FjallCursor {
+    All(fjall::Iter),
+    One(Option<io::Result<(fjall::Slice, fjall::Slice)>>),
+    Index { snapshot: fjall::Snapshot, objects: fjall::Keyspace, region: u64, entries: fjall::Iter },
+}
 
 impl Iterator for FjallCursor {
     type Item = io::Result<(fjall::Slice, fjall::Slice)>;
     fn next(&mut self) -> Option<Self::Item> {
-        self.0.next().map(|g| g.into_inner().map_err(to_io))
+        use fjall::Readable;
+        match self {
+            FjallCursor::All(it) => it.next().map(|g| g.into_inner().map_err(to_io)),
+            FjallCursor::One(item) => item.take(),
+            FjallCursor::Index { snapshot, objects, region, entries } => loop {
+                let entry = match entries.next()?.key() {
+                    Ok(k) => k,
+                    Err(e) => return Some(Err(to_io(e))),
+                };
+                let Some(key) = entry.get(INDEX_KEY_HEAD..) else { continue };
+                let skey = storage_key(*region, key);
+                match snapshot.get(&*objects, &skey) {
+                    Ok(Some(v)) => return Some(Ok((fjall::Slice::from(skey.as_slice()), v))),
+                    // An entry whose object is gone (cannot happen when index and objects
+                    // are written together; harmless): skip it.
+                    Ok(None) => continue,
+                    Err(e) => return Some(Err(to_io(e))),
+                }
+            },
+        }
     }
 }
 
@@ -106,9 +176,25 @@ impl Store for FjallStore {
     type Bytes = fjall::Slice;
     type Cursor = FjallCursor;
 
-    fn snapshot_region(&self, region: u64) -> FjallCursor {
+    fn snapshot_region(&self, region: u64, plan: &ScanPlan) -> FjallCursor {
         use fjall::Readable;
-        FjallCursor(self.db.snapshot().prefix(&self.objects, region.to_be_bytes()))
+        let snapshot = self.db.snapshot();
+        match plan {
+            ScanPlan::All => FjallCursor::All(snapshot.prefix(&self.objects, region.to_be_bytes())),
+            ScanPlan::Key(key) => {
+                let skey = storage_key(region, key);
+                let item = match snapshot.get(&self.objects, &skey) {
+                    Ok(Some(v)) => Some(Ok((fjall::Slice::from(skey.as_slice()), v))),
+                    Ok(None) => None,
+                    Err(e) => Some(Err(to_io(e))),
+                };
+                FjallCursor::One(item)
+            }
+            ScanPlan::Index { attr, coord } => {
+                let entries = snapshot.prefix(&self.objects, index_prefix(region, *attr, *coord));
+                FjallCursor::Index { snapshot, objects: self.objects.clone(), region, entries }
+            }
+        }
     }
 
     fn get(&self, skey: &[u8]) -> io::Result<Option<Record>> {
@@ -151,8 +237,11 @@ impl Store for FjallStore {
     }
 
     fn drop_region(&mut self, region: u64) -> io::Result<()> {
-        let keys: Vec<Vec<u8>> =
-            self.objects.prefix(region.to_be_bytes()).filter_map(|g| g.key().ok().map(|k| k.to_vec())).collect();
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for prefix in [region, region | INDEX_BIT] {
+            keys.extend(self.objects.prefix(prefix.to_be_bytes()).filter_map(|g| g.key().ok().map(|k| k.to_vec())));
+        }
+        keys.push(indexed_marker(region));
         self.commit(keys.into_iter().map(|k| (k, None)).collect())
     }
 }
