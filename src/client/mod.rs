@@ -869,7 +869,7 @@ impl<T: Clone> Client<T> {
                         // read buffer, so the frame is consumed here.
                         let (ty, body) = (frame.msg_type, frame.body.to_vec());
                         c.rbuf.consume(size);
-                        if !self.search_frame(slot, ci, ty, &body) {
+                        if !self.search_frame(slot, ci, ty, body) {
                             self.drop_conn(ci);
                         }
                         continue;

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use hyperdex_core::codes::{DataType, ReturnCode};
 use hyperdex_core::ops::Check;
-use hyperdex_core::proto::{flags, msg, next_object, search_mode, Msg};
+use hyperdex_core::proto::{check_objects, flags, msg, next_object, search_mode, Msg};
 use hyperdex_core::search::{plan, sort_order};
 use hyperdex_core::wire::{DResult, DecodeError, Reader, MAX_FRAME};
 
@@ -142,7 +142,7 @@ pub(crate) struct SearchOp {
     errors: VecDeque<ReturnCode>,
     first_error: Option<ReturnCode>,
     count: u64,
-    seen: Option<(HashSet<u128>, RandomState, RandomState)>,
+    seen: Seen,
     /// Sorted: candidates (sort value, object) while regions answer; then the answer.
     candidates: Vec<(Vec<u8>, Vec<u8>)>,
     results: VecDeque<Vec<u8>>,
@@ -245,9 +245,7 @@ impl SearchOp {
 
     /// Whether this key was handed out already (only tracked when duplicates can happen).
     fn repeat(&mut self, key: &[u8]) -> bool {
-        let Some((seen, a, b)) = self.seen.as_mut() else { return false };
-        let h = (u128::from(a.hash_one(key)) << 64) | u128::from(b.hash_one(key));
-        !seen.insert(h)
+        repeat(&mut self.seen, key)
     }
 
     /// The next event (None: nothing yet). Object events borrow the batch at the front of
@@ -272,9 +270,8 @@ impl SearchOp {
                     continue;
                 };
                 let n = vals.len();
-                let key = vals[0];
                 let end = b.buf.len() - r.remaining();
-                let key = key.to_vec();
+                let repeat = repeat(&mut self.seen, vals[0]);
                 b.pos = end;
                 b.left -= 1;
                 if b.left == 0 {
@@ -284,7 +281,7 @@ impl SearchOp {
                         s.queued = s.queued.saturating_sub(1);
                     }
                 }
-                if self.repeat(&key) {
+                if repeat {
                     continue;
                 }
                 return Some(SearchEvent::Object { start: start + 4, end, n, in_current: false });
@@ -343,18 +340,40 @@ impl SearchOp {
     }
 }
 
+/// Keys handed out by one search (a 128-bit keyed hash each), when duplicates can happen.
+type Seen = Option<(HashSet<u128>, RandomState, RandomState)>;
+
+/// Whether this key was handed out already (never, when nothing is tracked).
+fn repeat(seen: &mut Seen, key: &[u8]) -> bool {
+    let Some((seen, a, b)) = seen.as_mut() else { return false };
+    let h = (u128::from(a.hash_one(key)) << 64) | u128::from(b.hash_one(key));
+    !seen.insert(h)
+}
+
 /// The key of an encoded object.
 fn object_key(obj: &[u8]) -> &[u8] {
     let mut r = Reader::new(obj);
     next_object(&mut r).ok().and_then(|v| v.first().copied()).unwrap_or(&[])
 }
 
-/// A SEARCH_REPLY body: (region, rc, done, count, n, objects).
-fn parse_search_reply(body: &[u8]) -> DResult<(u64, ReturnCode, bool, u64, u32, Vec<u8>)> {
-    match Msg::decode(msg::SEARCH_REPLY, body)? {
-        Msg::SearchReply { region, rc, done, count, n, objects } => Ok((region, rc, done, count, n, objects)),
-        _ => Err(DecodeError),
-    }
+/// A SEARCH_REPLY body (the layout of `Msg::SearchReply`, checked against its decoder by a
+/// test): (region, rc, done, count, n, objects). The objects are the body's own bytes after
+/// the 25-byte head (no second copy).
+fn parse_search_reply(mut body: Vec<u8>) -> DResult<(u64, ReturnCode, bool, u64, u32, Vec<u8>)> {
+    let mut r = Reader::new(&body);
+    let region = r.u64()?;
+    let rc = ReturnCode::from_raw(r.u32()?).ok_or(DecodeError)?;
+    let done = match r.u8()? {
+        0 => false,
+        1 => true,
+        _ => return Err(DecodeError),
+    };
+    let count = r.u64()?;
+    let n = r.u32()?;
+    let head = body.len() - r.remaining();
+    check_objects(&body[head..], n)?;
+    body.drain(..head);
+    Ok((region, rc, done, count, n, body))
 }
 
 impl<T: Clone> Client<T> {
@@ -486,7 +505,7 @@ impl<T: Clone> Client<T> {
 
     /// A frame for search operation `slot` arrived on connection `ci`. False: the frame did
     /// not parse, and the connection is no longer trusted (the caller closes it).
-    pub(crate) fn search_frame(&mut self, slot: usize, ci: usize, msg_type: u8, body: &[u8]) -> bool {
+    pub(crate) fn search_frame(&mut self, slot: usize, ci: usize, msg_type: u8, body: Vec<u8>) -> bool {
         let version = self.config_version();
         let Some(Pending { op: Op::Search(op), space, id, .. }) = self.pending.get_mut(slot) else { return true };
         let id = *id;
@@ -565,7 +584,7 @@ impl<T: Clone> Client<T> {
             msg::ATOMIC_REPLY => {
                 // A group_del delete: SUCCESS, NOTFOUND (already gone) and CMPFAIL (changed
                 // and no longer matching) all leave no match behind.
-                let Ok(rc) = super::reply::parse_reply(super::reply::Kind::Atomic, msg_type, body, 0).map(|r| r.rc)
+                let Ok(rc) = super::reply::parse_reply(super::reply::Kind::Atomic, msg_type, &body, 0).map(|r| r.rc)
                 else {
                     // The caller closes the connection; its deletes count as failed then.
                     return false;
@@ -647,5 +666,35 @@ fn op_repeat<T>(c: &mut Client<T>, slot: usize, key: &[u8]) -> bool {
     match c.pending.get_mut(slot) {
         Some(Pending { op: Op::Search(op), .. }) => op.repeat(key),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyperdex_core::proto::push_object;
+    use hyperdex_core::wire::{parse_frame, MAX_FRAME};
+
+    #[test]
+    fn search_replies_parse_like_the_protocol_decoder() {
+        let mut objects = Vec::new();
+        push_object(&mut objects, b"k1", 1, &[2, 0, 0, 0, b'a', b'b']);
+        push_object(&mut objects, b"", 1, &[0, 0, 0, 0]);
+        let n = 2;
+        let m =
+            Msg::SearchReply { region: 9, rc: ReturnCode::Success, done: true, count: 3, n, objects: objects.clone() };
+        let mut out = Vec::new();
+        m.encode(1, &mut out);
+        let f = parse_frame(&out, MAX_FRAME).unwrap().unwrap();
+        let body = f.body.to_vec();
+        assert_eq!(parse_search_reply(body.clone()).unwrap(), (9, ReturnCode::Success, true, 3, 2, objects));
+        for cut in 0..body.len() {
+            let prefix = body[..cut].to_vec();
+            assert!(parse_search_reply(prefix.clone()).is_err(), "a {cut}-byte prefix");
+            assert!(Msg::decode(msg::SEARCH_REPLY, &prefix).is_err());
+        }
+        let mut long = body;
+        long.push(0);
+        assert!(parse_search_reply(long).is_err());
     }
 }
