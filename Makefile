@@ -34,7 +34,7 @@ C_WARNINGS  := -std=c99 -Wall -Wextra -Werror -pedantic
 INSTALL     ?= install
 
 .PHONY: all build header check-header install uninstall run clean-data test \
-        examples bench bench-ops fuzz help
+        examples bench bench-ops bench-search fuzz help
 
 all: build
 
@@ -49,6 +49,7 @@ help:
 	@echo "make check-header     fail when the committed headers are stale"
 	@echo "make bench            bench/compare.sh: our load generator against redis-benchmark"
 	@echo "make bench-ops        bench/ops.sh: put against atomic/container ops, 1 and 3 daemons"
+	@echo "make bench-search     bench/search.sh: search, count, sorted_search against get, 3 daemons"
 	@echo "make fuzz             every fuzz target, FUZZ_SECONDS (20) each (scripts/fuzz-ci.sh)"
 	@echo "make clean-data       delete ./data (state of make run)"
 
@@ -91,7 +92,7 @@ uninstall:
 	      $(DESTDIR)$(PKGCONFIGDIR)/hyperclient.pc
 	rm -rf $(DESTDIR)$(PYTHONDIR)/hyperclient
 
-# Builds the C examples and the load generator against an INSTALLED library,
+# Builds the C examples and the load generators against an INSTALLED library,
 # found through pkg-config in $(PKGCONFIGDIR) (so: make install PREFIX=... first;
 # DESTDIR is not used here).
 examples:
@@ -101,8 +102,10 @@ examples:
 	    echo "$(CC) $(C_WARNINGS) examples-c/$$p.c -o $(EXAMPLES_OUT)/$$p $$flags"; \
 	    $(CC) $(C_WARNINGS) examples-c/$$p.c -o $(EXAMPLES_OUT)/$$p $$flags; \
 	done; \
-	echo "$(CC) $(C_WARNINGS) -O2 bench/loadgen.c -o $(EXAMPLES_OUT)/loadgen $$flags"; \
-	$(CC) $(C_WARNINGS) -O2 bench/loadgen.c -o $(EXAMPLES_OUT)/loadgen $$flags
+	for p in loadgen searchgen; do \
+	    echo "$(CC) $(C_WARNINGS) -O2 bench/$$p.c -o $(EXAMPLES_OUT)/$$p $$flags"; \
+	    $(CC) $(C_WARNINGS) -O2 bench/$$p.c -o $(EXAMPLES_OUT)/$$p $$flags; \
+	done
 
 run: build
 	scripts/run-cluster.sh
@@ -129,3 +132,6 @@ bench:
 
 bench-ops:
 	bench/ops.sh
+
+bench-search:
+	bench/search.sh

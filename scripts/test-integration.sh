@@ -2,10 +2,11 @@
 # Tests against installed files and live processes. `make test` runs this after
 # the cargo build and tests (it expects target/release to be built):
 #   1. make install into a temporary PREFIX and check what was installed;
-#   2. build examples-c/ and bench/loadgen.c against that PREFIX through
-#      pkg-config (and hello.c once more against the static library);
+#   2. build examples-c/, bench/loadgen.c and bench/searchgen.c against that
+#      PREFIX through pkg-config (and hello.c once more against the static
+#      library);
 #   3. on a cluster on free ports: the C examples, hello under valgrind,
-#      a short load generator run, the Python tests (python/tests), the
+#      short runs of both load generators, the Python tests (python/tests), the
 #      conformance vectors (tests/conformance/*.jsonl) through the C ABI and
 #      through the Python module, and the README's Python tour (its pycon
 #      block) as a doctest;
@@ -104,7 +105,7 @@ nm -D --defined-only "$lib/libhyperclient.so.$version" | grep -q ' T hyperclient
 echo "installed layout OK (version $version)"
 
 # ---------------------------------------------------------------------------
-step "build the C examples and the load generator with pkg-config"
+step "build the C examples and the load generators with pkg-config"
 make --no-print-directory examples PREFIX="$prefix" EXAMPLES_OUT="$bin"
 # The static library, with the Libs.private of the .pc file.
 static_libs=$(pkg-config --static --libs-only-l hyperclient)
@@ -141,7 +142,7 @@ else
     echo "(valgrind not installed: skipping the valgrind run)"
 fi
 
-step "load generator (short run) and the add-space / rm-space tools"
+step "load generators (short runs) and the add-space / rm-space tools"
 echo "space loadgen_smoke key k attributes v create 4 partitions tolerate 0 failures" |
     hyperdex add-space -h "$HOST" -p "$cport"
 run "$bin/loadgen" -h "$HOST" -p "$cport" -s loadgen_smoke -n 5000 -w 256 -L 500
@@ -153,6 +154,13 @@ echo "space loadgen_ops key k attributes v, int n, list(string) l, set(string) s
 run "$bin/loadgen" -h "$HOST" -p "$cport" -s loadgen_ops -n 2000 -w 256 -L 0 \
     -o put,atomic_add,string_append,list_rpush,set_add,map_add,map_atomic_add,get
 hyperdex rm-space -h "$HOST" -p "$cport" loadgen_ops
+# The search benchmark's client (make bench-search), briefly: every kind of search it
+# times, each result checked.
+echo "space searchgen_smoke key k attributes string name, int n, int other, float f" \
+    "subspace name subspace n create 4 partitions tolerate 1 failures" |
+    hyperdex add-space -h "$HOST" -p "$cport"
+run "$bin/searchgen" -h "$HOST" -p "$cport" -s searchgen_smoke -n 3000 -w 256 -L 50 -r 1 -S 0 -d 3
+hyperdex rm-space -h "$HOST" -p "$cport" searchgen_smoke
 
 step "Python tests (python/tests) against the installed package"
 compgen -G "python/tests/test*.py" >/dev/null || fail "no python/tests/test*.py"

@@ -15,10 +15,12 @@ use std::path::{Path, PathBuf};
 use hyperdex_core::codes::{CoordCode, DataType, Predicate, ReturnCode};
 use hyperdex_core::config::Configuration;
 use hyperdex_core::ops::{apply_funcs, validate_check, validate_func, Check, Func, FuncOp};
-use hyperdex_core::proto::{flags, msg, Hop, Msg};
+use hyperdex_core::proto::{check_objects, flags, msg, push_object, search_mode, Hop, Msg};
+use hyperdex_core::search::{object_matches, plan};
 use hyperdex_core::space::{parse_space, render_space, Attribute};
 use hyperdex_core::values::{encode_list, encode_map, encode_set, float_of, validate};
-use hyperdex_fuzz::{attribute_types, frame_parts, ops_input, reply_input, values_input};
+use hyperdex_fuzz::search_input::{self, Layout};
+use hyperdex_fuzz::{attribute_types, frame_parts, ops_input, regex_input, reply_input, values_input};
 use hyperdex_server::coordinator::CoordState;
 use hyperdex_server::daemon::storage::encode_record;
 
@@ -214,8 +216,76 @@ fn checks_for(attr: u16, t: DataType, value: &[u8]) -> Vec<Check> {
     out
 }
 
+fn search_start(mode: u8, checks: Vec<Check>, (sort_attr, limit, maximize): (u16, u64, u8)) -> Msg {
+    Msg::SearchStart { version: 5, region: 77, mode, checks, sort_attr, limit, maximize }
+}
+
+/// A batch of objects `(key, non-key values)` as a daemon encodes them.
+fn search_reply(rc: ReturnCode, done: bool, count: u64, objects: &[(Vec<u8>, Vec<Vec<u8>>)]) -> Msg {
+    let mut out = Vec::new();
+    for (key, vals) in objects {
+        // The values as a stored record holds them after its header.
+        let rec = encode_record(0, vals);
+        push_object(&mut out, key, vals.len() as u32, &rec[12..]);
+    }
+    check_objects(&out, objects.len() as u32).unwrap();
+    Msg::SearchReply { region: 77, rc, done, count, n: objects.len() as u32, objects: out }
+}
+
 fn atomic(key: Vec<u8>, flags: u8, checks: Vec<Check>, funcs: Vec<Func>) -> Msg {
     Msg::Atomic { version: 3, region: 17, key, flags, checks, funcs }
+}
+
+/// A SEARCH_START's mode, sort attribute, limit and maximize flag.
+type Mode = (u8, u16, u64, u8);
+
+/// What a seed of the `search` target holds: schema, layout, the object, the request.
+struct SearchSeed {
+    schema: Vec<DataType>,
+    layout: Layout,
+    key: Vec<u8>,
+    values: Vec<Vec<u8>>,
+    mode: Mode,
+    checks: Vec<Check>,
+}
+
+/// Adds `seed`, after checking that it means what its name says: every check valid unless
+/// the name has "-invalid-check"; the object matches the valid checks, or not ("-nomatch");
+/// the plan is a subspace, or INTERNAL ("-empty-range") or OFFLINE ("-offline").
+fn add_search(seeds: &mut Seeds, name: &str, seed: SearchSeed) {
+    let SearchSeed { schema, layout, key, values, mode, checks } = seed;
+    let sent = checks.len();
+    let m = Msg::SearchStart {
+        version: 5,
+        region: 0,
+        mode: mode.0,
+        checks,
+        sort_attr: mode.1,
+        limit: mode.2,
+        maximize: mode.3,
+    };
+    let bytes = search_input::make(&schema, &layout, &key, &values, frame_parts(&frame(&m, 1)).1);
+    let input = search_input::split(&bytes).unwrap();
+    assert_eq!(input.space.attrs.iter().map(|a| a.dtype).collect::<Vec<_>>(), schema);
+    assert_eq!(input.space.subspaces.len(), 1 + layout.subspaces.len());
+    let Msg::SearchStart { checks, .. } = Msg::decode(msg::SEARCH_START, input.body).unwrap() else { unreachable!() };
+    let mut valid = Vec::new();
+    for mut c in checks {
+        if schema.get(c.attr as usize).is_some_and(|t| validate_check(*t, &mut c).is_ok()) {
+            valid.push(c);
+        }
+    }
+    assert_eq!(valid.len() < sent, name.contains("-invalid-check"), "{name}: {m:?}");
+    assert!(validate(schema[0], &key) && values.iter().zip(&schema[1..]).all(|(v, t)| validate(*t, v)), "{name}");
+    let matches = object_matches(&schema, &valid, &key, |a| values.get(a - 1).map(|v| &v[..]));
+    assert_eq!(matches, !name.contains("-nomatch"), "{name}: {valid:?}");
+    match plan(&input.space, &valid) {
+        Ok(_) => assert!(!name.contains("-empty-range") && !name.contains("-offline"), "{name}"),
+        Err(ReturnCode::Internal) => assert!(name.contains("-empty-range"), "{name}"),
+        Err(ReturnCode::Offline) => assert!(name.contains("-offline"), "{name}"),
+        Err(rc) => panic!("{name}: plan says {rc:?}"),
+    }
+    add(seeds, name, bytes);
 }
 
 fn coord_states() -> Vec<(&'static str, CoordState)> {
@@ -340,6 +410,53 @@ fn main() {
         ),
         ("chain-ack", Msg::ChainAck { leader: 1, op: 2, hop: 0 }),
         ("chain-fail", Msg::ChainFail { leader: 1, op: 2, hop: 3 }),
+        (
+            "search-start",
+            search_start(
+                search_mode::SEARCH,
+                vec![
+                    Check { attr: 1, predicate: Predicate::Equals, dtype: T::String, value: s("John") },
+                    Check { attr: 3, predicate: Predicate::LessEqual, dtype: T::Int64, value: i(9) },
+                    Check { attr: 3, predicate: Predicate::GreaterEqual, dtype: T::Int64, value: i(-9) },
+                ],
+                (0, 0, 0),
+            ),
+        ),
+        (
+            "search-start-sorted",
+            search_start(
+                search_mode::SORTED,
+                vec![Check { attr: 0, predicate: Predicate::Regex, dtype: T::String, value: s("^b.*/foo/.*$") }],
+                (2, 10, 1),
+            ),
+        ),
+        (
+            "search-start-count",
+            search_start(
+                search_mode::COUNT,
+                vec![
+                    Check { attr: 2, predicate: Predicate::LengthGreaterEqual, dtype: T::Int64, value: i(1) },
+                    Check { attr: 4, predicate: Predicate::Contains, dtype: T::Float, value: f(1.5) },
+                ],
+                (0, 0, 0),
+            ),
+        ),
+        ("search-start-no-checks", search_start(search_mode::SEARCH, vec![], (0, 0, 0))),
+        ("search-more", Msg::SearchMore { region: 77 }),
+        ("search-stop", Msg::SearchStop { region: 77 }),
+        (
+            "search-reply",
+            search_reply(
+                ReturnCode::Success,
+                false,
+                0,
+                &[(s("k1"), vec![s("John"), i(7)]), (s(""), vec![vec![], vec![]])],
+            ),
+        ),
+        ("search-reply-last", search_reply(ReturnCode::Success, true, 0, &[(i(-3), vec![])])),
+        ("search-reply-empty", search_reply(ReturnCode::Success, true, 0, &[])),
+        ("search-reply-count", search_reply(ReturnCode::Success, true, 12345, &[])),
+        ("search-reply-error", search_reply(ReturnCode::Reconfigure, true, 0, &[])),
     ];
     let mut wire = Seeds::new();
     let mut stream = Vec::new();
@@ -491,6 +608,153 @@ fn main() {
     let m = Msg::AtomicReply { rc: ReturnCode::Success };
     add(&mut reply, "get-answered-by-atomic-reply", reply_input::make(true, 1, msg::ATOMIC_REPLY, &body(&m)));
     all.insert("client_reply", reply);
+
+    // ---- search: spaces, an object, and searches that match it or not ----
+    let mut search = Seeds::new();
+    {
+        use Predicate::*;
+        let chk = |attr: u16, predicate, dtype, value| Check { attr, predicate, dtype, value };
+        let plain = (search_mode::SEARCH, 0, 0, 0);
+        // `space phonebook key username attributes first, last, int phone
+        //  subspace first, last, phone create 8 partitions`
+        let phonebook = |checks: Vec<Check>, mode, missing| SearchSeed {
+            schema: vec![T::String, T::String, T::String, T::Int64],
+            layout: Layout { partitions: 8, subspaces: vec![vec![1, 2, 3]], missing },
+            key: s("jsmith1"),
+            values: vec![s("John"), s("Smith"), i(6075551024)],
+            mode,
+            checks,
+        };
+        let john = || chk(1, Equals, T::String, s("John"));
+        let phone = |p, x| chk(3, p, T::Int64, i(x));
+        let cases: Vec<(&str, Vec<Check>, Mode)> = vec![
+            ("all", vec![], plain),
+            ("key", vec![chk(0, Equals, T::String, s("jsmith1"))], plain),
+            ("key-nomatch", vec![chk(0, Equals, T::String, s("jdoe"))], plain),
+            ("first", vec![john()], plain),
+            ("first-last-phone", vec![john(), chk(2, Equals, T::String, s("Smith")), phone(Equals, 6075551024)], plain),
+            ("phone-range", vec![phone(GreaterEqual, 6075551000), phone(LessEqual, 6075551100)], plain),
+            ("phone-range-nomatch", vec![phone(GreaterEqual, 0), phone(LessEqual, 5)], plain),
+            ("phone-point-range", vec![phone(GreaterEqual, 6075551024), phone(LessEqual, 6075551024)], plain),
+            (
+                "string-range",
+                vec![chk(1, GreaterEqual, T::String, s("Jack")), chk(1, LessEqual, T::String, s("Joseph"))],
+                plain,
+            ),
+            ("regex-key", vec![chk(0, Regex, T::String, s("^js.*1$"))], plain),
+            ("regex-nomatch", vec![chk(2, Regex, T::String, s("^b.*/foo/.*$"))], plain),
+            ("length", vec![chk(1, LengthEquals, T::Int64, i(4)), chk(2, LengthLessEqual, T::Int64, i(5))], plain),
+            ("phone-empty-range-nomatch", vec![phone(GreaterEqual, 5), phone(LessEqual, 4)], plain),
+            ("first-empty-range-nomatch", vec![john(), chk(1, Equals, T::String, s("Jack"))], plain),
+            ("fail-nomatch", vec![chk(2, Fail, T::String, vec![])], plain),
+            ("count", vec![john()], (search_mode::COUNT, 0, 0, 0)),
+            ("sorted-max", vec![phone(GreaterEqual, 0)], (search_mode::SORTED, 3, 5, 1)),
+            ("sorted-by-key-min", vec![], (search_mode::SORTED, 0, 1, 0)),
+            ("sorted-limit-0", vec![john()], (search_mode::SORTED, 1, 0, 0)),
+            ("sorted-count-nomatch", vec![phone(LessEqual, -1)], (search_mode::COUNT, 0, 0, 0)),
+            ("wrong-type-invalid-check", vec![john(), chk(3, Regex, T::String, s("^6"))], plain),
+            ("unknown-attr-invalid-check", vec![john(), chk(9, Equals, T::String, s("x"))], plain),
+        ];
+        for (name, checks, mode) in cases {
+            add_search(&mut search, &format!("phonebook-{name}"), phonebook(checks, mode, None));
+        }
+        // A lost key region: a search that needs it goes to the other subspace.
+        add_search(&mut search, "phonebook-lost-region", phonebook(vec![], plain, Some((0, 3))));
+        // Every region lost (one region per subspace).
+        let mut lost = phonebook(vec![john()], plain, Some((3, 0)));
+        lost.layout.partitions = 1;
+        add_search(&mut search, "phonebook-offline", lost);
+
+        // Float and int64 axes, two subspaces, an int64 key.
+        let numbers = |checks: Vec<Check>, x: f64| SearchSeed {
+            schema: vec![T::Int64, T::Float, T::Int64, T::SetString],
+            layout: Layout { partitions: 4, subspaces: vec![vec![1], vec![2, 3]], missing: None },
+            key: i(-7),
+            values: vec![f(x), vec![], encode_set(T::String, &[s("a"), s("b")]).unwrap()],
+            mode: (search_mode::SEARCH, 0, 0, 0),
+            checks,
+        };
+        let x = |p, v: f64| chk(1, p, T::Float, f(v));
+        let float_cases: Vec<(&str, Vec<Check>, f64)> = vec![
+            ("ge", vec![x(GreaterEqual, 0.0)], 1.5),
+            ("le-nomatch", vec![x(LessEqual, -1.5)], 1.5),
+            ("eq", vec![x(Equals, -2.25)], -2.25),
+            ("range", vec![x(GreaterEqual, -1.0), x(LessEqual, 1.0)], -0.0),
+            ("inf", vec![x(GreaterEqual, f64::INFINITY)], f64::INFINITY),
+            ("empty-range-nomatch", vec![x(GreaterEqual, 2.0), x(LessEqual, 1.0)], 1.5),
+            ("empty-is-zero", vec![chk(2, Equals, T::Int64, i(0)), chk(2, LessEqual, T::Int64, vec![])], 0.5),
+            ("key-range", vec![chk(0, GreaterEqual, T::Int64, i(-10)), chk(0, LessEqual, T::Int64, i(0))], 0.5),
+            ("contains", vec![chk(3, Contains, T::String, s("b")), chk(3, LengthEquals, T::Int64, i(2))], 0.5),
+            ("set-equals-nomatch", vec![chk(3, Equals, T::SetString, encode_set(T::String, &[s("a")]).unwrap())], 0.5),
+        ];
+        for (name, checks, v) in float_cases {
+            add_search(&mut search, &format!("numbers-{name}"), numbers(checks, v));
+        }
+
+        // Every attribute type, a subspace over containers and the key.
+        let mut sc = vec![T::Float];
+        sc.extend_from_slice(&types[..7]);
+        let vals: Vec<Vec<u8>> = sc[1..].iter().map(|t| stored_sample(*t)).collect();
+        let mut checks = Vec::new();
+        for (a, t) in sc.iter().enumerate().skip(1) {
+            checks.push(chk(a as u16, Equals, *t, vals[a - 1].clone()));
+        }
+        let wide = |checks: Vec<Check>| SearchSeed {
+            schema: sc.clone(),
+            layout: Layout {
+                partitions: 32,
+                subspaces: vec![vec![0, 4, 5, 6], vec![1, 2, 3, 7]],
+                missing: Some((1, 5)),
+            },
+            key: f(1.5),
+            values: vals.clone(),
+            mode: (search_mode::SEARCH, 0, 0, 0),
+            checks,
+        };
+        add_search(&mut search, "every-type-equals", wide(checks));
+        add_search(&mut search, "every-type-key", wide(vec![chk(0, Equals, T::Float, f(1.5))]));
+    }
+    all.insert("search", search);
+
+    // ---- regex: the spec's examples and edges, and long texts ----
+    let mut regex = Seeds::new();
+    let long_a = vec![b'a'; 4000];
+    let regexes: Vec<(&str, &[u8], Vec<u8>)> = vec![
+        ("empty", b"", vec![]),
+        ("empty-pattern", b"", s("anything")),
+        ("caret-foo", b"^foo", s("foobar")),
+        ("caret-foo-miss", b"^foo", s("xfoo")),
+        ("foo-dollar", b"foo$", s("xfoo")),
+        ("foo-dollar-miss", b"foo$", s("foox")),
+        ("path", b"^b.*/foo/.*$", s("b/x/foo/c")),
+        ("path-miss", b"^b.*/foo/.*$", s("a/b/foo/c")),
+        ("stars", b".*.*.*x", s("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaay")),
+        ("stars-miss", b".*.*.*x", s("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
+        ("escape", b"\\x", s("x")),
+        ("escaped-backslash", b"\\\\x", s("\\x")),
+        ("escape-star", b"^a\\*$", s("a*")),
+        ("escape-dot", b"^a\\.c$", s("abc")),
+        ("escape-dollar", b"^a\\$", s("a$")),
+        ("trailing-backslash", b"a\\", s("a\\")),
+        ("lone-backslash", b"\\", vec![]),
+        ("dollar-only", b"$", s("abc")),
+        ("caret-dollar", b"^$", vec![]),
+        ("caret-star", b"^*", s("*")),
+        ("dollar-inside", b"a$b", s("a$b")),
+        ("literals", b"^[a]+?(b|c){2}$", s("[a]+?(b|c){2}")),
+        ("starred-escape", b"^\\.*x*$", s("...xx")),
+        ("bytes", b"^\xff.\x00$", vec![0xff, 1, 0]),
+        ("long-star-miss", b"a*a*a*a*a*a*a*a*b", long_a.clone()),
+        ("long-star-dollar", b"^a*a*a*a*a*a*a*a*$", long_a.clone()),
+        ("long-dot-star", b".*.*.*.*.*.*.*.*a$", long_a.clone()),
+        ("long-end", b"foo$", [&long_a[..], b"foo"].concat()),
+    ];
+    for (name, p, t) in regexes {
+        assert!(p.len() <= regex_input::MAX_PATTERN && t.len() <= regex_input::MAX_TEXT, "{name}");
+        add(&mut regex, name, regex_input::make(p, &t));
+    }
+    add(&mut regex, "max-pattern", regex_input::make(&b"a*.".repeat(21), &long_a[..64]));
+    all.insert("regex", regex);
 
     // ---- write ----
     let mut total = 0;

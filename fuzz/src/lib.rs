@@ -91,6 +91,159 @@ pub mod ops_input {
     }
 }
 
+/// Input of the `search` target: a space, one object stored in it, and a SEARCH_START body.
+///
+/// byte 0: number of non-key attributes (`byte % 8`); then one byte per attribute, key first,
+/// picking its type as in [`ops_input`]; then the layout: one byte P (`1 + P % 32`
+/// partitions per subspace), one byte S (`1 + S % 2` subspaces besides the key's), then one
+/// byte per such subspace, a bit mask of its attributes (bit i = attribute i, the key being 0;
+/// no bit of an existing attribute = the last attribute alone), then one byte M: when bit 7
+/// is set, region `(M & 31) % regions` of subspace `(M >> 5) & 3` (modulo the number of
+/// subspaces; 3 = of every subspace) has no replica. Then the object: its key and each
+/// non-key value as `bytes` (u32 LE length, then the bytes). The rest is the body of a
+/// SEARCH_START message (docs/protocol.md).
+pub mod search_input {
+    use super::*;
+    use hyperdex_core::config::{Region, Replica, Space, Subspace};
+    use hyperdex_core::hashing::partition;
+
+    pub struct SearchInput<'a> {
+        /// Attribute i is named `a{i}`; every region has one replica (server 1) except the
+        /// one M names.
+        pub space: Space,
+        pub key: &'a [u8],
+        /// One per non-key attribute, as given (not validated).
+        pub values: Vec<&'a [u8]>,
+        pub body: &'a [u8],
+    }
+
+    /// How [`make`] lays the space out.
+    pub struct Layout {
+        /// 1..=32.
+        pub partitions: u32,
+        /// One or two lists of attribute indexes (0 = key), no index twice.
+        pub subspaces: Vec<Vec<usize>>,
+        /// (subspace, region) left without a replica; subspace 0 is the key's, 3 = region
+        /// `region` of every subspace (`region` modulo each one's number of regions).
+        pub missing: Option<(usize, usize)>,
+    }
+
+    /// The space `split` builds: subspace 0 = the key, then `subspaces`, each cut by
+    /// `hashing::partition` like the coordinator does.
+    pub fn build(schema: Vec<Attribute>, partitions: u32, subspaces: &[Vec<usize>], missing: u8) -> Space {
+        let mut dims = vec![vec![0]];
+        dims.extend(subspaces.iter().cloned());
+        let mut id = 100;
+        let mut subs: Vec<Subspace> = dims
+            .into_iter()
+            .enumerate()
+            .map(|(n, attrs)| {
+                let regions = partition(attrs.len(), partitions)
+                    .into_iter()
+                    .map(|(lower, upper)| {
+                        id += 1;
+                        Region { id, lower, upper, replicas: vec![Replica { server: 1, vid: id }] }
+                    })
+                    .collect();
+                Subspace { id: n as u64 + 10, attrs, regions }
+            })
+            .collect();
+        if missing & 0x80 != 0 {
+            let (which, n) = (((missing >> 5) & 3) as usize, subs.len());
+            for (si, ss) in subs.iter_mut().enumerate() {
+                if which == 3 || which % n == si {
+                    let n = ss.regions.len();
+                    ss.regions[(missing & 31) as usize % n].replicas.clear();
+                }
+            }
+        }
+        Space { id: 1, name: "fuzz".into(), fault_tolerance: 0, attrs: schema, subspaces: subs }
+    }
+
+    pub fn split(data: &[u8]) -> Option<SearchInput<'_>> {
+        let mut r = Reader::new(data);
+        let nonkey = r.u8().ok()? as usize % 8;
+        let types = attribute_types();
+        let mut schema = Vec::with_capacity(nonkey + 1);
+        for i in 0..=nonkey {
+            let b = r.u8().ok()? as usize;
+            let dtype = if i == 0 { KEY_TYPES[b % KEY_TYPES.len()] } else { types[b % types.len()] };
+            schema.push(Attribute { name: format!("a{i}"), dtype });
+        }
+        let partitions = 1 + r.u8().ok()? as u32 % 32;
+        let extra = 1 + r.u8().ok()? as usize % 2;
+        let mut subspaces = Vec::with_capacity(extra);
+        for _ in 0..extra {
+            let mask = r.u8().ok()?;
+            let mut attrs: Vec<usize> = (0..=nonkey).filter(|i| mask & (1 << i) != 0).collect();
+            if attrs.is_empty() {
+                attrs.push(nonkey);
+            }
+            subspaces.push(attrs);
+        }
+        let missing = r.u8().ok()?;
+        let key = r.bytes().ok()?;
+        let mut values = Vec::with_capacity(nonkey);
+        for _ in 0..nonkey {
+            values.push(r.bytes().ok()?);
+        }
+        let body = r.take(r.remaining()).ok()?;
+        let space = build(schema, partitions, &subspaces, missing);
+        Some(SearchInput { space, key, values, body })
+    }
+
+    /// `schema` key first (at most 8 attributes); `values` one per non-key attribute; `body`
+    /// the body of an encoded `Msg::SearchStart` (frame header removed).
+    pub fn make(schema: &[DataType], layout: &Layout, key: &[u8], values: &[Vec<u8>], body: &[u8]) -> Vec<u8> {
+        assert!(!schema.is_empty() && schema.len() <= 8 && values.len() == schema.len() - 1);
+        assert!((1..=32).contains(&layout.partitions) && (1..=2).contains(&layout.subspaces.len()));
+        let types = attribute_types();
+        let mut out = vec![(schema.len() - 1) as u8];
+        for (i, t) in schema.iter().enumerate() {
+            let list: &[DataType] = if i == 0 { &KEY_TYPES } else { &types };
+            out.push(list.iter().position(|x| x == t).expect("a key or attribute type") as u8);
+        }
+        out.push((layout.partitions - 1) as u8);
+        out.push((layout.subspaces.len() - 1) as u8);
+        for ss in &layout.subspaces {
+            assert!(!ss.is_empty() && ss.iter().all(|&a| a < schema.len()));
+            out.push(ss.iter().fold(0u8, |m, &a| m | 1 << a));
+        }
+        out.push(match layout.missing {
+            None => 0,
+            Some((ss, r)) => {
+                assert!((ss <= layout.subspaces.len() || ss == 3) && r < 32);
+                0x80 | (ss as u8) << 5 | r as u8
+            }
+        });
+        for v in std::iter::once(key).chain(values.iter().map(|v| &v[..])) {
+            out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            out.extend_from_slice(v);
+        }
+        out.extend_from_slice(body);
+        out
+    }
+}
+
+/// Input of the `regex` target: byte 0 = the pattern's length (`byte % 65`, at most 64; fewer
+/// when the input ends first), then the pattern, then the text (at most [`regex_input::MAX_TEXT`]
+/// bytes; longer inputs are skipped).
+pub mod regex_input {
+    pub const MAX_PATTERN: usize = 64;
+    pub const MAX_TEXT: usize = 4096;
+
+    pub fn split(data: &[u8]) -> Option<(&[u8], &[u8])> {
+        let (&n, rest) = data.split_first()?;
+        let (pattern, text) = rest.split_at((n as usize % (MAX_PATTERN + 1)).min(rest.len()));
+        (text.len() <= MAX_TEXT).then_some((pattern, text))
+    }
+
+    pub fn make(pattern: &[u8], text: &[u8]) -> Vec<u8> {
+        assert!(pattern.len() <= MAX_PATTERN && text.len() <= MAX_TEXT);
+        [&[pattern.len() as u8][..], pattern, text].concat()
+    }
+}
+
 /// Input of the `client_reply` target: byte 0: bit 7 set = the reply to a get (else to an
 /// atomic operation), bits 0-6 = the space's number of non-key attributes; byte 1: the frame's
 /// message type; the rest: the frame's body.

@@ -230,6 +230,14 @@ pub fn check_passes(attr_type: DataType, value: &[u8], check: &Check) -> bool {
                 value == check.value.as_slice()
             }
         }
+        // A float NaN on either side orders with nothing (IEEE): it passes neither bound. (The
+        // set/map ordering treats NaN as equal to every number; a range predicate must not,
+        // or no search could route it: a NaN's coordinate is above +inf.)
+        Predicate::LessEqual | Predicate::GreaterEqual
+            if attr_type == DataType::Float && nan_involved(value, check) =>
+        {
+            false
+        }
         Predicate::LessEqual => compare(attr_type, value, &check.value) != Ordering::Greater,
         Predicate::GreaterEqual => compare(attr_type, value, &check.value) != Ordering::Less,
         Predicate::Regex => regex_match(&check.value, value),
@@ -257,6 +265,12 @@ pub fn check_passes(attr_type: DataType, value: &[u8], check: &Check) -> bool {
             }
         }
     }
+}
+
+/// Whether a float value or a float check value is NaN (an empty value is 0.0).
+fn nan_involved(value: &[u8], check: &Check) -> bool {
+    let is_nan = |b: &[u8]| crate::values::float_of(b).is_some_and(f64::is_nan);
+    is_nan(value) || is_nan(&check.value)
 }
 
 /// One compiled atom of a regex: the byte it matches (None = any byte) and whether it is
@@ -898,6 +912,24 @@ mod tests {
         // Malformed stored values fail rather than panic.
         assert!(!passes(ListString, &[9, 0, 0, 0], Contains, String, b"x".to_vec()));
         assert!(!passes(ListString, &[9, 0, 0, 0], LengthEquals, Int64, i(0)));
+    }
+
+    #[test]
+    fn float_ranges_never_pass_with_a_nan() {
+        let nan = f64::NAN.to_le_bytes().to_vec();
+        let one = 1.0f64.to_le_bytes().to_vec();
+        for (value, bound) in [(&nan, &one), (&one, &nan), (&nan, &nan)] {
+            for p in [Predicate::LessEqual, Predicate::GreaterEqual] {
+                let c = Check { attr: 1, predicate: p, dtype: DataType::Float, value: bound.clone() };
+                assert!(!check_passes(DataType::Float, value, &c), "{p:?}");
+            }
+        }
+        // Equality is by bytes: a NaN equals the same NaN.
+        let c = Check { attr: 1, predicate: Predicate::Equals, dtype: DataType::Float, value: nan.clone() };
+        assert!(check_passes(DataType::Float, &nan, &c));
+        // An empty value is 0.0, not NaN.
+        let c = Check { attr: 1, predicate: Predicate::LessEqual, dtype: DataType::Float, value: one };
+        assert!(check_passes(DataType::Float, &[], &c));
     }
 
     #[test]

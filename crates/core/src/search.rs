@@ -115,7 +115,8 @@ pub fn region_can_match(space: &Space, dims: &[usize], region: &Region, iv: &[In
 /// Chooses the subspace and regions for a search with these (validated) checks.
 ///
 /// Every subspace is a candidate; the one with the fewest regions left wins, ties going to
-/// the later subspace (spec/search.md §4.3 step 3). A subspace is only a candidate when every
+/// the earlier subspace (HyperDex 1.0 took the later one; the key subspace spreads a scan
+/// over the daemons and needs no duplicate filter). A subspace is only a candidate when every
 /// region it keeps has a replica: a region with none would silently drop its objects, so if
 /// no subspace is complete the search is refused with OFFLINE. Empty intervals: INTERNAL.
 pub fn plan(space: &Space, checks: &[Check]) -> Result<Plan, ReturnCode> {
@@ -133,7 +134,10 @@ pub fn plan(space: &Space, checks: &[Check]) -> Result<Plan, ReturnCode> {
         if !complete {
             continue;
         }
-        if best.as_ref().is_none_or(|b| keep.len() <= b.regions.len()) {
+        // Ties keep the earlier subspace, the key's above all: its regions are spread over
+        // the daemons by a hash, and objects never move between them (a search of it needs
+        // no duplicate filter).
+        if best.as_ref().is_none_or(|b| keep.len() < b.regions.len()) {
             best = Some(Plan { subspace: si, regions: keep, total_regions: ss.regions.len() });
         }
     }
