@@ -1,6 +1,8 @@
 //! The storage daemon: registers with the coordinator, follows its configurations, serves
-//! clients and takes part in value-dependent chains. This file is the mio shell; the logic is
-//! in [`node`], storage in [`storage`].
+//! clients and takes part in value-dependent chains. This file is the mio shell: it moves
+//! bytes, reads the clock, and carries out what [`node::Node::ready`] asks (commits on the
+//! storage thread, messages once they may leave); the logic is in [`node`], storage in
+//! [`storage`].
 
 pub mod node;
 pub mod search;
@@ -15,8 +17,8 @@ use hyperdex_core::wire::MAX_FRAME;
 use hyperdex_core::CoordCode;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use node::{Dest, Node};
-use std::collections::{HashMap, VecDeque};
+use node::{Dest, Input, Node, Outgoing, StorageTask};
+use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -45,47 +47,71 @@ const CHUNK: usize = 128;
 /// Unsent answers a client connection may have before its requests wait (it must read).
 const OUT_LIMIT: usize = 8 << 20;
 
+/// Work for the storage thread, in the order the node produced it.
+enum Job {
+    Round(u64, Vec<Write>),
+    Task(StorageTask),
+}
+
 /// The storage thread: commits rounds of writes in order (merging every round queued
-/// meanwhile into one batch: group commit) and tells the event loop how far it got, so the
-/// event loop keeps serving while the journal and memtable work happens on another core.
+/// meanwhile into one batch: group commit), runs storage tasks in their place between them,
+/// and tells the event loop how far it got, so the event loop keeps serving while the
+/// journal and memtable work happens on another core.
 struct Committer {
-    tx: Option<std::sync::mpsc::Sender<(u64, Vec<Write>)>>,
+    tx: Option<std::sync::mpsc::Sender<Job>>,
     done: Arc<AtomicU64>,
     error: Arc<Mutex<Option<io::Error>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-type Write = (Vec<u8>, Option<Vec<u8>>);
-/// Messages a round produced: (where to, nonce, message).
-type Outbox = Vec<(Dest, u64, Msg)>;
+type Write = node::Write;
 
 impl Committer {
     fn start(mut store: FjallStore, waker: Arc<Waker>) -> io::Result<Committer> {
-        let (tx, rx) = std::sync::mpsc::channel::<(u64, Vec<Write>)>();
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let done = Arc::new(AtomicU64::new(0));
         let error = Arc::new(Mutex::new(None));
         let (d, e) = (Arc::clone(&done), Arc::clone(&error));
         let thread = std::thread::Builder::new().name("hyperdex:storage".into()).spawn(move || {
-            while let Ok((mut round, mut writes)) = rx.recv() {
-                while let Ok((r, w)) = rx.try_recv() {
-                    round = r;
-                    writes.extend(w);
-                }
-                if let Err(err) = store.commit(writes) {
+            let mut next = rx.recv().ok();
+            while let Some(job) = next.take() {
+                let result = match job {
+                    Job::Round(mut round, mut writes) => {
+                        // Group commit: every round queued meanwhile, up to the next task.
+                        loop {
+                            match rx.try_recv() {
+                                Ok(Job::Round(r, w)) => {
+                                    round = r;
+                                    writes.extend(w);
+                                }
+                                Ok(task) => {
+                                    next = Some(task);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        store.commit(writes).map(|()| d.store(round, Ordering::Release))
+                    }
+                    Job::Task(StorageTask::DropRegion(region)) => store.drop_region(region),
+                };
+                if let Err(err) = result {
                     *e.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
                     let _ = waker.wake();
                     return;
                 }
-                d.store(round, Ordering::Release);
                 let _ = waker.wake();
+                if next.is_none() {
+                    next = rx.recv().ok();
+                }
             }
         })?;
         Ok(Committer { tx: Some(tx), done, error, thread: Some(thread) })
     }
 
-    fn send(&self, round: u64, writes: Vec<Write>) -> io::Result<()> {
+    fn send(&self, job: Job) -> io::Result<()> {
         match &self.tx {
-            Some(tx) if tx.send((round, writes)).is_ok() => Ok(()),
+            Some(tx) if tx.send(job).is_ok() => Ok(()),
             _ => Err(self.take_error().unwrap_or_else(|| io::Error::other("the storage thread stopped"))),
         }
     }
@@ -213,9 +239,6 @@ struct Shell {
     identity: Identity,
     touched: Vec<usize>,
     committer: Committer,
-    /// Messages of rounds whose writes are not committed yet, oldest first. Nothing a round
-    /// produced leaves before its writes (and every earlier round's) are in storage.
-    held: VecDeque<(u64, Outbox)>,
 }
 
 impl Shell {
@@ -270,7 +293,7 @@ impl Shell {
         }
         for cfg in configs {
             let v = cfg.version;
-            self.node.install_config(cfg);
+            self.node.step(Instant::now(), Input::Config(cfg));
             if let Some(c) = self.coord.as_mut() {
                 Msg::ConfigWait { have: v }.encode(2, &mut c.wbuf);
             }
@@ -311,12 +334,12 @@ impl Shell {
                     | Msg::SearchStart { .. }
                     | Msg::SearchMore { .. }
                     | Msg::SearchStop { .. } => {
-                        self.node.handle(t, nonce, msg);
+                        self.node.step(Instant::now(), Input::Message { conn: t, nonce, msg });
                         handled += 1;
                     }
                     Msg::ChainOp { .. } | Msg::ChainAck { .. } | Msg::ChainFail { .. } => {
                         c.peer = true;
-                        self.node.handle(t, nonce, msg);
+                        self.node.step(Instant::now(), Input::Message { conn: t, nonce, msg });
                         handled += 1;
                     }
                     _ => {
@@ -351,63 +374,68 @@ impl Shell {
         Some(t)
     }
 
-    /// Ends a round: hands its writes to the storage thread and holds its messages until
-    /// they are committed; then sends every round that storage has caught up with.
+    /// Ends a round: carries out what the node's `Ready` asks (a raised version floor
+    /// committed at once, the round's writes and storage tasks queued to the storage thread,
+    /// the messages that may leave written to their connections), then reports how far
+    /// storage got, which may release more messages; repeats until nothing is left to do.
     fn finish_round(&mut self) -> io::Result<()> {
-        if let Some(e) = self.node.storage_error.take() {
-            return Err(e);
+        loop {
+            if let Some(e) = self.node.storage_error.take() {
+                return Err(e);
+            }
+            if let Some(e) = self.committer.take_error() {
+                return Err(e);
+            }
+            let committed = self.committer.done.load(Ordering::Acquire);
+            self.node.step(Instant::now(), Input::Committed(committed));
+            let ready = self.node.ready();
+            if ready.is_empty() && self.touched.is_empty() {
+                return Ok(());
+            }
+            if let Some(w) = ready.floor {
+                self.node.store.commit(vec![w])?;
+            }
+            if let Some((round, writes)) = ready.round {
+                self.committer.send(Job::Round(round, writes))?;
+            }
+            for task in ready.tasks {
+                self.committer.send(Job::Task(task))?;
+            }
+            self.send_all(ready.send);
+            self.flush_touched();
         }
-        let writes = self.node.take_writes();
-        let mut outbox = std::mem::take(&mut self.node.outbox);
-        // A write travelling down its chain (or a refusal travelling back) depends on
-        // nothing this server has stored: send it now. Answers and acks wait for storage.
-        let (now, later): (Outbox, Outbox) =
-            outbox.drain(..).partition(|(_, _, m)| matches!(m, Msg::ChainOp { .. } | Msg::ChainFail { .. }));
-        let outbox = later;
-        self.held.push_front((0, now));
-        if !writes.is_empty() {
-            let round = self.node.round;
-            self.committer.send(round, writes)?;
-            self.node.round += 1;
-            self.held.push_back((round, outbox));
-        } else if let Some(last) = self.held.back_mut() {
-            last.1.extend(outbox);
-        } else {
-            self.held.push_back((0, outbox));
-        }
-        self.release()
     }
 
-    /// Sends the messages of every committed round, in order.
-    fn release(&mut self) -> io::Result<()> {
-        if let Some(e) = self.committer.take_error() {
-            return Err(e);
-        }
-        let committed = self.committer.done.load(Ordering::Acquire);
-        self.node.committed_round = committed;
-        while self.held.front().is_some_and(|(r, _)| *r <= committed) {
-            let (_, outbox) = self.held.pop_front().unwrap_or_default();
-            let mut lost = Vec::new();
-            for (dest, nonce, msg) in outbox {
-                let t = match dest {
-                    Dest::Conn(t) => t,
-                    Dest::Server(s) => match self.peer_conn(s) {
-                        Some(t) => t,
-                        None => {
-                            lost.push(s);
-                            continue;
-                        }
-                    },
-                };
-                if let Some(c) = self.conns.get_mut(&t) {
-                    msg.encode(nonce, &mut c.wbuf);
-                    self.touched.push(t);
-                }
-            }
-            for s in lost {
-                self.node.fail_ops_through(s);
+    /// Writes messages to their connections (opening peer connections as needed); servers
+    /// that cannot be reached are reported to the node.
+    fn send_all(&mut self, msgs: Vec<Outgoing>) {
+        let mut lost = Vec::new();
+        for (dest, nonce, msg) in msgs {
+            let t = match dest {
+                Dest::Conn(t) => t,
+                Dest::Server(s) => match self.peer_conn(s) {
+                    Some(t) => t,
+                    None => {
+                        lost.push(s);
+                        continue;
+                    }
+                },
+            };
+            if let Some(c) = self.conns.get_mut(&t) {
+                msg.encode(nonce, &mut c.wbuf);
+                self.touched.push(t);
             }
         }
+        lost.sort_unstable();
+        lost.dedup();
+        for s in lost {
+            self.node.step(Instant::now(), Input::Unreachable(s));
+        }
+    }
+
+    /// Flushes the connections written to, closes the dead ones (telling the node), and
+    /// resumes clients that caught up with their answers.
+    fn flush_touched(&mut self) {
         let touched = std::mem::take(&mut self.touched);
         let mut dead = Vec::new();
         for t in touched {
@@ -438,18 +466,18 @@ impl Shell {
             if let Some(mut c) = self.conns.remove(&t) {
                 let _ = self.poll.registry().deregister(&mut c.stream);
             }
-            self.node.forget_conn(t);
-            if let Some(s) = self.peer_of.remove(&t) {
+            let peer = self.peer_of.remove(&t);
+            if let Some(s) = peer {
                 self.peers.remove(&s);
-                self.node.fail_ops_through(s);
             }
+            self.node.step(Instant::now(), Input::Closed { conn: t, peer });
         }
-        // Failing ops may have produced answers (no writes): send them too.
-        if !self.node.outbox.is_empty() {
-            return self.finish_round();
-        }
-        Ok(())
     }
+}
+
+/// The wall clock in nanoseconds since 1970 (the node's versions start above it).
+fn wall_clock_nanos() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
 }
 
 /// Runs a daemon until SIGINT/SIGTERM/SIGHUP.
@@ -476,7 +504,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     crate::signals::ready(Ok(()));
     let mut sh = Shell {
         poll,
-        node: Node::new(identity.server, store, opts.cache_bytes),
+        node: Node::new(identity.server, store, opts.cache_bytes, Instant::now(), wall_clock_nanos()),
         conns: HashMap::new(),
         peers: HashMap::new(),
         peer_of: HashMap::new(),
@@ -487,7 +515,6 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         identity,
         touched: Vec::new(),
         committer,
-        held: VecDeque::new(),
     };
     sh.connect_coordinator();
     let mut events = Events::with_capacity(1024);
@@ -497,8 +524,11 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
             sh.conns.iter().filter(|(_, c)| c.more && !c.paused && !c.dead).map(|(t, _)| *t).collect();
         // Counting and sorted searches scan between events, a slice per turn.
         let scanning = sh.node.search_work();
-        // A scan that just ended left its answer in the outbox: send it without waiting.
-        let idle = again.is_empty() && !scanning && sh.node.outbox.is_empty();
+        if scanning || sh.node.has_output() {
+            // A scan that just ended left its answer to send: send it without waiting.
+            sh.finish_round()?;
+        }
+        let idle = again.is_empty() && !scanning;
         let wait = if idle { Duration::from_millis(250) } else { Duration::ZERO };
         for t in again {
             sh.conn_events(t)?;
@@ -563,14 +593,20 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         }
         let now = Instant::now();
         if now >= next_expire {
-            sh.node.expire(now);
+            sh.node.step(now, Input::Tick);
             next_expire = now + Duration::from_secs(1);
         }
         sh.finish_round()?;
     }
-    let writes = sh.node.take_writes();
-    if !writes.is_empty() {
-        sh.committer.send(sh.node.round, writes)?;
+    let ready = sh.node.ready();
+    if let Some(w) = ready.floor {
+        sh.node.store.commit(vec![w])?;
+    }
+    if let Some((round, writes)) = ready.round {
+        sh.committer.send(Job::Round(round, writes))?;
+    }
+    for task in ready.tasks {
+        sh.committer.send(Job::Task(task))?;
     }
     sh.committer.finish()?;
     eprintln!("hyperdex daemon: stopping");

@@ -1,6 +1,11 @@
-//! The daemon's request and chain logic, without sockets: messages in, messages out (an
-//! outbox), storage writes grouped per round. The shell commits each round's writes before it
-//! sends anything, so nothing leaves this server that depends on a write not yet durable.
+//! The daemon's request and chain logic, without sockets and without a clock, in the manner
+//! of raft-rs's `RawNode`/`Ready`: the shell feeds [`Node::step`] one input at a time (a
+//! message, a configuration, a committed round, a closed connection, a tick) with the time,
+//! then takes a [`Ready`]: the round of writes to commit, storage work ordered with the
+//! rounds, and the messages it may send now. The rule "nothing leaves this server that
+//! depends on a write not yet durable" lives here: a message produced with writes is held
+//! until the shell reports their round committed. The node reads storage (gets, snapshots,
+//! region scans); every storage write is an effect the shell executes.
 //!
 //! Value-dependent chaining (docs/architecture.md): the point leader validates the op against
 //! the newest version of the object (including writes in flight), computes the new object and
@@ -20,6 +25,58 @@ use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// One storage write: storage key, and the record (None: delete).
+pub type Write = (Vec<u8>, Option<Vec<u8>>);
+/// A message to send: where, its nonce, the message.
+pub type Outgoing = (Dest, u64, Msg);
+
+/// What the node gets from outside.
+#[derive(Debug)]
+pub enum Input {
+    /// A message that arrived on connection `conn`.
+    Message { conn: usize, nonce: u64, msg: Msg },
+    /// A configuration from the coordinator.
+    Config(Configuration),
+    /// Storage holds every round up to this one.
+    Committed(u64),
+    /// Connection `conn` closed; `peer` when it was our connection to that server.
+    Closed { conn: usize, peer: Option<u64> },
+    /// Messages for this server could not be sent (no connection).
+    Unreachable(u64),
+    /// Time passed: give up on what waited too long.
+    Tick,
+}
+
+/// Storage work that must run in order with the rounds of writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageTask {
+    /// Delete a region's objects, index entries and marker (its space was removed).
+    DropRegion(u64),
+}
+
+/// What the shell must do after stepping the node, in this order: commit `floor` at once
+/// (before sending anything), queue `round` and `tasks` to storage in order, then send
+/// `send`.
+#[derive(Debug, Default)]
+pub struct Ready {
+    /// A raised version floor: the new versions may leave in `send`, so it must be durable
+    /// before they do.
+    pub floor: Option<Write>,
+    /// The writes of the round that just ended, numbered; the shell reports it with
+    /// [`Input::Committed`] once storage holds it (and every round before it).
+    pub round: Option<(u64, Vec<Write>)>,
+    pub tasks: Vec<StorageTask>,
+    /// Messages that may leave now: those that depend on no uncommitted write, and those
+    /// of rounds already committed.
+    pub send: Vec<Outgoing>,
+}
+
+impl Ready {
+    pub fn is_empty(&self) -> bool {
+        self.floor.is_none() && self.round.is_none() && self.tasks.is_empty() && self.send.is_empty()
+    }
+}
 
 /// Where a message goes: back on a connection, or to a server by id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -149,10 +206,17 @@ pub struct Node<S: Store> {
     cache: FastMap<Vec<u8>, Cached>,
     cache_bytes: usize,
     cache_limit: usize,
-    /// The round this node's writes currently go to, and the newest round known to be in
-    /// storage (set by the shell, which commits rounds in order).
-    pub round: u64,
-    pub committed_round: u64,
+    /// The round this node's writes currently go to, and the newest round storage holds.
+    round: u64,
+    committed_round: u64,
+    /// Messages of rounds not yet committed, oldest first (round 0: none pending before).
+    held_out: std::collections::VecDeque<(u64, Vec<Outgoing>)>,
+    /// A raised version floor not yet handed to the shell.
+    floor_write: Option<Write>,
+    /// Storage work not yet handed to the shell.
+    tasks: Vec<StorageTask>,
+    /// The time of the input being handled.
+    now: Instant,
     inflight: FastMap<(u64, Vec<u8>), InFlight>,
     pending: FastMap<(u64, u64, u16), PendingHop>,
     next_op: u64,
@@ -164,7 +228,7 @@ pub struct Node<S: Store> {
     version_floor: u64,
     /// Requests for a configuration newer than ours, replayed when it arrives.
     held: Vec<(usize, u64, Msg, Instant)>,
-    pub outbox: Vec<(Dest, u64, Msg)>,
+    outbox: Vec<Outgoing>,
     captures: Vec<Capture>,
     /// Storage failures (fatal for the process: better to stop than to ack a lost write).
     pub storage_error: Option<io::Error>,
@@ -174,12 +238,11 @@ pub struct Node<S: Store> {
 
 const MAX_HELD: usize = 100_000;
 
-fn now_nanos() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-}
-
 impl<S: Store> Node<S> {
-    pub fn new(id: u64, store: S, cache_limit: usize) -> Node<S> {
+    /// A node for server `id` over `store`. `now` is the monotonic time, `clock_nanos` the
+    /// wall clock in nanoseconds (versions and op numbers start above it, so they do not
+    /// repeat across restarts).
+    pub fn new(id: u64, store: S, cache_limit: usize, now: Instant, clock_nanos: u64) -> Node<S> {
         let floor = match store.get_raw(VERSION_FLOOR_KEY) {
             Ok(Some(b)) if b.len() == 8 => u64::from_le_bytes(b.try_into().unwrap_or([0; 8])),
             _ => 0,
@@ -196,6 +259,10 @@ impl<S: Store> Node<S> {
             cache_limit,
             round: 1,
             committed_round: 0,
+            held_out: std::collections::VecDeque::new(),
+            floor_write: None,
+            tasks: Vec::new(),
+            now,
             inflight: FastMap::default(),
             pending: FastMap::default(),
             next_op: 1,
@@ -207,7 +274,7 @@ impl<S: Store> Node<S> {
             storage_error: None,
             searches: Searches::default(),
         };
-        node.version_clock = now_nanos().max(floor);
+        node.version_clock = clock_nanos.max(floor);
         node.version_floor = floor;
         // Op numbers must not repeat across restarts either (a late ack for an op of the
         // previous run must not match a new one): start from the clock too.
@@ -219,13 +286,11 @@ impl<S: Store> Node<S> {
     fn next_version(&mut self, previous: u64) -> u64 {
         self.version_clock = self.version_clock.max(previous) + 1;
         if self.version_clock >= self.version_floor {
-            // Rare (once per 2^32 versions, and at start): stored at once, because the new
-            // version may leave this server before this round's writes are committed.
+            // Rare (once per 2^32 versions, and at start): committed before anything of this
+            // step is sent (`Ready::floor`), because the new version may leave this server
+            // before this round's writes are committed.
             self.version_floor = self.version_clock + (1 << 32);
-            let w = vec![(VERSION_FLOOR_KEY.to_vec(), Some(self.version_floor.to_le_bytes().to_vec()))];
-            if let Err(e) = self.store.commit(w) {
-                self.storage_error.get_or_insert(e);
-            }
+            self.floor_write = Some((VERSION_FLOOR_KEY.to_vec(), Some(self.version_floor.to_le_bytes().to_vec())));
         }
         self.version_clock
     }
@@ -309,7 +374,7 @@ impl<S: Store> Node<S> {
             }
             // Writes started under the previous configuration do not include the newcomer:
             // for a while, copy every write applied to the region to it as well.
-            self.captures.push(Capture { space, region, dst, until: Instant::now() + CAPTURE_TIME });
+            self.captures.push(Capture { space, region, dst, until: self.now + CAPTURE_TIME });
         }
         // Regions of later subspaces held here whose index is not known to be complete (new
         // here, or stored by a daemon without indexes): index what storage holds (what is
@@ -340,9 +405,9 @@ impl<S: Store> Node<S> {
         // Regions of removed spaces: delete their objects.
         for (rid, servers) in &old_regions {
             if !self.index.contains_key(rid) && servers.contains(&self.id) {
-                if let Err(e) = self.store.drop_region(*rid) {
-                    self.storage_error = Some(e);
-                }
+                // In order with the rounds queued before it: a write of this region still on
+                // its way to storage lands before the region is dropped, never after.
+                self.tasks.push(StorageTask::DropRegion(*rid));
             }
         }
         let held = std::mem::take(&mut self.held);
@@ -477,7 +542,7 @@ impl<S: Store> Node<S> {
     }
 
     fn copy_to_captures(&mut self, region: u64, key: &[u8], obj_version: u64, values: Option<&Vals>) {
-        let now = Instant::now();
+        let now = self.now;
         self.captures.retain(|c| c.until > now);
         let version = self.config.version;
         for c in self.captures.iter().filter(|c| c.region == region) {
@@ -487,7 +552,63 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// The writes of this round, to commit before the outbox is sent.
+    /// Feeds one input, at time `now`. Its effects come out of [`Node::ready`].
+    pub fn step(&mut self, now: Instant, input: Input) {
+        self.now = now;
+        match input {
+            Input::Message { conn, nonce, msg } => self.handle(conn, nonce, msg),
+            Input::Config(cfg) => self.install_config(cfg),
+            Input::Committed(round) => self.committed_round = self.committed_round.max(round),
+            Input::Closed { conn, peer } => {
+                self.forget_conn(conn);
+                if let Some(server) = peer {
+                    self.fail_ops_through(server);
+                }
+            }
+            Input::Unreachable(server) => self.fail_ops_through(server),
+            Input::Tick => self.expire(now),
+        }
+    }
+
+    /// Ends the current round and returns what the shell must do (see [`Ready`]). A message
+    /// travelling down a chain (CHAIN_OP) or a refusal travelling back (CHAIN_FAIL) depends
+    /// on nothing stored here and leaves at once; answers and acknowledgements wait for the
+    /// round of writes they follow.
+    pub fn ready(&mut self) -> Ready {
+        let writes = std::mem::take(&mut self.writes);
+        let (mut send, later): (Vec<Outgoing>, Vec<Outgoing>) =
+            self.outbox.drain(..).partition(|(_, _, m)| matches!(m, Msg::ChainOp { .. } | Msg::ChainFail { .. }));
+        let mut round = None;
+        if !writes.is_empty() {
+            let r = self.round;
+            self.round += 1;
+            self.held_out.push_back((r, later));
+            round = Some((r, writes));
+        } else if let Some(last) = self.held_out.back_mut() {
+            // Behind an uncommitted round: keep the order.
+            last.1.extend(later);
+        } else {
+            send.extend(later);
+        }
+        while self.held_out.front().is_some_and(|(r, _)| *r <= self.committed_round) {
+            if let Some((_, msgs)) = self.held_out.pop_front() {
+                send.extend(msgs);
+            }
+        }
+        Ready { floor: self.floor_write.take(), round, tasks: std::mem::take(&mut self.tasks), send }
+    }
+
+    /// Rounds handed out and not yet reported committed.
+    pub fn uncommitted(&self) -> usize {
+        self.held_out.len()
+    }
+
+    /// Whether a step left messages or writes that `ready` would hand out.
+    pub fn has_output(&self) -> bool {
+        !self.outbox.is_empty() || !self.writes.is_empty() || self.floor_write.is_some() || !self.tasks.is_empty()
+    }
+
+    /// The writes of this round (for shutdown: committed without a reply to send).
     pub fn take_writes(&mut self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         std::mem::take(&mut self.writes)
     }
@@ -533,7 +654,7 @@ impl<S: Store> Node<S> {
                 }
                 self.search_start(conn, nonce, region, mode, checks, sort_attr, limit, maximize == 1);
             }
-            Msg::SearchMore { region } => self.searches.more(Instant::now(), conn, nonce, region, &mut self.outbox),
+            Msg::SearchMore { region } => self.searches.more(self.now, conn, nonce, region, &mut self.outbox),
             Msg::SearchStop { region } => self.searches.stop(conn, nonce, region),
             Msg::ChainAck { leader, op, hop } if hop > 0 => self.chain_ack(leader, op, hop - 1),
             Msg::ChainFail { leader, op, hop } => self.fail_hop(leader, op, hop),
@@ -544,7 +665,7 @@ impl<S: Store> Node<S> {
 
     fn hold(&mut self, conn: usize, nonce: u64, msg: Msg) {
         if self.held.len() < MAX_HELD {
-            self.held.push((conn, nonce, msg, Instant::now()));
+            self.held.push((conn, nonce, msg, self.now));
         } else {
             self.refuse(conn, nonce, msg);
         }
@@ -747,7 +868,7 @@ impl<S: Store> Node<S> {
         self.pending.insert(
             (leader, op, hop),
             PendingHop {
-                since: Instant::now(),
+                since: self.now,
                 origin,
                 region: h.region,
                 key: key.clone(),
@@ -926,7 +1047,7 @@ impl<S: Store> Node<S> {
         let plan = self.search_plan(region, &types, &checks);
         let cursor = self.store.snapshot_region(region, &plan);
         self.searches.start(
-            Instant::now(),
+            self.now,
             conn,
             nonce,
             region,

@@ -1,13 +1,16 @@
 //! The chain logic of three daemons driven through a seeded in-memory network that delivers
-//! messages in random order (FIFO per link, like TCP). After every run, every replica holds
-//! exactly what a sequential model says, and every client op was answered once.
+//! messages in random order (FIFO per link, like TCP), through the nodes' `step`/`ready`
+//! interface, with storage that commits each node's rounds later, in order, at random
+//! moments (as the storage thread does). After every run, every replica holds exactly what a
+//! sequential model says, and every client op was answered once.
 
-use super::node::{self, Dest, Node};
+use super::node::{Dest, Input, Node, StorageTask, Write};
 use super::storage::{decode_record, index_prefix, storage_key, Record, ScanPlan, Store, INDEX_KEY_HEAD};
 use crate::coordinator::CoordState;
 use hyperdex_core::config::Configuration;
 use hyperdex_core::ops::{Func, FuncOp};
 use hyperdex_core::proto::{flags, Msg};
+use hyperdex_core::CoordCode;
 use hyperdex_core::{DataType, ReturnCode};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -84,23 +87,74 @@ const CLIENT: usize = 1_000_000;
 /// One direction of a connection: (conn token at the receiver, nonce, message), FIFO.
 type Link = VecDeque<(usize, u64, Msg)>;
 
+/// Work a node handed to storage and storage has not done yet.
+enum Job {
+    Round(u64, Vec<Write>),
+    Task(StorageTask),
+}
+
 struct Sim {
     nodes: HashMap<u64, Node<MemStore>>,
     /// (from, to) → queue of (conn token at the receiver, nonce, message)
     links: BTreeMap<(u64, u64), Link>,
+    /// Every answer to the client, by nonce; atomic replies also in `replies`.
+    answers: HashMap<u64, Msg>,
     replies: HashMap<u64, ReturnCode>,
+    /// Per node, storage work not committed yet, oldest first.
+    storage: HashMap<u64, VecDeque<Job>>,
+    /// Storage commits at once (false: at random later moments).
+    eager: bool,
+    t0: std::time::Instant,
+    clock: std::time::Duration,
     rng: u64,
 }
 
 impl Sim {
     fn new(cfg: &Configuration) -> Sim {
-        let mut nodes = HashMap::new();
+        let t0 = std::time::Instant::now();
+        let mut sim = Sim {
+            nodes: HashMap::new(),
+            links: BTreeMap::new(),
+            answers: HashMap::new(),
+            replies: HashMap::new(),
+            storage: HashMap::new(),
+            eager: true,
+            t0,
+            clock: std::time::Duration::ZERO,
+            rng: 1,
+        };
         for s in &cfg.servers {
-            let mut n = Node::new(s.id, MemStore::default(), 1 << 30);
-            n.install_config(cfg.clone());
-            nodes.insert(s.id, n);
+            sim.nodes.insert(s.id, Node::new(s.id, MemStore::default(), 1 << 30, t0, 1_000_000));
+            sim.feed(s.id, Input::Config(cfg.clone()));
         }
-        Sim { nodes, links: BTreeMap::new(), replies: HashMap::new(), rng: 1 }
+        sim
+    }
+
+    fn now(&self) -> std::time::Instant {
+        self.t0 + self.clock
+    }
+
+    /// Steps node `id` with `input`, then carries out its Ready.
+    fn feed(&mut self, id: u64, input: Input) {
+        let now = self.now();
+        self.nodes.get_mut(&id).unwrap().step(now, input);
+        self.drain(id);
+    }
+
+    /// Commits node `id`'s oldest storage job; false when it has none.
+    fn commit_one(&mut self, id: u64) -> bool {
+        let Some(job) = self.storage.get_mut(&id).and_then(VecDeque::pop_front) else { return false };
+        let now = self.now();
+        let n = self.nodes.get_mut(&id).unwrap();
+        match job {
+            Job::Round(r, writes) => {
+                n.store.commit(writes).unwrap();
+                n.step(now, Input::Committed(r));
+            }
+            Job::Task(StorageTask::DropRegion(region)) => n.store.drop_region(region).unwrap(),
+        }
+        self.drain(id);
+        true
     }
 
     fn rand(&mut self) -> u64 {
@@ -110,20 +164,39 @@ impl Sim {
         self.rng
     }
 
-    /// Commits the node's writes, then routes its outbox (the shell's order).
+    /// Carries out node `id`'s Ready (the shell's order: floor, storage jobs, messages)
+    /// until it has nothing more; with `eager` storage, commits everything at once.
     fn drain(&mut self, id: u64) {
-        let n = self.nodes.get_mut(&id).unwrap();
-        let w = n.take_writes();
-        n.store.commit(w).unwrap();
-        for (dest, nonce, msg) in std::mem::take(&mut n.outbox) {
-            match dest {
-                Dest::Conn(CLIENT) => {
-                    let Msg::AtomicReply { rc } = msg else { panic!("{msg:?}") };
-                    assert!(self.replies.insert(nonce, rc).is_none(), "op {nonce} answered twice");
+        loop {
+            let n = self.nodes.get_mut(&id).unwrap();
+            let ready = n.ready();
+            if ready.is_empty() {
+                if self.eager && self.storage.get(&id).is_some_and(|q| !q.is_empty()) {
+                    self.commit_one(id);
+                    continue;
                 }
-                // A peer connection token is the peer's id.
-                Dest::Conn(t) => self.links.entry((id, t as u64)).or_default().push_back((id as usize, nonce, msg)),
-                Dest::Server(s) => self.links.entry((id, s)).or_default().push_back((id as usize, nonce, msg)),
+                return;
+            }
+            if let Some(w) = ready.floor {
+                n.store.commit(vec![w]).unwrap();
+            }
+            let q = self.storage.entry(id).or_default();
+            if let Some((r, writes)) = ready.round {
+                q.push_back(Job::Round(r, writes));
+            }
+            q.extend(ready.tasks.into_iter().map(Job::Task));
+            for (dest, nonce, msg) in ready.send {
+                match dest {
+                    Dest::Conn(CLIENT) => {
+                        if let Msg::AtomicReply { rc } = msg {
+                            assert!(self.replies.insert(nonce, rc).is_none(), "op {nonce} answered twice");
+                        }
+                        assert!(self.answers.insert(nonce, msg).is_none(), "request {nonce} answered twice");
+                    }
+                    // A peer connection token is the peer's id.
+                    Dest::Conn(t) => self.links.entry((id, t as u64)).or_default().push_back((id as usize, nonce, msg)),
+                    Dest::Server(s) => self.links.entry((id, s)).or_default().push_back((id as usize, nonce, msg)),
+                }
             }
         }
     }
@@ -132,16 +205,22 @@ impl Sim {
         self.links.entry((0, leader)).or_default().push_back((CLIENT, nonce, msg));
     }
 
-    /// Delivers one message from a random non-empty link; false when all are empty.
+    /// Delivers one message from a random non-empty link, or commits one node's oldest
+    /// storage job; false when nothing is left to do.
     fn step(&mut self) -> bool {
         let busy: Vec<(u64, u64)> = self.links.iter().filter(|(_, q)| !q.is_empty()).map(|(k, _)| *k).collect();
-        if busy.is_empty() {
+        let storing: Vec<u64> = self.storage.iter().filter(|(_, q)| !q.is_empty()).map(|(k, _)| *k).collect();
+        let total = busy.len() + storing.len();
+        if total == 0 {
             return false;
         }
-        let pick = busy[(self.rand() % busy.len() as u64) as usize];
-        let (conn, nonce, msg) = self.links.get_mut(&pick).unwrap().pop_front().unwrap();
-        self.nodes.get_mut(&pick.1).unwrap().handle(conn, nonce, msg);
-        self.drain(pick.1);
+        let pick = (self.rand() % total as u64) as usize;
+        if pick >= busy.len() {
+            return self.commit_one(storing[pick - busy.len()]);
+        }
+        let link = busy[pick];
+        let (conn, nonce, msg) = self.links.get_mut(&link).unwrap().pop_front().unwrap();
+        self.feed(link.1, Input::Message { conn, nonce, msg });
         true
     }
 }
@@ -173,6 +252,9 @@ proptest! {
         let sp = cfg.space(b"s").unwrap().clone();
         let mut sim = Sim::new(&cfg);
         sim.rng = seed;
+        // Half the runs commit storage at random later moments (messages that depend on a
+        // write wait for it meanwhile).
+        sim.eager = seed % 2 == 0;
         let mut model: HashMap<Vec<u8>, Option<i64>> = HashMap::new();
         let mut expect: HashMap<u64, ReturnCode> = HashMap::new();
         for (i, op) in ops.iter().enumerate() {
@@ -251,11 +333,17 @@ fn a_corrupt_stored_record_fails_its_requests_only() {
     let region = sp.key_region(&key).unwrap();
     let leader = region.replicas[0].server;
     sim.nodes.get_mut(&leader).unwrap().store.0.insert(storage_key(region.id, &key), vec![1, 2, 3]);
-    let node = sim.nodes.get_mut(&leader).unwrap();
-    node.handle(CLIENT, 1, Msg::Get { version: cfg.version, region: region.id, key: key.clone() });
-    let (_, _, reply) = node.outbox.pop().unwrap();
+    sim.feed(
+        leader,
+        Input::Message {
+            conn: CLIENT,
+            nonce: 1,
+            msg: Msg::Get { version: cfg.version, region: region.id, key: key.clone() },
+        },
+    );
+    let reply = &sim.answers[&1];
     assert!(matches!(reply, Msg::GetReply { rc: ReturnCode::ServerError, .. }), "{reply:?}");
-    assert!(node.storage_error.is_none(), "a corrupt record must not stop the daemon");
+    assert!(sim.nodes[&leader].storage_error.is_none(), "a corrupt record must not stop the daemon");
     // Writes to the object are refused too (its old regions are unknown); other keys work.
     let set = |n: i64| {
         vec![Func { attr: 1, op: FuncOp::Set, arg_type: DataType::Int64, arg: n.to_le_bytes().to_vec(), map_key: None }]
@@ -308,10 +396,8 @@ fn a_failed_write_does_not_hide_a_later_write_still_in_flight() {
         funcs,
     };
     // A and B reach the leader; their chain messages wait on the links.
-    sim.nodes.get_mut(&leader).unwrap().handle(CLIENT, 1, atomic(0, f(FuncOp::Set, 100)));
-    sim.drain(leader);
-    sim.nodes.get_mut(&leader).unwrap().handle(CLIENT, 2, atomic(0, f(FuncOp::Set, 5)));
-    sim.drain(leader);
+    sim.feed(leader, Input::Message { conn: CLIENT, nonce: 1, msg: atomic(0, f(FuncOp::Set, 100)) });
+    sim.feed(leader, Input::Message { conn: CLIENT, nonce: 2, msg: atomic(0, f(FuncOp::Set, 5)) });
     // A's first hop refuses it: take A's message off the link and answer with CHAIN_FAIL.
     let (link, pos, op_a, next) = sim
         .links
@@ -324,8 +410,7 @@ fn a_failed_write_does_not_hide_a_later_write_still_in_flight() {
         .unwrap();
     sim.links.get_mut(&link).unwrap().remove(pos);
     let Msg::ChainOp { op, .. } = op_a else { unreachable!() };
-    sim.nodes.get_mut(&leader).unwrap().handle(next as usize, 0, Msg::ChainFail { leader, op, hop: 0 });
-    sim.drain(leader);
+    sim.feed(leader, Input::Message { conn: next as usize, nonce: 0, msg: Msg::ChainFail { leader, op, hop: 0 } });
     assert_eq!(sim.replies.get(&1), Some(&ReturnCode::Reconfigure));
     // C builds on B, which is still in flight.
     sim.client_send(leader, 3, atomic(flags::FAIL_IF_NOT_FOUND, f(FuncOp::NumAdd, 1)));
@@ -353,23 +438,21 @@ fn writes_and_requests_that_wait_too_long_are_answered_reconfigure() {
         arg: 1i64.to_le_bytes().to_vec(),
         map_key: None,
     }];
-    let node = sim.nodes.get_mut(&leader).unwrap();
-    node.handle(
-        CLIENT,
-        1,
-        Msg::Atomic { version: cfg.version, region: region.id, key: key.clone(), flags: 0, checks: vec![], funcs: set },
-    );
-    node.handle(CLIENT, 2, Msg::Get { version: cfg.version + 5, region: region.id, key: key.clone() });
-    sim.drain(leader);
-    assert!(sim.replies.is_empty());
-    let node = sim.nodes.get_mut(&leader).unwrap();
-    node.expire(std::time::Instant::now());
-    assert!(node.outbox.iter().all(|(d, _, _)| *d != node::Dest::Conn(CLIENT)), "nothing is due yet");
-    node.expire(std::time::Instant::now() + std::time::Duration::from_secs(31));
-    let answers: Vec<_> = node.outbox.drain(..).filter(|(d, _, _)| *d == node::Dest::Conn(CLIENT)).collect();
-    assert_eq!(answers.len(), 2, "{answers:?}");
-    assert!(answers.iter().any(|(_, n, m)| *n == 1 && matches!(m, Msg::AtomicReply { rc: ReturnCode::Reconfigure })));
-    assert!(answers.iter().any(|(_, n, m)| *n == 2 && matches!(m, Msg::GetReply { rc: ReturnCode::Reconfigure, .. })));
+    let write =
+        Msg::Atomic { version: cfg.version, region: region.id, key: key.clone(), flags: 0, checks: vec![], funcs: set };
+    sim.feed(leader, Input::Message { conn: CLIENT, nonce: 1, msg: write });
+    let get = Msg::Get { version: cfg.version + 5, region: region.id, key: key.clone() };
+    sim.feed(leader, Input::Message { conn: CLIENT, nonce: 2, msg: get });
+    assert!(sim.answers.is_empty());
+    // Time is an input: nothing is due one second later, both are after 31 s.
+    sim.clock = std::time::Duration::from_secs(1);
+    sim.feed(leader, Input::Tick);
+    assert!(sim.answers.is_empty(), "nothing is due yet");
+    sim.clock = std::time::Duration::from_secs(31);
+    sim.feed(leader, Input::Tick);
+    assert_eq!(sim.answers.len(), 2, "{:?}", sim.answers);
+    assert!(matches!(sim.answers[&1], Msg::AtomicReply { rc: ReturnCode::Reconfigure }));
+    assert!(matches!(sim.answers[&2], Msg::GetReply { rc: ReturnCode::Reconfigure, .. }));
 }
 
 #[test]
@@ -383,15 +466,105 @@ fn regions_stored_without_an_index_are_indexed_once_when_installed() {
     // What a daemon without indexes left: the object, no entry, no marker.
     let mut store = MemStore::default();
     store.0.insert(storage_key(region.id, b"old"), encode_record(5, std::slice::from_ref(&n)));
-    let mut node = Node::new(server, store, 1 << 30);
-    node.install_config(cfg.clone());
-    let writes = node.take_writes();
+    let now = std::time::Instant::now();
+    let mut node = Node::new(server, store, 1 << 30, now, 1);
+    node.step(now, Input::Config(cfg.clone()));
+    let (_, writes) = node.ready().round.unwrap();
     node.store.commit(writes).unwrap();
     let coord = hyperdex_core::hashing::coordinate(DataType::Int64, &n);
     assert!(node.store.0.contains_key(&index_key(region.id, 1, coord, b"old")));
     assert!(node.store.0.contains_key(&indexed_marker(region.id)));
     // Restarted on the same store: the markers say the indexes are complete; nothing to redo.
-    let mut again = Node::new(server, node.store, 1 << 30);
-    again.install_config(cfg);
-    assert!(again.take_writes().iter().all(|(k, _)| !k.starts_with(&(region.id | (1 << 63)).to_be_bytes())));
+    let mut again = Node::new(server, node.store, 1 << 30, now, 1);
+    again.step(now, Input::Config(cfg));
+    let writes = again.ready().round.map(|r| r.1).unwrap_or_default();
+    assert!(writes.iter().all(|(k, _)| !k.starts_with(&(region.id | (1 << 63)).to_be_bytes())));
+}
+
+/// The rule that used to live in the shell: an answer that depends on a write leaves only
+/// once the round holding that write is committed (and rounds commit in order).
+#[test]
+fn answers_wait_for_the_round_of_their_writes() {
+    let mut st = CoordState::new(5);
+    st.register(1, "127.0.0.1:1");
+    st.add_space("space s key k attributes int n tolerate 0 failures");
+    let cfg = st.config();
+    let sp = cfg.space(b"s").unwrap().clone();
+    let now = std::time::Instant::now();
+    let mut node = Node::new(1, MemStore::default(), 1 << 30, now, 1);
+    node.step(now, Input::Config(cfg.clone()));
+    let _ = node.ready();
+    let put = |key: &[u8], n: i64| Msg::Atomic {
+        version: cfg.version,
+        region: sp.key_region(key).unwrap().id,
+        key: key.to_vec(),
+        flags: 0,
+        checks: vec![],
+        funcs: vec![Func {
+            attr: 1,
+            op: FuncOp::Set,
+            arg_type: DataType::Int64,
+            arg: n.to_le_bytes().to_vec(),
+            map_key: None,
+        }],
+    };
+    node.step(now, Input::Message { conn: CLIENT, nonce: 1, msg: put(b"a", 1) });
+    let r1 = node.ready();
+    let (round1, writes1) = r1.round.expect("a round of writes");
+    assert!(r1.send.is_empty(), "no answer before its write is stored: {:?}", r1.send);
+    node.step(now, Input::Message { conn: CLIENT, nonce: 2, msg: put(b"b", 2) });
+    let (round2, writes2) = node.ready().round.unwrap();
+    assert!(round2 > round1);
+    // A get of a key without writes answers at once only if no earlier round is pending:
+    // it is queued behind them, in order.
+    let get = Msg::Get { version: cfg.version, region: sp.key_region(b"zz").unwrap().id, key: b"zz".to_vec() };
+    node.step(now, Input::Message { conn: CLIENT, nonce: 3, msg: get });
+    assert!(node.ready().send.is_empty());
+    node.store.commit(writes1).unwrap();
+    node.step(now, Input::Committed(round1));
+    let sent: Vec<u64> = node.ready().send.iter().map(|(_, n, _)| *n).collect();
+    assert_eq!(sent, vec![1], "only the first round's answer");
+    node.store.commit(writes2).unwrap();
+    node.step(now, Input::Committed(round2));
+    let sent: Vec<u64> = node.ready().send.iter().map(|(_, n, _)| *n).collect();
+    assert_eq!(sent, vec![2, 3], "then the second's, and what queued behind it");
+}
+
+/// Removing a space drops its regions in order with the rounds already queued: a write of
+/// the region still on its way to storage lands before the drop, never after it (it used to
+/// be deleted from storage at once, and such a write then stayed forever).
+#[test]
+fn a_removed_space_is_dropped_after_the_writes_queued_before_it() {
+    let mut st = CoordState::new(5);
+    st.register(1, "127.0.0.1:1");
+    st.add_space("space s key k attributes int n tolerate 0 failures");
+    let cfg = st.config();
+    let sp = cfg.space(b"s").unwrap().clone();
+    let mut sim = Sim::new(&cfg);
+    sim.eager = false;
+    for (i, key) in [b"a", b"b", b"c"].iter().enumerate() {
+        let region = sp.key_region(*key).unwrap();
+        let set = vec![Func {
+            attr: 1,
+            op: FuncOp::Set,
+            arg_type: DataType::Int64,
+            arg: 7i64.to_le_bytes().to_vec(),
+            map_key: None,
+        }];
+        let msg = Msg::Atomic {
+            version: cfg.version,
+            region: region.id,
+            key: key.to_vec(),
+            flags: 0,
+            checks: vec![],
+            funcs: set,
+        };
+        sim.feed(1, Input::Message { conn: CLIENT, nonce: i as u64 + 1, msg });
+    }
+    assert!(sim.storage[&1].len() >= 3, "the writes wait for storage");
+    assert_eq!(st.rm_space("s"), CoordCode::Success);
+    sim.feed(1, Input::Config(st.config()));
+    assert!(matches!(sim.storage[&1].back(), Some(Job::Task(StorageTask::DropRegion(_)))));
+    while sim.commit_one(1) {}
+    assert!(sim.nodes[&1].store.0.keys().all(|k| k[..8] == [0; 8]), "only metadata is left");
 }
