@@ -312,17 +312,30 @@ fn a_search_during_moving_puts_returns_each_key_once_in_a_version_that_existed()
         }
         moves
     });
+    // n >= 0 keeps the 4 upper regions of n's subspace (fewer than the key subspace's 8), so
+    // the searches read exactly the regions the writer moves objects between.
+    let zero = 0i64.to_le_bytes();
+    let upper = [chk("n", Predicate::GreaterEqual, DataType::Int64, &zero)];
+    assert_eq!(described(&mut c, "mv", &upper), (1, 4));
     let mut searches = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
     while std::time::Instant::now() < deadline || searches < 5 {
-        let o = run(&mut c, SearchKind::Search, "mv", NO_CHECKS).unwrap();
-        assert_eq!((o.status, &o.errors[..]), (ReturnCode::SearchDone, &[][..]));
-        let mut seen = HashSet::new();
-        for v in &o.objects {
-            assert!(seen.insert(v[0].clone()), "key {:?} returned twice", String::from_utf8_lossy(&v[0]));
-            assert_eq!(v[1], v[2], "a version that was never written");
+        let sorted = SearchKind::Sorted { sort_by: b"n", limit: 1000, maximize: true };
+        for kind in [SearchKind::Search, sorted] {
+            let o = run(&mut c, kind, "mv", &upper).unwrap();
+            assert_eq!((o.status, &o.errors[..]), (ReturnCode::SearchDone, &[][..]));
+            let mut seen = HashSet::new();
+            for v in &o.objects {
+                assert!(
+                    seen.insert(v[0].clone()),
+                    "key {:?} returned twice ({kind:?})",
+                    String::from_utf8_lossy(&v[0])
+                );
+                assert_eq!(v[1], v[2], "a version that was never written");
+                assert!(i64::from_le_bytes(v[1].as_slice().try_into().unwrap()) >= 0, "a version that does not match");
+            }
+            assert!(seen.len() <= keys.len());
         }
-        assert!(seen.len() <= keys.len());
         searches += 1;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -331,6 +344,7 @@ fn a_search_during_moving_puts_returns_each_key_once_in_a_version_that_existed()
     // Once writes stop, a search sees every object exactly once.
     let o = run(&mut c, SearchKind::Search, "mv", NO_CHECKS).unwrap();
     assert_eq!(o.objects.len(), keys.len());
+    assert!(searches >= 5);
 }
 
 #[test]

@@ -211,3 +211,58 @@ fn an_operation_queued_by_another_thread_wakes_a_loop_blocked_forever() {
     // SAFETY: no other thread uses it.
     unsafe { hyperclient_destroy(c.0) };
 }
+
+#[test]
+fn two_threads_looping_forever_share_the_events_and_both_return() {
+    const OPS: usize = 3000;
+    let cl = Cluster::start("threads-two-loops", 1);
+    cl.add_space("space kv key k attributes string v create 4 partitions tolerate 0 failures");
+    let c = new_client(&cl);
+    let statuses: &'static mut [u32] = Box::leak(vec![u32::MAX; OPS].into_boxed_slice());
+    let slots = statuses.as_mut_ptr() as usize;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    for _ in 0..2 {
+        let (tx, done) = (tx.clone(), done.clone());
+        std::thread::spawn(move || {
+            let c = c;
+            let mut got = Vec::new();
+            let mut st = 0u32;
+            loop {
+                // Blocks for as long as it takes: only events or "nothing pending" end it.
+                // SAFETY: live client; the status slots are leaked, so always valid.
+                let r = unsafe { hyperclient_loop(c.0, -1, &mut st) };
+                if r > 0 {
+                    got.push(r);
+                } else if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+            tx.send(got).unwrap();
+        });
+    }
+    let v = attr(c"v", b"x", DataType::String);
+    let mut ids = Vec::new();
+    for i in 0..OPS {
+        let key = format!("k{i}");
+        let status = (slots as *mut u32).wrapping_add(i);
+        // SAFETY: live client; leaked status slots.
+        let id = unsafe { hyperclient_put(c.0, c"kv".as_ptr(), key.as_ptr().cast(), key.len(), &v, 1, status) };
+        assert!(id > 0);
+        ids.push(id);
+    }
+    // Every operation finishes (whichever thread hands it out), then both loops see
+    // "nothing pending" and return.
+    common::wait_for("every put to finish", Duration::from_secs(30), || {
+        (0..OPS).all(|i| unsafe { std::ptr::read_volatile((slots as *const u32).add(i)) } == SUCCESS).then_some(())
+    });
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let a = rx.recv_timeout(Duration::from_secs(20)).expect("a looping thread never returned");
+    let b = rx.recv_timeout(Duration::from_secs(20)).expect("a looping thread never returned");
+    let mut all: Vec<i64> = a.into_iter().chain(b).collect();
+    all.sort_unstable();
+    ids.sort_unstable();
+    assert_eq!(all, ids, "each id handed out once, by one of the threads");
+}

@@ -568,12 +568,18 @@ impl<T: Clone> Client<T> {
         if self.parked == 0 {
             return;
         }
-        let late = self.pending.iter().any(|(_, p)| match &p.op {
-            Op::Parked(x) => now.duration_since(x.since) >= coord::RPC_TIMEOUT,
-            _ => false,
-        });
-        if late {
-            self.unpark(Some(ReturnCode::CoordFail));
+        let late: Vec<usize> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| matches!(&p.op, Op::Parked(x) if now.duration_since(x.since) >= coord::RPC_TIMEOUT))
+            .map(|(slot, _)| slot)
+            .collect();
+        for slot in late {
+            let p = self.pending.remove(slot);
+            self.parked -= 1;
+            if let Op::Parked(parked) = p.op {
+                self.fail_parked(slot, p.id, p.user, &parked.req, ReturnCode::CoordFail);
+            }
         }
     }
 
@@ -741,6 +747,19 @@ impl<T: Clone> Client<T> {
         Ok(Some(timeout))
     }
 
+    /// Whether an event is ready to hand out without waiting (a finished operation, or
+    /// frames already read).
+    fn has_deliverable(&self) -> bool {
+        !self.ready.is_empty() || !self.readable.is_empty()
+    }
+
+    /// Wakes whoever waits in the poller.
+    fn wake(&self) {
+        if let Some(w) = &self.waker {
+            let _ = w.wake();
+        }
+    }
+
     /// Dispatches readiness taken from the poller (by this thread or another).
     fn dispatch_all(&mut self, events: &[IoEvent]) {
         for ev in events {
@@ -817,7 +836,12 @@ impl<T: Clone> Client<T> {
                     Some(Op::Key(k)) if k.outcome.is_some() => return Some(Delivery::Ready(slot)),
                     Some(Op::Search(op)) => {
                         op.queued = false;
-                        let Some(ev) = op.next_event() else { continue };
+                        let Some(ev) = op.next_event() else {
+                            // Nothing to hand out (say, every object left was a repeat): the
+                            // batches it used up make room for the next ones.
+                            self.search_refill(slot);
+                            continue;
+                        };
                         if !matches!(ev, search::SearchEvent::Done { .. }) {
                             // More may follow: stay first in line, and let regions whose
                             // batches were handed out send their next ones.

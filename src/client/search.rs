@@ -232,6 +232,8 @@ impl SearchOp {
 
     /// Sorted: keeps the best `limit` candidates (ties: smaller key first, so the answer
     /// does not depend on which region replied first).
+    /// One key can come from two regions (an object moving while the search runs): only its
+    /// better-ranked version stays, so the answer has each key once.
     fn prune(&mut self) {
         if let Mode::Sorted { dtype, limit, maximize, .. } = self.mode {
             self.candidates.sort_by(|a, b| {
@@ -239,7 +241,8 @@ impl SearchOp {
                 let o = if maximize { o.reverse() } else { o };
                 o.then_with(|| object_key(&a.1).cmp(object_key(&b.1)))
             });
-            self.candidates.truncate(limit);
+            let mut keys = HashSet::new();
+            self.candidates.retain(|c| keys.len() < limit && keys.insert(object_key(&c.1).to_vec()));
         }
     }
 
@@ -409,7 +412,11 @@ impl<T: Clone> Client<T> {
                 Mode::Sorted { attr, dtype, limit: usize::try_from(limit).unwrap_or(usize::MAX), maximize }
             }
         };
-        let p = plan(&sp.full, &checks).map_err(OpError::whole)?;
+        let mut p = plan(&sp.full, &checks).map_err(OpError::whole)?;
+        if matches!(mode, Mode::Sorted { limit: 0, .. }) {
+            // Nothing can come back: no region is asked, the answer (SEARCHDONE) is ready.
+            p.regions.clear();
+        }
         if self.pending.len() >= MAX_PENDING {
             return Err(OpError::whole(ReturnCode::NoMem));
         }

@@ -9,6 +9,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,8 @@ pub struct SharedClient<T> {
     state: Mutex<Client<T>>,
     /// The poller and its event buffer; held only while waiting.
     poller: Mutex<(Poll, Events)>,
+    /// Threads inside `loop_once` at the poller (waiting for it, or in it).
+    at_poller: AtomicUsize,
     fd: RawFd,
 }
 
@@ -36,6 +39,7 @@ impl<T: Clone> SharedClient<T> {
         Ok(SharedClient {
             state: Mutex::new(c),
             poller: Mutex::new((poll, Events::with_capacity(EVENTS_CAPACITY))),
+            at_poller: AtomicUsize::new(0),
             fd,
         })
     }
@@ -76,9 +80,35 @@ impl<T: Clone> SharedClient<T> {
                 }
             };
             {
-                let mut p = self.poller.lock();
+                // Another thread may be waiting in the poller: wait for it no longer than
+                // this call may wait, then look again for an event it left behind before
+                // waiting in the poller ourselves.
+                self.at_poller.fetch_add(1, Ordering::SeqCst);
+                let got = match wait {
+                    None => Some(self.poller.lock()),
+                    Some(t) => self.poller.try_lock_for(t),
+                };
+                let Some(mut p) = got else {
+                    self.at_poller.fetch_sub(1, Ordering::SeqCst);
+                    now = Instant::now();
+                    polled = true;
+                    continue;
+                };
+                {
+                    let mut c = self.state.lock();
+                    if c.has_deliverable() || c.pending() == 0 {
+                        drop(p);
+                        self.at_poller.fetch_sub(1, Ordering::SeqCst);
+                        if let Some(d) = c.next_delivery() {
+                            return Ok(f(c.deliver(d)));
+                        }
+                        continue;
+                    }
+                }
                 let (poll, events) = &mut *p;
-                poll.poll(events, wait).map_err(poll_error)?;
+                let r = poll.poll(events, wait);
+                self.at_poller.fetch_sub(1, Ordering::SeqCst);
+                r.map_err(poll_error)?;
                 evs.clear();
                 evs.extend(events.iter().map(IoEvent::of));
             }
@@ -88,6 +118,12 @@ impl<T: Clone> SharedClient<T> {
             c.last_check = now;
             c.dispatch_all(&evs);
             if let Some(d) = c.next_delivery() {
+                if self.at_poller.load(Ordering::SeqCst) > 0 && (c.has_deliverable() || c.pending() <= 1) {
+                    // Another thread waits at the poller: it must come back for the events
+                    // left here (their sockets will not become readable again), or to learn
+                    // that nothing is pending any more.
+                    c.wake();
+                }
                 return Ok(f(c.deliver(d)));
             }
         }

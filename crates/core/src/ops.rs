@@ -176,6 +176,9 @@ pub fn validate_func(attr_type: DataType, func: &mut Func) -> Result<(), ReturnC
     Ok(())
 }
 
+/// Longest REGEX pattern a check may have (longer ones are WRONGTYPE).
+pub const MAX_REGEX_BYTES: usize = 256;
+
 /// Validates a check against the declared type of its attribute (spec/client-api.md §5.4),
 /// after the empty-GENERIC rule. WRONGTYPE when invalid.
 pub fn validate_check(attr_type: DataType, check: &mut Check) -> Result<(), ReturnCode> {
@@ -192,7 +195,9 @@ pub fn validate_check(attr_type: DataType, check: &mut Check) -> Result<(), Retu
         Predicate::Fail => true,
         Predicate::Equals => dt == attr_type,
         Predicate::LessEqual | Predicate::GreaterEqual => dt == attr_type && attr_type.is_primitive(),
-        Predicate::Regex => dt == T::String && attr_type == T::String,
+        // Matching costs pattern × text: patterns are capped so that one check cannot
+        // make a daemon spend minutes on one object.
+        Predicate::Regex => dt == T::String && attr_type == T::String && check.value.len() <= MAX_REGEX_BYTES,
         Predicate::LengthEquals
         | Predicate::LengthLessEqual
         | Predicate::LengthGreaterEqual
@@ -912,6 +917,14 @@ mod tests {
         // Malformed stored values fail rather than panic.
         assert!(!passes(ListString, &[9, 0, 0, 0], Contains, String, b"x".to_vec()));
         assert!(!passes(ListString, &[9, 0, 0, 0], LengthEquals, Int64, i(0)));
+    }
+
+    #[test]
+    fn regex_patterns_are_capped() {
+        let chk =
+            |n: usize| Check { attr: 1, predicate: Predicate::Regex, dtype: DataType::String, value: vec![b'a'; n] };
+        assert_eq!(validate_check(DataType::String, &mut chk(MAX_REGEX_BYTES)), Ok(()));
+        assert_eq!(validate_check(DataType::String, &mut chk(MAX_REGEX_BYTES + 1)), Err(ReturnCode::WrongType));
     }
 
     #[test]

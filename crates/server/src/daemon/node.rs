@@ -689,7 +689,7 @@ impl<S: Store> Node<S> {
     /// come, and chain hops whose acknowledgement never came (a peer that stopped answering
     /// without closing its connection). Their clients get RECONFIGURE.
     pub fn expire(&mut self, now: Instant) {
-        self.searches.expire(now);
+        self.searches.expire(now, &mut self.outbox);
         if self.held.iter().any(|h| now.duration_since(h.3) > HELD_TIMEOUT) {
             let (old, keep): (Vec<_>, Vec<_>) =
                 std::mem::take(&mut self.held).into_iter().partition(|h| now.duration_since(h.3) > HELD_TIMEOUT);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use hyperdex_core::ops::Check;
 use hyperdex_core::proto::{push_object, search_mode, Msg};
 use hyperdex_core::search::{object_matches, sort_order};
-use hyperdex_core::{DataType, ReturnCode};
+use hyperdex_core::{DataType, Predicate, ReturnCode};
 
 use super::node::Dest;
 use crate::fasthash::FastMap;
@@ -26,6 +26,9 @@ pub const BATCH_BYTES: usize = 256 << 10;
 /// Most stored objects examined per batch or per slice of background work: a selective
 /// search answers (possibly with an empty batch) instead of reading a whole region at once.
 pub const EXAMINE_PER_STEP: usize = 16_384;
+/// Bytes of records examined per slice, each counted as many times as the searched regex
+/// patterns are long (plus once): bounds the time a slice takes.
+pub const WORK_PER_STEP: usize = 64 << 20;
 /// Open searches one client connection may have (more are refused with NOMEM).
 pub const MAX_SESSIONS_PER_CONN: usize = 4096;
 /// A search whose client has not asked for more for this long is forgotten.
@@ -133,10 +136,19 @@ where
     B: AsRef<[u8]>,
 {
     let nonkey = types.len() - 1;
+    // Work is counted in objects, and in bytes times the regex patterns' lengths (matching
+    // costs pattern × text): a slice stops at whichever budget runs out first.
+    let regex_cost: usize =
+        1 + checks.iter().filter(|c| c.predicate == Predicate::Regex).map(|c| c.value.len()).sum::<usize>();
+    let mut work = 0usize;
     for _ in 0..EXAMINE_PER_STEP {
+        if work > WORK_PER_STEP {
+            return ScanEnd::Paused;
+        }
         let Some(item) = cursor.next() else { return ScanEnd::Exhausted };
         let Ok((skey, rec)) = item else { return ScanEnd::Failed };
         let (skey, rec) = (skey.as_ref(), rec.as_ref());
+        work = work.saturating_add(rec.len().saturating_mul(regex_cost));
         let Some(k) = skey.get(8..) else { continue };
         if !split_record(rec, nonkey, offsets) {
             continue;
@@ -253,16 +265,17 @@ where
         }
     }
 
-    /// Drops sessions whose client went quiet.
-    pub fn expire(&mut self, now: Instant) {
+    /// Drops sessions whose client went quiet (a session still scanning is not idle), each
+    /// with a last RECONFIGURE reply, so a client that is still there is not left waiting.
+    pub fn expire(&mut self, now: Instant, out: &mut Vec<(Dest, u64, Msg)>) {
         let keys: Vec<SessionKey> = self
             .sessions
             .iter()
-            .filter(|(_, s)| now.duration_since(s.last_active) > IDLE_TIMEOUT)
+            .filter(|(k, s)| now.duration_since(s.last_active) > IDLE_TIMEOUT && !self.scanning.contains(k))
             .map(|(k, _)| *k)
             .collect();
         for k in keys {
-            self.remove(k);
+            self.finish(k, ReturnCode::Reconfigure, out);
         }
     }
 
@@ -276,24 +289,25 @@ where
             None => ScanEnd::Exhausted,
             Some(cursor) => {
                 let (types, checks) = (&s.types, &s.checks);
-                let (mode, sort_attr, limit) = (s.mode, s.sort_attr, s.limit);
+                let (mode, sort_attr, limit, maximize) = (s.mode, s.sort_attr, s.limit, s.maximize);
+                let dtype = types.get(sort_attr).copied().unwrap_or(DataType::String);
                 let (count, best) = (&mut s.count, &mut s.best);
-                let mut pruned = false;
-                let end = scan(cursor, types, checks, &mut self.offsets, |k, rec, value| {
+                // Candidates are pruned to the best `limit` as soon as twice that many (at
+                // least 64) are held: memory stays within a few times `limit` objects.
+                let keep = limit.saturating_mul(2).max(64);
+                scan(cursor, types, checks, &mut self.offsets, |k, rec, value| {
                     *count += 1;
                     if mode == search_mode::SORTED {
                         let sv = if sort_attr == 0 { k } else { value(sort_attr).unwrap_or(&[]) };
                         let mut obj = Vec::with_capacity(rec.len() + k.len() - 4);
                         push_object(&mut obj, k, (types.len() - 1) as u32, &rec[12..]);
                         best.push((sv.to_vec(), obj));
-                        pruned |= best.len() >= limit.saturating_mul(2).max(1024);
+                        if best.len() >= keep {
+                            prune(best, dtype, maximize, limit);
+                        }
                     }
                     true
-                });
-                if pruned {
-                    prune(s);
-                }
-                end
+                })
             }
         };
         s.cursor = taken;
@@ -302,7 +316,8 @@ where
             ScanEnd::Exhausted => {
                 s.cursor = None;
                 if s.mode == search_mode::SORTED {
-                    prune(s);
+                    let dtype = s.types.get(s.sort_attr).copied().unwrap_or(DataType::String);
+                    prune(&mut s.best, dtype, s.maximize, s.limit);
                     let best = std::mem::take(&mut s.best);
                     s.sorted = best.into_iter().map(|(_, o)| o).collect();
                     self.batch(key, out);
@@ -364,15 +379,13 @@ where
 
 /// Keeps a sorted session's best `limit` candidates, best first (ties: smaller key first,
 /// so a region's answer does not depend on storage order).
-fn prune<C>(s: &mut Session<C>) {
-    let t = s.types.get(s.sort_attr).copied().unwrap_or(DataType::String);
-    let maximize = s.maximize;
-    s.best.sort_by(|a, b| {
+fn prune(best: &mut Vec<(Vec<u8>, Vec<u8>)>, t: DataType, maximize: bool, limit: usize) {
+    best.sort_by(|a, b| {
         let o = sort_order(t, &a.0, &b.0);
         let o = if maximize { o.reverse() } else { o };
         o.then_with(|| object_key(&a.1).cmp(object_key(&b.1)))
     });
-    s.best.truncate(s.limit);
+    best.truncate(limit);
 }
 
 /// The key of an object encoded by `push_object`.
@@ -480,8 +493,38 @@ mod tests {
         assert_eq!(s.open(), 2);
         s.forget_conn(1);
         assert_eq!(s.open(), 1);
-        s.expire(now + IDLE_TIMEOUT + Duration::from_secs(1));
+        // A count still scanning is busy, not idle: it survives the idle timeout.
+        s.start(now, 3, 1, 9, schema(), search_mode::COUNT, vec![], (0, 0, false), snapshot(40_000), &mut out);
+        out.clear();
+        s.expire(now + IDLE_TIMEOUT + Duration::from_secs(1), &mut out);
+        assert_eq!(s.open(), 1, "only the idle search went");
+        // ... and the idle one got a last reply saying so.
+        assert!(matches!(
+            out[..],
+            [(Dest::Conn(2), 1, Msg::SearchReply { rc: ReturnCode::Reconfigure, done: true, .. })]
+        ));
+        while s.work(&mut out) {}
         assert_eq!(s.open(), 0);
+    }
+
+    #[test]
+    fn a_sorted_scan_holds_few_candidates_and_a_regex_bounds_each_slice() {
+        let mut s: Searches<Cur> = Searches::default();
+        let now = Instant::now();
+        let mut out = Vec::new();
+        s.start(now, 1, 1, 9, schema(), search_mode::SORTED, vec![], (1, 3, true), snapshot(20_000), &mut out);
+        // One slice examines 16,384 objects but holds at most 64 candidates at a time.
+        s.work(&mut out);
+        let held = s.sessions.values().map(|x| x.best.len()).max().unwrap();
+        assert!(held < 64, "{held} candidates held");
+        // A long pattern makes a slice examine fewer objects (pattern × text is the cost).
+        let long = Check { attr: 0, predicate: Predicate::Regex, dtype: DataType::String, value: vec![b'.'; 4096] };
+        let mut offsets = Vec::new();
+        let mut cur = snapshot(20_000);
+        let end = scan(&mut cur, &[DataType::String, DataType::Int64], &[long], &mut offsets, |_, _, _| true);
+        assert!(matches!(end, ScanEnd::Paused));
+        let examined = 20_000 - cur.len();
+        assert!(examined > 0 && examined < EXAMINE_PER_STEP / 4, "{examined} objects in one slice");
     }
 
     #[test]
