@@ -469,9 +469,11 @@ impl<T: Clone> Client<T> {
             self.last_space = Some(sp.clone());
             return Ok(Some(sp));
         }
-        // A configuration naming it may already wait in the coordinator's socket.
-        if self.poll.is_some() && self.coord.is_some() {
-            let _ = self.poll_events(Some(Duration::ZERO));
+        // A configuration naming it may already wait in the coordinator's socket (the
+        // coordinator sends new configurations before it answers the add_space that made
+        // them): read it now, without waiting.
+        if self.coord.as_ref().is_some_and(|c| c.connected) {
+            self.coord_event(true, false, false);
             if let Some(sp) = found(self) {
                 return Ok(Some(sp));
             }

@@ -24,9 +24,9 @@ use std::sync::Arc;
 
 use hyperdex_core::codes::{DataType, ReturnCode};
 use hyperdex_core::ops::Check;
-use hyperdex_core::proto::{check_objects, flags, msg, next_object, search_mode, Msg};
+use hyperdex_core::proto::{flags, msg, next_object, search_mode, search_reply_head, Msg};
 use hyperdex_core::search::{plan, sort_order};
-use hyperdex_core::wire::{DResult, DecodeError, Reader, MAX_FRAME};
+use hyperdex_core::wire::{DResult, Reader, MAX_FRAME};
 
 use super::request::{encode_atomic, OpError, OwnedCheck};
 use super::routing::SpaceInfo;
@@ -364,19 +364,10 @@ fn object_key(obj: &[u8]) -> &[u8] {
 /// the 25-byte head (no second copy).
 fn parse_search_reply(mut body: Vec<u8>) -> DResult<(u64, ReturnCode, bool, u64, u32, Vec<u8>)> {
     let mut r = Reader::new(&body);
-    let region = r.u64()?;
-    let rc = ReturnCode::from_raw(r.u32()?).ok_or(DecodeError)?;
-    let done = match r.u8()? {
-        0 => false,
-        1 => true,
-        _ => return Err(DecodeError),
-    };
-    let count = r.u64()?;
-    let n = r.u32()?;
+    let h = search_reply_head(&mut r)?;
     let head = body.len() - r.remaining();
-    check_objects(&body[head..], n)?;
     body.drain(..head);
-    Ok((region, rc, done, count, n, body))
+    Ok((h.region, h.rc, h.done, h.count, h.n, body))
 }
 
 impl<T: Clone> Client<T> {

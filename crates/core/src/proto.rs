@@ -204,6 +204,32 @@ pub fn next_object<'a>(r: &mut Reader<'a>) -> DResult<Vec<&'a [u8]>> {
     (0..n).map(|_| r.bytes()).collect()
 }
 
+/// The fields of a SEARCH_REPLY before its objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SearchReplyHead {
+    pub region: u64,
+    pub rc: ReturnCode,
+    pub done: bool,
+    pub count: u64,
+    pub n: u32,
+}
+
+/// Reads a SEARCH_REPLY's head and checks that exactly `n` well-formed objects fill the
+/// rest of the body (left unread in `r`).
+pub fn search_reply_head(r: &mut Reader<'_>) -> DResult<SearchReplyHead> {
+    let region = r.u64()?;
+    let rc = rc_from(r.u32()?)?;
+    let done = match r.u8()? {
+        0 => false,
+        1 => true,
+        _ => return Err(DecodeError),
+    };
+    let count = r.u64()?;
+    let n = r.u32()?;
+    check_objects(r.rest(), n)?;
+    Ok(SearchReplyHead { region, rc, done, count, n })
+}
+
 /// Checks that `objects` holds exactly `n` well-formed objects.
 pub fn check_objects(objects: &[u8], n: u32) -> DResult<()> {
     let mut r = Reader::new(objects);
@@ -409,18 +435,16 @@ impl Msg {
             msg::SEARCH_MORE => Msg::SearchMore { region: r.u64()? },
             msg::SEARCH_STOP => Msg::SearchStop { region: r.u64()? },
             msg::SEARCH_REPLY => {
-                let region = r.u64()?;
-                let rc = rc_from(r.u32()?)?;
-                let done = match r.u8()? {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(DecodeError),
-                };
-                let count = r.u64()?;
-                let n = r.u32()?;
+                let head = search_reply_head(&mut r)?;
                 let objects = r.take(r.remaining())?;
-                check_objects(objects, n)?;
-                Msg::SearchReply { region, rc, done, count, n, objects: objects.to_vec() }
+                Msg::SearchReply {
+                    region: head.region,
+                    rc: head.rc,
+                    done: head.done,
+                    count: head.count,
+                    n: head.n,
+                    objects: objects.to_vec(),
+                }
             }
             _ => return Err(DecodeError),
         };

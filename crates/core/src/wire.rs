@@ -37,6 +37,10 @@ impl<'a> Reader<'a> {
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
+    /// The bytes not read yet (without reading them).
+    pub fn rest(&self) -> &'a [u8] {
+        self.buf
+    }
     pub fn take(&mut self, n: usize) -> DResult<&'a [u8]> {
         if n > self.buf.len() {
             return Err(DecodeError);

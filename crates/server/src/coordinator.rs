@@ -366,16 +366,22 @@ pub fn run(listen: SocketAddr, dir: &Path) -> io::Result<()> {
         }
         if state.version != before {
             let v = state.version;
+            let mut notified = Vec::new();
             waiters.retain(|(t, nonce, have)| {
                 if *have >= v {
                     return true;
                 }
                 if let Some(c) = conns.get_mut(t) {
                     Msg::Config { config: config_bytes.clone() }.encode(*nonce, &mut c.wbuf);
-                    touched.push(*t);
+                    notified.push(*t);
                 }
                 false
             });
+            // The new configuration goes out before the answer to the request that made it:
+            // once add_space returns to its caller, every client following the configuration
+            // already has the news in its socket.
+            notified.append(&mut touched);
+            touched = notified;
         }
         for t in touched {
             let Some(c) = conns.get_mut(&t) else { continue };

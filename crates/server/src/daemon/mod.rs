@@ -392,18 +392,25 @@ impl Shell {
             if ready.is_empty() && self.touched.is_empty() {
                 return Ok(());
             }
-            if let Some(w) = ready.floor {
-                self.node.store.commit(vec![w])?;
-            }
-            if let Some((round, writes)) = ready.round {
-                self.committer.send(Job::Round(round, writes))?;
-            }
-            for task in ready.tasks {
-                self.committer.send(Job::Task(task))?;
-            }
-            self.send_all(ready.send);
+            let send = self.store(ready)?;
+            self.send_all(send);
             self.flush_touched();
         }
+    }
+
+    /// The storage part of a `Ready`: the version floor committed at once, the round and
+    /// the tasks queued to the storage thread in order. Returns the messages to send.
+    fn store(&mut self, ready: node::Ready) -> io::Result<Vec<Outgoing>> {
+        if let Some(w) = ready.floor {
+            self.node.store.commit(vec![w])?;
+        }
+        if let Some((round, writes)) = ready.round {
+            self.committer.send(Job::Round(round, writes))?;
+        }
+        for task in ready.tasks {
+            self.committer.send(Job::Task(task))?;
+        }
+        Ok(ready.send)
     }
 
     /// Writes messages to their connections (opening peer connections as needed); servers
@@ -598,16 +605,9 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         }
         sh.finish_round()?;
     }
+    // What is left (answers no client will read now) goes to storage, then storage stops.
     let ready = sh.node.ready();
-    if let Some(w) = ready.floor {
-        sh.node.store.commit(vec![w])?;
-    }
-    if let Some((round, writes)) = ready.round {
-        sh.committer.send(Job::Round(round, writes))?;
-    }
-    for task in ready.tasks {
-        sh.committer.send(Job::Task(task))?;
-    }
+    sh.store(ready)?;
     sh.committer.finish()?;
     eprintln!("hyperdex daemon: stopping");
     Ok(())
