@@ -58,7 +58,8 @@ equality, a 2-tuple ``(lo, hi)`` an inclusive range, or one of Range,
 LessEqual, GreaterEqual, Regex, LengthEquals, LengthLessEqual,
 LengthGreaterEqual, Contains; a list of specs means all of them.
 
-A Client is not thread-safe; use one per thread.
+A Client is not thread-safe in Python (its bookkeeping of pending operations is
+not locked); use one per thread. The C library underneath is thread-safe.
 """
 
 import collections
