@@ -636,6 +636,10 @@ impl<S: Store> Node<S> {
                     let m = Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values };
                     return self.hold(conn, nonce, m);
                 }
+                // Every version this server has seen, applied or still in flight through it,
+                // stays below the versions it issues if it becomes a point leader: a new head
+                // must never write below what its successors hold.
+                self.version_clock = self.version_clock.max(obj_version);
                 if leader == 0 {
                     // A state-transfer copy: apply if newer; nothing to acknowledge.
                     let h = hops[hop as usize];

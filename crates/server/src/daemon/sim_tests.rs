@@ -568,3 +568,79 @@ fn a_removed_space_is_dropped_after_the_writes_queued_before_it() {
     while sim.commit_one(1) {}
     assert!(sim.nodes[&1].store.0.keys().all(|k| k[..8] == [0; 8]), "only metadata is left");
 }
+
+/// A replica that becomes the head of its region (its predecessor left the chain) issues
+/// versions above every version it has seen, including a write still in flight through it:
+/// otherwise its successors, which already applied that write, would drop its new writes
+/// while its clients are told SUCCESS.
+#[test]
+fn a_new_head_writes_above_the_writes_in_flight_through_it() {
+    let cfg = cluster_config();
+    let sp = cfg.space(b"s").unwrap().clone();
+    // A key whose point leader is not the tail of the chain's last region (that tail
+    // applies the first write at once; it must stay in the chain).
+    let one = 1i64.to_le_bytes().to_vec();
+    let tail_of = |key: &[u8]| {
+        sp.region_of(1, &|a| if a == 0 { key } else { one.as_slice() }).unwrap().replicas.last().unwrap().server
+    };
+    let key =
+        (0..100u8).map(|i| vec![b'k', i]).find(|k| sp.key_region(k).unwrap().replicas[0].server != tail_of(k)).unwrap();
+    let region = sp.key_region(&key).unwrap().clone();
+    let (old_head, new_head) = (region.replicas[0].server, region.replicas[1].server);
+    let mut sim = Sim::new(&cfg);
+    // The old head's clock runs far ahead of the others'.
+    let now = sim.now();
+    let mut fast = Node::new(old_head, MemStore::default(), 1 << 30, now, 1 << 60);
+    fast.step(now, Input::Config(cfg.clone()));
+    let _ = fast.ready();
+    sim.nodes.insert(old_head, fast);
+    let set = |n: i64| {
+        vec![Func { attr: 1, op: FuncOp::Set, arg_type: DataType::Int64, arg: n.to_le_bytes().to_vec(), map_key: None }]
+    };
+    let write = |cfg: &Configuration, n: i64| Msg::Atomic {
+        version: cfg.version,
+        region: region.id,
+        key: key.clone(),
+        flags: 0,
+        checks: vec![],
+        funcs: set(n),
+    };
+    sim.feed(old_head, Input::Message { conn: CLIENT, nonce: 1, msg: write(&cfg, 1) });
+    // Deliver the write down the chain (the tail applies it), but no acknowledgement: the
+    // write is still in flight at the next replica.
+    loop {
+        let next = sim
+            .links
+            .iter()
+            .find(|(_, q)| q.front().is_some_and(|m| matches!(m.2, Msg::ChainOp { .. })))
+            .map(|(l, _)| *l);
+        let Some(link) = next else { break };
+        let (conn, nonce, msg) = sim.links.get_mut(&link).unwrap().pop_front().unwrap();
+        sim.feed(link.1, Input::Message { conn, nonce, msg });
+    }
+    // The old head leaves the chain: the next replica is the point leader now.
+    let mut next_cfg = cfg.clone();
+    next_cfg.version += 1;
+    for ss in &mut next_cfg.spaces[0].subspaces {
+        for r in &mut ss.regions {
+            r.replicas.retain(|p| p.server != old_head);
+        }
+    }
+    sim.links.clear();
+    for id in [new_head, region.replicas[2].server] {
+        sim.feed(id, Input::Config(next_cfg.clone()));
+    }
+    sim.feed(new_head, Input::Message { conn: CLIENT, nonce: 2, msg: write(&next_cfg, 2) });
+    while sim.step() {}
+    assert_eq!(sim.replies.get(&2), Some(&ReturnCode::Success));
+    // n = 1 and n = 2 share a region of subspace (n), whose tail applied the first write.
+    let two = 2i64.to_le_bytes().to_vec();
+    let sub = next_cfg.spaces[0].region_of(1, &|a| if a == 0 { key.as_slice() } else { two.as_slice() }).unwrap();
+    for (r, id) in [(region.id, new_head), (region.id, region.replicas[2].server)]
+        .into_iter()
+        .chain(sub.replicas.iter().map(|p| (sub.id, p.server)))
+    {
+        let rec = sim.nodes[&id].store.get(&storage_key(r, &key)).unwrap().unwrap();
+        assert_eq!(rec.values, vec![two.clone()], "server {id} kept the older write in region {r}");
+    }
+}
