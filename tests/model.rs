@@ -1489,6 +1489,10 @@ fn length(v: &Val) -> Option<i128> {
     }
 }
 
+fn nan(x: &Sc) -> bool {
+    matches!(x, Sc::F(f) if f.is_nan())
+}
+
 /// Whether the stored value `cur` passes a validated check (datatypes.md §5, search.md §1).
 fn passes(cur: &Val, pred: Predicate, arg: &Val) -> bool {
     use Predicate as P;
@@ -1499,6 +1503,8 @@ fn passes(cur: &Val, pred: Predicate, arg: &Val) -> bool {
             Val::I(_) | Val::F(_) => cur.sc().bytes() == arg.sc().bytes(),
             _ => cur.encode() == arg.encode(),
         },
+        // A float NaN on either side passes neither bound (IEEE; docs/search.md).
+        P::LessEqual | P::GreaterEqual if nan(&cur.sc()) || nan(&arg.sc()) => false,
         P::LessEqual => order(&cur.sc(), &arg.sc()) != Ordering::Greater,
         P::GreaterEqual => order(&cur.sc(), &arg.sc()) != Ordering::Less,
         P::Regex => match (cur, arg) {

@@ -193,8 +193,29 @@ impl Cluster {
         }
     }
 
-    pub fn wait_servers(&self, n: usize) -> Configuration {
-        wait_for("daemons to register", Duration::from_secs(20), || self.config().filter(|c| c.servers.len() >= n))
+    pub fn wait_servers(&mut self, n: usize) -> Configuration {
+        wait_for("daemons to register", Duration::from_secs(20), || {
+            self.restart_port_losers();
+            self.config().filter(|c| c.servers.len() >= n)
+        })
+    }
+
+    /// A new daemon whose free port was taken by someone else between `free_port` and its
+    /// bind exits with "Address already in use": start it again on another port (with a
+    /// fresh data directory, which holds the address it was given).
+    fn restart_port_losers(&mut self) {
+        for i in 0..self.daemons.len() {
+            let exited = self.daemons[i].as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            if !exited {
+                continue;
+            }
+            let log = std::fs::read_to_string(self.dir.join(format!("daemon{i}.log"))).unwrap_or_default();
+            if log.lines().last().is_some_and(|l| l.contains("Address already in use")) {
+                let _ = std::fs::remove_dir_all(self.daemon_dir(i));
+                self.daemon_ports[i] = free_port();
+                self.start_daemon(i);
+            }
+        }
     }
 
     pub fn hyperdex(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
