@@ -472,13 +472,18 @@ impl<T: Clone> Client<T> {
         // A configuration naming it may already wait in the coordinator's socket (the
         // coordinator sends new configurations before it answers the add_space that made
         // them): read it now, without waiting.
+        let mut read_news = false;
         if self.coord.as_ref().is_some_and(|c| c.connected) {
+            let before = self.config_version();
             self.coord_event(true, false, false);
             if let Some(sp) = found(self) {
                 return Ok(Some(sp));
             }
+            // A new configuration arrived just now: our standing wait was used up by it, so
+            // a still newer one may exist unannounced. Ask (the call waits in loop).
+            read_news = self.config_version() != before;
         }
-        let live = self.coord.as_ref().is_some_and(|c| c.connected && c.waits > 0 && c.fresh);
+        let live = !read_news && self.coord.as_ref().is_some_and(|c| c.connected && c.waits > 0 && c.fresh);
         if self.unparking || (self.routing.is_some() && live) {
             return Err(OpError::whole(ReturnCode::UnknownSpace));
         }

@@ -481,8 +481,12 @@ impl<T: Clone> Client<T> {
         };
         let at = self.pending.insert(Pending { id, user, space: sp, op: Op::Search(Box::new(op)) });
         debug_assert_eq!(at, slot);
-        // No region at all (a space without regions): the answer is already complete.
+        // No region at all (limit 0, or a space without regions): the answer is already
+        // complete; a thread waiting in the poller must come back for it.
         self.search_ready(slot);
+        if regions.is_empty() {
+            self.wake();
+        }
         for ci in conns {
             if self.conns.get(ci).is_some_and(|c| c.wbuf.unsent() >= FLUSH_THRESHOLD) {
                 self.flush_conn(ci);

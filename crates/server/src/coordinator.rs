@@ -295,6 +295,8 @@ pub fn run(listen: SocketAddr, dir: &Path) -> io::Result<()> {
         }
         let before = state.version;
         let mut touched: Vec<Token> = Vec::new();
+        // Connections sent a configuration in this pass: flushed before the others too.
+        let mut answered_config: Vec<Token> = Vec::new();
         for ev in events.iter() {
             if ev.token() == LISTENER {
                 loop {
@@ -325,6 +327,7 @@ pub fn run(listen: SocketAddr, dir: &Path) -> io::Result<()> {
                     let reply = match Msg::decode(ty, &body) {
                         Ok(Msg::ConfigWait { have }) => {
                             if have < state.version {
+                                answered_config.push(t);
                                 Some(Msg::Config { config: config_bytes.clone() })
                             } else {
                                 // One standing wait per connection is all a client or daemon
@@ -380,6 +383,7 @@ pub fn run(listen: SocketAddr, dir: &Path) -> io::Result<()> {
             // The new configuration goes out before the answer to the request that made it:
             // once add_space returns to its caller, every client following the configuration
             // already has the news in its socket.
+            notified.append(&mut answered_config);
             notified.append(&mut touched);
             touched = notified;
         }

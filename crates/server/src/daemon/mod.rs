@@ -527,14 +527,15 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     let mut events = Events::with_capacity(1024);
     let mut next_expire = Instant::now();
     while !crate::signals::stopping() {
-        let again: Vec<usize> =
-            sh.conns.iter().filter(|(_, c)| c.more && !c.paused && !c.dead).map(|(t, _)| *t).collect();
         // Counting and sorted searches scan between events, a slice per turn.
         let scanning = sh.node.search_work();
         if scanning || sh.node.has_output() {
             // A scan that just ended left its answer to send: send it without waiting.
             sh.finish_round()?;
         }
+        // After that round: it may have resumed a client that had stopped reading.
+        let again: Vec<usize> =
+            sh.conns.iter().filter(|(_, c)| c.more && !c.paused && !c.dead).map(|(t, _)| *t).collect();
         let idle = again.is_empty() && !scanning;
         let wait = if idle { Duration::from_millis(250) } else { Duration::ZERO };
         for t in again {

@@ -471,6 +471,11 @@ impl<S: Store> Node<S> {
     /// At the point leader's own hop the in-flight table already knows the newest version
     /// applied (versions are issued there), which spares a storage read per write.
     fn apply(&mut self, region: u64, key: &[u8], obj_version: u64, store: bool, values: Option<&Vals>) {
+        if !self.index.contains_key(&region) {
+            // The region left this server (its space was removed) while the write was in
+            // flight: storing it now would land after the region was dropped, for good.
+            return;
+        }
         let skey = storage_key(region, key);
         let known = match self.inflight.get_mut(&(region, key.to_vec())) {
             Some(f) => {
@@ -639,7 +644,24 @@ impl<S: Store> Node<S> {
                 // Every version this server has seen, applied or still in flight through it,
                 // stays below the versions it issues if it becomes a point leader: a new head
                 // must never write below what its successors hold.
-                self.version_clock = self.version_clock.max(obj_version);
+                if obj_version > u64::MAX - (1 << 40) {
+                    // No real version gets near the top of the range: a corrupt or hostile
+                    // peer. Refuse it (versions above it could no longer be issued).
+                    return self.refuse(
+                        conn,
+                        nonce,
+                        Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values },
+                    );
+                }
+                if obj_version > self.version_clock {
+                    self.version_clock = obj_version;
+                    if self.version_clock >= self.version_floor {
+                        // Durable before anything of this step leaves, like next_version's.
+                        self.version_floor = self.version_clock + (1 << 32);
+                        self.floor_write =
+                            Some((VERSION_FLOOR_KEY.to_vec(), Some(self.version_floor.to_le_bytes().to_vec())));
+                    }
+                }
                 if leader == 0 {
                     // A state-transfer copy: apply if newer; nothing to acknowledge.
                     let h = hops[hop as usize];
