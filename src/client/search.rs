@@ -246,11 +246,6 @@ impl SearchOp {
         }
     }
 
-    /// Whether this key was handed out already (only tracked when duplicates can happen).
-    fn repeat(&mut self, key: &[u8]) -> bool {
-        repeat(&mut self.seen, key)
-    }
-
     /// The next event (None: nothing yet). Object events borrow the batch at the front of
     /// `batches` (or `current`), which stays in place until the next call.
     pub(crate) fn next_event(&mut self) -> Option<SearchEvent> {
@@ -565,15 +560,16 @@ impl<T: Clone> Client<T> {
                         }
                     }
                     Mode::GroupDel => {
+                        // The keys to delete, each once (the search's duplicate filter).
                         let mut r = Reader::new(&objects);
-                        let keys: Vec<Vec<u8>> =
-                            (0..n).filter_map(|_| next_object(&mut r).ok().map(|v| v[0].to_vec())).collect();
+                        let keys: Vec<Vec<u8>> = (0..n)
+                            .filter_map(|_| next_object(&mut r).ok().map(|v| v[0]))
+                            .filter(|k| !repeat(&mut op.seen, k))
+                            .map(<[u8]>::to_vec)
+                            .collect();
                         let checks = op.checks.clone();
                         let sp = Arc::clone(space);
                         for key in keys {
-                            if op_repeat(self, slot, &key) {
-                                continue;
-                            }
                             self.group_delete(slot, &sp, &key, &checks, id, version);
                         }
                     }
@@ -660,14 +656,6 @@ impl<T: Clone> Client<T> {
             }
         }
         self.search_ready(slot);
-    }
-}
-
-/// group_del's duplicate filter (the same as search's), through the pending entry.
-fn op_repeat<T>(c: &mut Client<T>, slot: usize, key: &[u8]) -> bool {
-    match c.pending.get_mut(slot) {
-        Some(Pending { op: Op::Search(op), .. }) => op.repeat(key),
-        _ => false,
     }
 }
 

@@ -316,6 +316,8 @@ impl Shell {
                 return Ok(());
             }
             let mut handled = 0;
+            // One look at the clock per chunk, not per request.
+            let now = Instant::now();
             while handled < CHUNK {
                 let (nonce, msg) = match c.next_frame(MAX_FRAME) {
                     Ok(Some(f)) => match Msg::decode(f.msg_type, f.body) {
@@ -334,12 +336,12 @@ impl Shell {
                     | Msg::SearchStart { .. }
                     | Msg::SearchMore { .. }
                     | Msg::SearchStop { .. } => {
-                        self.node.step(Instant::now(), Input::Message { conn: t, nonce, msg });
+                        self.node.step(now, Input::Message { conn: t, nonce, msg });
                         handled += 1;
                     }
                     Msg::ChainOp { .. } | Msg::ChainAck { .. } | Msg::ChainFail { .. } => {
                         c.peer = true;
-                        self.node.step(Instant::now(), Input::Message { conn: t, nonce, msg });
+                        self.node.step(now, Input::Message { conn: t, nonce, msg });
                         handled += 1;
                     }
                     _ => {
@@ -379,6 +381,7 @@ impl Shell {
     /// the messages that may leave written to their connections), then reports how far
     /// storage got, which may release more messages; repeats until nothing is left to do.
     fn finish_round(&mut self) -> io::Result<()> {
+        let now = Instant::now();
         loop {
             if let Some(e) = self.node.storage_error.take() {
                 return Err(e);
@@ -387,7 +390,7 @@ impl Shell {
                 return Err(e);
             }
             let committed = self.committer.done.load(Ordering::Acquire);
-            self.node.step(Instant::now(), Input::Committed(committed));
+            self.node.step(now, Input::Committed(committed));
             let ready = self.node.ready();
             if ready.is_empty() && self.touched.is_empty() {
                 return Ok(());
