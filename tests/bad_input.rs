@@ -151,6 +151,27 @@ fn a_chain_of_many_local_hops_does_not_crash_a_daemon() {
     let r = cfg.space(b"hb").unwrap().key_region(b"k").unwrap().clone();
     let me = r.replicas[0].server;
     let port = cl.daemon_ports[0];
+    // From a connection that did not say which server it is: closed at once.
+    let chain0 = Msg::ChainOp {
+        version: cfg.version,
+        leader: 77,
+        op: 1,
+        hop: 0,
+        space: cfg.space(b"hb").unwrap().id,
+        key: b"k".to_vec(),
+        obj_version: 1,
+        hops: vec![Hop { region: r.id, server: me, store: true }; 2],
+        values: Some(vec![b"x".to_vec()]),
+    };
+    let mut out = Vec::new();
+    chain0.encode(1, &mut out);
+    expect_closed(port, &out);
+    // A server of the configuration (registered with the coordinator, which keeps its
+    // lease while this test runs) may send chain messages once it said HELLO.
+    let (mut coord, peer, cfg) = common::fake_peer(&cl, "127.0.0.1:9");
+    let mut c = RawConn::connect(port).unwrap();
+    c.send(&Msg::Hello { cluster: cfg.cluster, server: peer });
+    coord.send(&Msg::Heartbeat { server: peer, version: cfg.version });
     let chain = |n: usize| Msg::ChainOp {
         version: cfg.version,
         leader: 77,
@@ -163,7 +184,6 @@ fn a_chain_of_many_local_hops_does_not_crash_a_daemon() {
         values: Some(vec![b"x".to_vec()]),
     };
     // Allowed length: walked to the end and acknowledged back to us.
-    let mut c = RawConn::connect(port).unwrap();
     c.send(&chain(MAX_HOPS));
     let ack = c.recv().map(|(_, m)| m);
     assert!(matches!(ack, Some(Msg::ChainAck { leader: 77, op: 1, hop: 0 })), "{ack:?}");

@@ -364,7 +364,7 @@ fn main() {
         ("config", Msg::Config { config: cfg_bytes.clone() }),
         ("add-space", Msg::AddSpace { description: "space kv key k attributes v".into() }),
         ("rm-space", Msg::RmSpace { name: "kv".into() }),
-        ("register", Msg::Register { server: 5, addr: "127.0.0.1:2012".into() }),
+        ("register", Msg::Register { server: 5, addr: "127.0.0.1:2012".into(), cluster: 9 }),
         ("coord-reply", Msg::CoordReply { code: CoordCode::Duplicate }),
         ("get", Msg::Get { version: 1, region: 2, key: s("k") }),
         ("get-reply", Msg::GetReply { rc: ReturnCode::Success, values: vec![vec![], s("x"), i(3)] }),

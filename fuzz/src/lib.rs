@@ -142,7 +142,7 @@ pub mod search_input {
                     .into_iter()
                     .map(|(lower, upper)| {
                         id += 1;
-                        Region { id, lower, upper, replicas: vec![Replica { server: 1, vid: id }] }
+                        Region { id, lower, upper, replicas: vec![Replica { server: 1, vid: id }], joining: vec![] }
                     })
                     .collect();
                 Subspace { id: n as u64 + 10, attrs, regions }

@@ -6,7 +6,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use hyperdex_core::codes::DataType;
-use hyperdex_core::config::{Configuration, Space};
+use hyperdex_core::config::{Configuration, ServerState, Space};
 use hyperdex_core::hashing::coordinate;
 
 /// Hasher for maps keyed by server or region ids (small integers chosen by the coordinator).
@@ -141,13 +141,22 @@ impl Routing {
         let mut spaces = HashMap::with_capacity(cfg.spaces.len());
         let mut heads = IdMap::default();
         for sp in &cfg.spaces {
-            let info = SpaceInfo::from_space(sp);
+            // Replicas on servers that are not AVAILABLE do not serve: a region left with
+            // none is offline (its keys answer OFFLINE, searches needing it are refused).
+            let mut sp = sp.clone();
+            for ss in &mut sp.subspaces {
+                for r in &mut ss.regions {
+                    r.replicas.retain(|p| cfg.available(p.server));
+                }
+            }
+            let info = SpaceInfo::from_space(&sp);
             for r in &info.key_regions {
                 heads.insert(r.id, r.head);
             }
             spaces.insert(info.name.clone(), Arc::new(info));
         }
-        let servers = cfg.servers.iter().map(|s| (s.id, s.addr.clone())).collect();
+        let servers =
+            cfg.servers.iter().filter(|s| s.state == ServerState::Available).map(|s| (s.id, s.addr.clone())).collect();
         Routing { cluster: cfg.cluster, version: cfg.version, spaces, servers, heads }
     }
 }

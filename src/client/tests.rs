@@ -19,6 +19,7 @@ fn space(attrs: &[(&str, DataType)], partitions: u32) -> Space {
             lower,
             upper,
             replicas: vec![Replica { server: 1, vid: 1 }],
+            joining: vec![],
         })
         .collect();
     Space {

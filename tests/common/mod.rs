@@ -2,6 +2,8 @@
 //! data directories, and a raw protocol client for talking to them byte by byte.
 #![allow(dead_code)]
 
+pub mod linearizability;
+
 use hyperdex_core::config::Configuration;
 use hyperdex_core::proto::Msg;
 use hyperdex_core::wire::{parse_frame, MAX_FRAME};
@@ -261,6 +263,21 @@ impl Drop for Cluster {
 }
 
 /// One blocking request/answer exchange on a fresh connection.
+/// Registers a made-up server at `addr` with the coordinator (so daemons accept it as a
+/// peer once they have the new configuration): the coordinator link (heartbeat on it to
+/// keep the server's lease), its id, and a configuration that has it, as the daemons of
+/// `cl` have it too.
+pub fn fake_peer(cl: &Cluster, addr: &str) -> (RawConn, u64, Configuration) {
+    let mut coord = RawConn::connect(cl.coord_port).unwrap();
+    let id = 0x5eed_0000_0000_0001u64 ^ u64::from(cl.coord_port);
+    let reply = coord.call(&Msg::Register { server: id, addr: addr.to_string(), cluster: 0 });
+    assert!(matches!(reply, Some(Msg::CoordReply { code: hyperdex_core::CoordCode::Success })), "{reply:?}");
+    let cfg = wait_for("the fake peer in the configuration", Duration::from_secs(10), || {
+        cl.config().filter(|c| c.available(id))
+    });
+    (coord, id, cfg)
+}
+
 pub fn rpc(port: u16, msg: &Msg) -> Option<Msg> {
     let mut c = RawConn::connect(port)?;
     c.call(msg)

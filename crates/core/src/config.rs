@@ -6,11 +6,41 @@ use crate::hashing::coordinate;
 use crate::space::Attribute;
 use crate::wire::{DResult, DecodeError, Reader, Writer};
 
+/// A registered daemon's state (spec/cluster.md §5.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerState {
+    /// Serving: it may head, be part of, and receive regions.
+    Available = 1,
+    /// Declared failed (its lease ran out or a peer lost it); it is back once it registers.
+    NotAvailable = 2,
+    /// Stopped cleanly; back once it registers.
+    Shutdown = 3,
+}
+
+impl ServerState {
+    pub fn from_raw(v: u8) -> Option<ServerState> {
+        match v {
+            1 => Some(ServerState::Available),
+            2 => Some(ServerState::NotAvailable),
+            3 => Some(ServerState::Shutdown),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerState::Available => "AVAILABLE",
+            ServerState::NotAvailable => "NOT_AVAILABLE",
+            ServerState::Shutdown => "SHUTDOWN",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Server {
     pub id: u64,
     /// `ip:port` the daemon listens on.
     pub addr: String,
+    pub state: ServerState,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,8 +55,12 @@ pub struct Region {
     /// Inclusive bounds, one per dimension of the subspace.
     pub lower: Vec<u64>,
     pub upper: Vec<u64>,
-    /// The chain, head first.
+    /// The chain, head first. A server that failed stays in the chain only when it was the
+    /// region's last replica: the region is then offline until it comes back.
     pub replicas: Vec<Replica>,
+    /// A server receiving a copy of the region from its tail (state transfer); it joins the
+    /// chain as the new tail once caught up. At most one.
+    pub joining: Vec<Replica>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,7 +86,7 @@ pub struct Space {
 pub struct Configuration {
     pub cluster: u64,
     pub version: u64,
-    /// The servers that are available (registered and not shut down).
+    /// Every registered server, with its state. Only AVAILABLE ones serve.
     pub servers: Vec<Server>,
     pub spaces: Vec<Space>,
 }
@@ -188,8 +222,30 @@ impl Configuration {
     pub fn space_by_id(&self, id: u64) -> Option<&Space> {
         self.spaces.iter().find(|s| s.id == id)
     }
+    /// The address of an AVAILABLE server.
     pub fn server_addr(&self, id: u64) -> Option<&str> {
-        self.servers.iter().find(|s| s.id == id).map(|s| s.addr.as_str())
+        self.servers.iter().find(|s| s.id == id && s.state == ServerState::Available).map(|s| s.addr.as_str())
+    }
+    /// Whether server `id` is AVAILABLE.
+    pub fn available(&self, id: u64) -> bool {
+        self.servers.iter().any(|s| s.id == id && s.state == ServerState::Available)
+    }
+    /// A server's state (None: never registered).
+    pub fn server_state(&self, id: u64) -> Option<ServerState> {
+        self.servers.iter().find(|s| s.id == id).map(|s| s.state)
+    }
+    /// Whether every region of every space has f+1 replicas, all available, and no region
+    /// is receiving a transfer (what `hyperdex wait-until-stable` waits for).
+    pub fn stable(&self) -> bool {
+        self.spaces.iter().all(|sp| {
+            sp.subspaces.iter().all(|ss| {
+                ss.regions.iter().all(|r| {
+                    r.joining.is_empty()
+                        && r.replicas.len() > sp.fault_tolerance as usize
+                        && r.replicas.iter().all(|p| self.available(p.server))
+                })
+            })
+        })
     }
     /// Finds a region by id: (space, subspace index, region).
     pub fn region(&self, id: u64) -> Option<(&Space, usize, &Region)> {
@@ -207,7 +263,7 @@ impl Configuration {
         let mut w = Writer::new(out);
         w.u64(self.cluster).u64(self.version).count(self.servers.len());
         for s in &self.servers {
-            w.u64(s.id).bytes(s.addr.as_bytes());
+            w.u64(s.id).bytes(s.addr.as_bytes()).u8(s.state as u8);
         }
         w.count(self.spaces.len());
         for sp in &self.spaces {
@@ -232,6 +288,10 @@ impl Configuration {
                     for rep in &r.replicas {
                         w.u64(rep.server).u64(rep.vid);
                     }
+                    w.count(r.joining.len());
+                    for rep in &r.joining {
+                        w.u64(rep.server).u64(rep.vid);
+                    }
                 }
             }
         }
@@ -243,12 +303,13 @@ impl Configuration {
         let mut r = Reader::new(buf);
         let cluster = r.u64()?;
         let version = r.u64()?;
-        let n = r.count(12)?;
+        let n = r.count(13)?;
         let mut servers = Vec::with_capacity(n);
         for _ in 0..n {
             let id = r.u64()?;
             let addr = r.string()?.to_string();
-            servers.push(Server { id, addr });
+            let state = ServerState::from_raw(r.u8()?).ok_or(DecodeError)?;
+            servers.push(Server { id, addr, state });
         }
         let n = r.count(24)?;
         let mut spaces = Vec::with_capacity(n);
@@ -297,7 +358,12 @@ impl Configuration {
                     for _ in 0..nrep {
                         replicas.push(Replica { server: r.u64()?, vid: r.u64()? });
                     }
-                    regions.push(Region { id: rid, lower, upper, replicas });
+                    let nj = r.count(16)?;
+                    let mut joining = Vec::with_capacity(nj);
+                    for _ in 0..nj {
+                        joining.push(Replica { server: r.u64()?, vid: r.u64()? });
+                    }
+                    regions.push(Region { id: rid, lower, upper, replicas, joining });
                 }
                 subspaces.push(Subspace { id: sid, attrs: sattrs, regions });
             }
@@ -316,7 +382,7 @@ impl Configuration {
         let mut s = String::new();
         let _ = writeln!(s, "configuration cluster={} version={}", self.cluster, self.version);
         for srv in &self.servers {
-            let _ = writeln!(s, "server id=server({}) address={}", srv.id, srv.addr);
+            let _ = writeln!(s, "server id=server({}) address={} state={}", srv.id, srv.addr, srv.state.name());
         }
         for sp in &self.spaces {
             let _ = writeln!(s, "space id=space({}) name={}", sp.id, sp.name);
@@ -344,6 +410,13 @@ impl Configuration {
                         join(&r.upper),
                         reps.join(", ")
                     );
+                    if let (Some(src), Some(dst)) = (r.replicas.last(), r.joining.first()) {
+                        let _ = writeln!(
+                            s,
+                            "    transfer region=region({}) src=server({}) vsrc=virtual_server({}) dst=server({}) vdst=virtual_server({})",
+                            r.id, src.server, src.vid, dst.server, dst.vid
+                        );
+                    }
                 }
             }
         }
@@ -359,7 +432,7 @@ mod tests {
         Configuration {
             cluster: 7,
             version: 3,
-            servers: vec![Server { id: 11, addr: "127.0.0.1:2012".into() }],
+            servers: vec![Server { id: 11, addr: "127.0.0.1:2012".into(), state: ServerState::Available }],
             spaces: vec![Space {
                 id: 1,
                 name: "kv".into(),
@@ -376,6 +449,7 @@ mod tests {
                         lower: vec![0],
                         upper: vec![u64::MAX],
                         replicas: vec![Replica { server: 11, vid: 4 }],
+                        joining: vec![Replica { server: 12, vid: 5 }],
                     }],
                 }],
             }],
@@ -401,7 +475,13 @@ mod tests {
             let regions: Vec<Region> = partition(dims, p)
                 .into_iter()
                 .enumerate()
-                .map(|(i, (lower, upper))| Region { id: 100 + i as u64, lower, upper, replicas: vec![] })
+                .map(|(i, (lower, upper))| Region {
+                    id: 100 + i as u64,
+                    lower,
+                    upper,
+                    replicas: vec![],
+                    joining: vec![],
+                })
                 .collect();
             let ix = RegionIndex::new(&regions).expect("a partition is a grid");
             let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -423,7 +503,8 @@ mod tests {
             }
         }
         // Layouts that are not a full grid are refused (callers scan).
-        let r = |lo: u64, hi: u64| Region { id: 1, lower: vec![lo], upper: vec![hi], replicas: vec![] };
+        let r =
+            |lo: u64, hi: u64| Region { id: 1, lower: vec![lo], upper: vec![hi], replicas: vec![], joining: vec![] };
         assert!(RegionIndex::new(&[r(0, 10)]).is_none(), "does not reach the top");
         assert!(RegionIndex::new(&[r(0, 10), r(12, u64::MAX)]).is_none(), "a gap");
         assert!(RegionIndex::new(&[r(0, 10), r(0, 10), r(11, u64::MAX)]).is_none(), "a duplicate");
@@ -435,7 +516,7 @@ mod tests {
         let regions: Vec<Region> = crate::hashing::partition(1, 37)
             .into_iter()
             .enumerate()
-            .map(|(i, (lower, upper))| Region { id: i as u64, lower, upper, replicas: vec![] })
+            .map(|(i, (lower, upper))| Region { id: i as u64, lower, upper, replicas: vec![], joining: vec![] })
             .collect();
         let mut c = sample();
         c.spaces[0].subspaces[0].regions = regions.clone();
@@ -446,6 +527,6 @@ mod tests {
             let want = regions.iter().find(|r| r.lower[0] <= coord && coord <= r.upper[0]).unwrap();
             assert_eq!(sp.key_region(&key).unwrap().id, want.id);
         }
-        assert!(c.to_text().contains("server id=server(11) address=127.0.0.1:2012"));
+        assert!(c.to_text().contains("server id=server(11) address=127.0.0.1:2012 state=AVAILABLE"));
     }
 }

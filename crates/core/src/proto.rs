@@ -12,6 +12,10 @@ pub mod msg {
     pub const COORD_REPLY: u8 = 4;
     pub const RM_SPACE: u8 = 5;
     pub const REGISTER: u8 = 6;
+    pub const HEARTBEAT: u8 = 7;
+    pub const REPORT: u8 = 8;
+    pub const SHUTDOWN: u8 = 9;
+    pub const TRANSFER_DONE: u8 = 10;
     pub const GET: u8 = 16;
     pub const GET_REPLY: u8 = 17;
     pub const ATOMIC: u8 = 18;
@@ -19,6 +23,9 @@ pub mod msg {
     pub const CHAIN_OP: u8 = 32;
     pub const CHAIN_ACK: u8 = 33;
     pub const CHAIN_FAIL: u8 = 34;
+    pub const HELLO: u8 = 35;
+    pub const TRANSFER_DATA: u8 = 36;
+    pub const TRANSFER_ACK: u8 = 37;
     pub const SEARCH_START: u8 = 20;
     pub const SEARCH_MORE: u8 = 21;
     pub const SEARCH_STOP: u8 = 22;
@@ -50,6 +57,17 @@ pub mod flags {
 /// (and recurse through) millions of hops.
 pub const MAX_HOPS: usize = 1024;
 
+/// Most objects one TRANSFER_DATA frame may carry.
+pub const MAX_TRANSFER_OBJECTS: usize = 4096;
+
+/// One object of a state transfer: its key, version, and values (None: deleted).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferObject {
+    pub key: Vec<u8>,
+    pub version: u64,
+    pub values: Option<Vec<Vec<u8>>>,
+}
+
 /// What one hop of a value-dependent chain does with the object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hop {
@@ -75,10 +93,56 @@ pub enum Msg {
     RmSpace {
         name: String,
     },
-    /// A daemon announces itself (first start or restart).
+    /// A daemon announces itself (first start or restart). `cluster`: the cluster its data
+    /// directory belongs to (0: none yet, a new server).
     Register {
         server: u64,
         addr: String,
+        cluster: u64,
+    },
+    /// A daemon is alive and has configuration `version` (renews its lease).
+    Heartbeat {
+        server: u64,
+        version: u64,
+    },
+    /// Daemon `server`, at configuration `version`, lost its link to daemon `suspect`.
+    Report {
+        server: u64,
+        suspect: u64,
+        version: u64,
+    },
+    /// Daemon `server` is stopping cleanly (answered with [`Msg::CoordReply`]).
+    Shutdown {
+        server: u64,
+    },
+    /// Daemon `server`, tail of `region`, has copied the region to `target` (virtual id
+    /// `vid`) and forwards every later write: the target may join the chain.
+    TransferDone {
+        server: u64,
+        region: u64,
+        target: u64,
+        vid: u64,
+    },
+    /// First message on a connection between daemons: who is calling.
+    Hello {
+        cluster: u64,
+        server: u64,
+    },
+    /// Objects of `region` from its tail to the joining replica `vid`. `seq` > 0: a batch
+    /// of the snapshot, acknowledged with [`Msg::TransferAck`] once stored; 0: a write
+    /// applied at the source since the snapshot began (not acknowledged).
+    TransferData {
+        /// The sender's configuration version (a receiver that is behind waits for it).
+        version: u64,
+        region: u64,
+        vid: u64,
+        seq: u64,
+        objects: Vec<TransferObject>,
+    },
+    TransferAck {
+        region: u64,
+        vid: u64,
+        seq: u64,
     },
     CoordReply {
         code: CoordCode,
@@ -253,6 +317,13 @@ impl Msg {
             Msg::AddSpace { .. } => msg::ADD_SPACE,
             Msg::RmSpace { .. } => msg::RM_SPACE,
             Msg::Register { .. } => msg::REGISTER,
+            Msg::Heartbeat { .. } => msg::HEARTBEAT,
+            Msg::Report { .. } => msg::REPORT,
+            Msg::Shutdown { .. } => msg::SHUTDOWN,
+            Msg::TransferDone { .. } => msg::TRANSFER_DONE,
+            Msg::Hello { .. } => msg::HELLO,
+            Msg::TransferData { .. } => msg::TRANSFER_DATA,
+            Msg::TransferAck { .. } => msg::TRANSFER_ACK,
             Msg::CoordReply { .. } => msg::COORD_REPLY,
             Msg::Get { .. } => msg::GET,
             Msg::GetReply { .. } => msg::GET_REPLY,
@@ -285,8 +356,41 @@ impl Msg {
             Msg::RmSpace { name } => {
                 w.bytes(name.as_bytes());
             }
-            Msg::Register { server, addr } => {
-                w.u64(*server).bytes(addr.as_bytes());
+            Msg::Register { server, addr, cluster } => {
+                w.u64(*server).bytes(addr.as_bytes()).u64(*cluster);
+            }
+            Msg::Heartbeat { server, version } => {
+                w.u64(*server).u64(*version);
+            }
+            Msg::Report { server, suspect, version } => {
+                w.u64(*server).u64(*suspect).u64(*version);
+            }
+            Msg::Shutdown { server } => {
+                w.u64(*server);
+            }
+            Msg::TransferDone { server, region, target, vid } => {
+                w.u64(*server).u64(*region).u64(*target).u64(*vid);
+            }
+            Msg::Hello { cluster, server } => {
+                w.u64(*cluster).u64(*server);
+            }
+            Msg::TransferData { version, region, vid, seq, objects } => {
+                w.u64(*version).u64(*region).u64(*vid).u64(*seq).count(objects.len());
+                for o in objects {
+                    w.bytes(&o.key).u64(o.version);
+                    match &o.values {
+                        None => {
+                            w.u8(0);
+                        }
+                        Some(v) => {
+                            w.u8(1);
+                            write_values(&mut w, v);
+                        }
+                    }
+                }
+            }
+            Msg::TransferAck { region, vid, seq } => {
+                w.u64(*region).u64(*vid).u64(*seq);
             }
             Msg::CoordReply { code } => {
                 w.u16(*code as u16);
@@ -355,7 +459,37 @@ impl Msg {
             msg::CONFIG => Msg::Config { config: r.bytes()?.to_vec() },
             msg::ADD_SPACE => Msg::AddSpace { description: r.string()?.to_string() },
             msg::RM_SPACE => Msg::RmSpace { name: r.string()?.to_string() },
-            msg::REGISTER => Msg::Register { server: r.u64()?, addr: r.string()?.to_string() },
+            msg::REGISTER => Msg::Register { server: r.u64()?, addr: r.string()?.to_string(), cluster: r.u64()? },
+            msg::HEARTBEAT => Msg::Heartbeat { server: r.u64()?, version: r.u64()? },
+            msg::REPORT => Msg::Report { server: r.u64()?, suspect: r.u64()?, version: r.u64()? },
+            msg::SHUTDOWN => Msg::Shutdown { server: r.u64()? },
+            msg::TRANSFER_DONE => {
+                Msg::TransferDone { server: r.u64()?, region: r.u64()?, target: r.u64()?, vid: r.u64()? }
+            }
+            msg::HELLO => Msg::Hello { cluster: r.u64()?, server: r.u64()? },
+            msg::TRANSFER_DATA => {
+                let version = r.u64()?;
+                let region = r.u64()?;
+                let vid = r.u64()?;
+                let seq = r.u64()?;
+                let n = r.count(13)?;
+                if n > MAX_TRANSFER_OBJECTS {
+                    return Err(DecodeError);
+                }
+                let mut objects = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let key = r.bytes()?.to_vec();
+                    let version = r.u64()?;
+                    let values = match r.u8()? {
+                        0 => None,
+                        1 => Some(read_values(&mut r)?),
+                        _ => return Err(DecodeError),
+                    };
+                    objects.push(TransferObject { key, version, values });
+                }
+                Msg::TransferData { version, region, vid, seq, objects }
+            }
+            msg::TRANSFER_ACK => Msg::TransferAck { region: r.u64()?, vid: r.u64()?, seq: r.u64()? },
             msg::COORD_REPLY => Msg::CoordReply { code: CoordCode::from_raw(r.u16()?).ok_or(DecodeError)? },
             msg::GET => Msg::Get { version: r.u64()?, region: r.u64()?, key: r.bytes()?.to_vec() },
             msg::GET_REPLY => Msg::GetReply { rc: rc_from(r.u32()?)?, values: read_values(&mut r)? },
@@ -467,7 +601,23 @@ mod tests {
             Msg::Config { config: vec![1, 2, 3] },
             Msg::AddSpace { description: "space kv key k".into() },
             Msg::RmSpace { name: "kv".into() },
-            Msg::Register { server: 5, addr: "127.0.0.1:2012".into() },
+            Msg::Register { server: 5, addr: "127.0.0.1:2012".into(), cluster: 9 },
+            Msg::Heartbeat { server: 5, version: 7 },
+            Msg::Report { server: 5, suspect: 6, version: 7 },
+            Msg::Shutdown { server: 5 },
+            Msg::TransferDone { server: 5, region: 6, target: 7, vid: 8 },
+            Msg::Hello { cluster: 9, server: 5 },
+            Msg::TransferData {
+                version: 3,
+                region: 6,
+                vid: 8,
+                seq: 1,
+                objects: vec![
+                    TransferObject { key: b"k".to_vec(), version: 3, values: Some(vec![b"v".to_vec()]) },
+                    TransferObject { key: b"gone".to_vec(), version: 4, values: None },
+                ],
+            },
+            Msg::TransferAck { region: 6, vid: 8, seq: 1 },
             Msg::CoordReply { code: CoordCode::Duplicate },
             Msg::Get { version: 1, region: 2, key: b"k".to_vec() },
             Msg::GetReply { rc: ReturnCode::Success, values: vec![vec![], b"x".to_vec()] },

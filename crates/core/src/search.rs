@@ -190,7 +190,7 @@ mod tests {
                 .map(|(lower, upper)| {
                     id += 1;
                     let replicas = if replicas { vec![Replica { server: 1, vid: id }] } else { vec![] };
-                    Region { id, lower, upper, replicas }
+                    Region { id, lower, upper, replicas, joining: vec![] }
                 })
                 .collect();
             Subspace { id: 0, attrs: dims, regions }
@@ -256,7 +256,13 @@ mod tests {
         assert!(region_can_match(
             &sp,
             &[1],
-            &Region { id: 0, lower: vec![hash_bytes(b"John")], upper: vec![hash_bytes(b"John")], replicas: vec![] },
+            &Region {
+                id: 0,
+                lower: vec![hash_bytes(b"John")],
+                upper: vec![hash_bytes(b"John")],
+                replicas: vec![],
+                joining: vec![]
+            },
             &intervals(&sp, &checks).unwrap()
         ));
     }
@@ -304,6 +310,7 @@ mod tests {
                 lower,
                 upper,
                 replicas: vec![Replica { server: 1, vid: 1 }],
+                joining: vec![],
             })
             .collect::<Vec<_>>();
         let key = Subspace { id: 0, attrs: vec![0], regions: regions.clone() };

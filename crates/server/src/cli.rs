@@ -12,11 +12,13 @@ pub const VERSION: &str = "1.0.0";
 const HELP: &str = "usage: hyperdex [--version] [--help] <command> [<args>]
 
 commands:
-  coordinator   run a coordinator   [-f|-d] [-D DIR] [-l IP] [-p PORT] [-c ADDR] [-P PORT]
+  coordinator   run a coordinator   [-f|-d] [-D DIR] [-l IP] [-p PORT] [-c ADDR] [-P PORT] [--lease-ms MS]
   daemon        run a storage daemon [-f|-d] [-D DIR] [-l IP] [-p PORT] [-c ADDR] [-P PORT] [-t N] [--sync] [--cache-mb MB]
   add-space     add a space (description on standard input)  [-h HOST] [-p PORT]
   rm-space      remove spaces                                [-h HOST] [-p PORT] NAME...
   show-config   print the cluster configuration              [-h HOST] [-p PORT]
+  wait-until-stable  wait until every region has f+1 replicas and no transfer runs
+                                                             [-h HOST] [-p PORT] [-t SECONDS]
 ";
 
 /// One flag: (short, long, takes a value).
@@ -145,6 +147,7 @@ fn cmd_coordinator(args: &[String]) -> Result<i32, String> {
         ('p', "listen-port", true),
         ('c', "connect", true),
         ('P', "connect-port", true),
+        ('L', "lease-ms", true),
     ];
     let p = parse(spec, args)?;
     if p.values.contains_key("connect") || p.values.contains_key("connect-port") {
@@ -156,8 +159,15 @@ fn cmd_coordinator(args: &[String]) -> Result<i32, String> {
         .map_err(|e| format!("--listen {host}: {e}"))?
         .next()
         .ok_or_else(|| format!("--listen {host}: no address"))?;
+    let lease = match p.values.get("lease-ms") {
+        None => 1000,
+        Some(v) => match v.parse::<u64>() {
+            Ok(ms) if (300..=600_000).contains(&ms) => ms,
+            _ => return Err(format!("--lease-ms {v}: expected milliseconds from 300 to 600000")),
+        },
+    };
     let dir = server_common(&p, "hyperdex-coordinator.log")?;
-    coordinator::run(addr, &dir).map_err(|e| format!("coordinator: {e}"))?;
+    coordinator::run(addr, &dir, std::time::Duration::from_millis(lease)).map_err(|e| format!("coordinator: {e}"))?;
     Ok(0)
 }
 
@@ -238,6 +248,29 @@ fn cmd_rm_space(args: &[String]) -> Result<i32, String> {
     Ok(status)
 }
 
+fn cmd_wait_until_stable(args: &[String]) -> Result<i32, String> {
+    let spec: Spec = &[('h', "host", true), ('p', "port", true), ('t', "timeout", true)];
+    let p = parse(spec, args)?;
+    let (host, port) = tool_target(&p)?;
+    let timeout = match p.values.get("timeout") {
+        None => None,
+        Some(v) => match v.parse::<f64>() {
+            Ok(t) if t > 0.0 && t < 1e9 => Some(std::time::Duration::from_secs_f64(t)),
+            _ => return Err(format!("--timeout {v}: expected a positive number of seconds")),
+        },
+    };
+    match tools::wait_until_stable(&host, port, timeout) {
+        Ok(v) => {
+            println!("stable at configuration {v}");
+            Ok(0)
+        }
+        Err(rc) => {
+            eprintln!("not stable: {}", rc.symbol().trim_start_matches("HYPERCLIENT_"));
+            Ok(1)
+        }
+    }
+}
+
 fn cmd_show_config(args: &[String]) -> Result<i32, String> {
     let p = parse(TOOL_SPEC, args)?;
     let (host, port) = tool_target(&p)?;
@@ -281,6 +314,7 @@ pub fn main(args: Vec<String>) -> i32 {
         "add-space" => cmd_add_space(args),
         "rm-space" => cmd_rm_space(args),
         "show-config" => cmd_show_config(args),
+        "wait-until-stable" => cmd_wait_until_stable(args),
         other => Err(format!("unknown command '{other}'\n\n{HELP}")),
     };
     match r {

@@ -29,6 +29,9 @@ pub struct Conn {
     /// The peer is another daemon (it sent chain messages): never paused, since two daemons
     /// pausing each other would wait forever.
     pub peer: bool,
+    /// The daemon at the other end, once known: the server we connected to, or the one that
+    /// introduced itself with HELLO.
+    pub server: Option<u64>,
 }
 
 impl Conn {
@@ -45,6 +48,7 @@ impl Conn {
             more: false,
             paused: false,
             peer: false,
+            server: None,
         }
     }
 

@@ -1,5 +1,5 @@
-//! The administration tools: `add-space`, `rm-space`, `show-config`. Each is one blocking RPC
-//! to the coordinator.
+//! The administration tools: `add-space`, `rm-space`, `show-config`, `wait-until-stable`.
+//! Each is blocking RPCs to the coordinator.
 
 use hyperdex_core::config::Configuration;
 use hyperdex_core::proto::Msg;
@@ -66,5 +66,39 @@ pub fn show_config(host: &str, port: u16) -> Result<String, ReturnCode> {
         Ok(Msg::CoordReply { code }) if code != CoordCode::Success => Err(code.to_returncode()),
         Ok(_) => Err(ReturnCode::BadConfig),
         Err(_) => Err(ReturnCode::CoordFail),
+    }
+}
+
+/// `wait-until-stable`: waits until every region has f+1 available replicas and no
+/// transfer runs, following the coordinator's configurations as they change. `Ok(version)`
+/// of the stable configuration; `Err` when `timeout` passes first (or the coordinator
+/// cannot be reached then).
+pub fn wait_until_stable(host: &str, port: u16, timeout: Option<Duration>) -> Result<u64, ReturnCode> {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let mut have = 0;
+    loop {
+        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        if left == Some(Duration::ZERO) {
+            return Err(ReturnCode::Timeout);
+        }
+        // A wait for anything newer than what we saw: the coordinator answers when the
+        // configuration changes (the socket's read timeout bounds the wait).
+        match rpc(host, port, &Msg::ConfigWait { have }) {
+            Ok(Msg::Config { config }) => {
+                let cfg = Configuration::decode(&config).map_err(|_| ReturnCode::BadConfig)?;
+                if cfg.stable() {
+                    return Ok(cfg.version);
+                }
+                have = cfg.version;
+            }
+            Ok(_) => return Err(ReturnCode::BadConfig),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {}
+            Err(_) => {
+                if deadline.is_none() {
+                    return Err(ReturnCode::CoordFail);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
     }
 }

@@ -17,7 +17,7 @@ use hyperdex_core::wire::MAX_FRAME;
 use hyperdex_core::CoordCode;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use node::{Dest, Input, Node, Outgoing, StorageTask};
+use node::{Dest, Input, Job, Node, Outgoing, StorageTask};
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -47,12 +47,6 @@ const CHUNK: usize = 128;
 /// Unsent answers a client connection may have before its requests wait (it must read).
 const OUT_LIMIT: usize = 8 << 20;
 
-/// Work for the storage thread, in the order the node produced it.
-enum Job {
-    Round(u64, Vec<Write>),
-    Task(StorageTask),
-}
-
 /// The storage thread: commits rounds of writes in order (merging every round queued
 /// meanwhile into one batch: group commit), runs storage tasks in their place between them,
 /// and tells the event loop how far it got, so the event loop keeps serving while the
@@ -63,8 +57,6 @@ struct Committer {
     error: Arc<Mutex<Option<io::Error>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
-
-type Write = node::Write;
 
 impl Committer {
     fn start(mut store: FjallStore, waker: Arc<Waker>) -> io::Result<Committer> {
@@ -140,26 +132,34 @@ pub struct Identity {
     pub server: u64,
     pub address: String,
     pub coordinator: String,
+    /// The cluster this data belongs to (0 until the first configuration arrives).
+    pub cluster: u64,
 }
 
 impl Identity {
     fn to_text(&self) -> String {
-        format!("server={}\naddress={}\ncoordinator={}\n", self.server, self.address, self.coordinator)
+        let mut t = format!("server={}\naddress={}\ncoordinator={}\n", self.server, self.address, self.coordinator);
+        if self.cluster != 0 {
+            t.push_str(&format!("cluster={}\n", self.cluster));
+        }
+        t
     }
     fn parse(text: &str) -> Option<Identity> {
         let mut server = None;
         let mut address = None;
         let mut coordinator = None;
+        let mut cluster = Some(0);
         for line in text.lines() {
             let (k, v) = line.split_once('=')?;
             match k {
                 "server" => server = v.parse().ok(),
                 "address" => address = Some(v.to_string()),
                 "coordinator" => coordinator = Some(v.to_string()),
+                "cluster" => cluster = v.parse().ok(),
                 _ => {}
             }
         }
-        Some(Identity { server: server?, address: address?, coordinator: coordinator? })
+        Some(Identity { server: server?, address: address?, coordinator: coordinator?, cluster: cluster? })
     }
 }
 
@@ -217,6 +217,7 @@ fn load_identity(dir: &Path, address: &str, coordinator: &str) -> io::Result<Ide
                 server: u64::from_le_bytes(b) | 1,
                 address: address.to_string(),
                 coordinator: coordinator.to_string(),
+                cluster: 0,
             };
             crate::coordinator::write_atomic(&path, id.to_text().as_bytes())?;
             Ok(id)
@@ -237,9 +238,21 @@ struct Shell {
     coord: Option<Conn>,
     coord_retry: Instant,
     identity: Identity,
+    data: PathBuf,
     touched: Vec<usize>,
     committer: Committer,
+    /// The configuration version at which this server last registered again after finding
+    /// itself not AVAILABLE.
+    reregistered: u64,
+    /// Set once a clean shutdown was acknowledged by the coordinator.
+    shutdown_acked: bool,
 }
+
+/// How often a daemon renews its lease with the coordinator (the coordinator's lease is
+/// several times longer; see `hyperdex coordinator --lease-ms`).
+const HEARTBEAT: Duration = Duration::from_millis(100);
+/// How soon a daemon tries the coordinator again after losing it.
+const COORD_RETRY: Duration = Duration::from_millis(50);
 
 impl Shell {
     fn token(&mut self) -> usize {
@@ -256,13 +269,21 @@ impl Shell {
                 }
                 let mut c = Conn::new(s);
                 c.want_write = true;
-                Msg::Register { server: self.identity.server, addr: self.identity.address.clone() }
-                    .encode(1, &mut c.wbuf);
+                self.register(&mut c);
                 self.coord = Some(c);
             }
             Err(_) => self.coord = None,
         }
-        self.coord_retry = Instant::now() + Duration::from_secs(1);
+        self.coord_retry = Instant::now() + COORD_RETRY;
+    }
+
+    fn register(&self, c: &mut Conn) {
+        Msg::Register {
+            server: self.identity.server,
+            addr: self.identity.address.clone(),
+            cluster: self.identity.cluster,
+        }
+        .encode(1, &mut c.wbuf);
     }
 
     fn coord_events(&mut self) -> io::Result<()> {
@@ -270,13 +291,25 @@ impl Shell {
         c.fill();
         let mut configs = Vec::new();
         loop {
+            let Some(c) = self.coord.as_mut() else { break };
             match c.next_owned(MAX_FRAME) {
                 Ok(Some((ty, _nonce, body))) => match Msg::decode(ty, &body) {
+                    Ok(Msg::CoordReply { code }) if _nonce == 3 => {
+                        // The answer to a clean shutdown.
+                        self.shutdown_acked = code == CoordCode::Success;
+                    }
                     Ok(Msg::CoordReply { code }) => {
                         if code != CoordCode::Success {
+                            let why = if code == CoordCode::Malformed && self.identity.cluster != 0 {
+                                format!(
+                                    "its data directory belongs to cluster {}, which this coordinator does not run",
+                                    self.identity.cluster
+                                )
+                            } else {
+                                code.message().to_string()
+                            };
                             return Err(io::Error::other(format!(
-                                "the coordinator refused to register this server: {}",
-                                code.message()
+                                "the coordinator refused to register this server: {why}"
                             )));
                         }
                         Msg::ConfigWait { have: self.node.config.version }.encode(2, &mut c.wbuf);
@@ -293,9 +326,32 @@ impl Shell {
         }
         for cfg in configs {
             let v = cfg.version;
+            if self.identity.cluster == 0 && cfg.cluster != 0 {
+                // From now on this data belongs to that cluster.
+                self.identity.cluster = cfg.cluster;
+                crate::coordinator::write_atomic(&self.data.join(ID_FILE), self.identity.to_text().as_bytes())?;
+            }
+            let state = cfg.server_state(self.identity.server);
+            let before = self.node.config.version;
             self.node.step(Instant::now(), Input::Config(cfg));
+            if self.node.config.version != before {
+                eprintln!("hyperdex daemon: configuration {} installed ({})", v, self.describe_config());
+            }
             if let Some(c) = self.coord.as_mut() {
                 Msg::ConfigWait { have: v }.encode(2, &mut c.wbuf);
+            }
+            // Declared failed while alive (a lost lease, a peer's report): serve again once
+            // the coordinator has us back (our regions will be copied to us anew).
+            if !matches!(state, Some(hyperdex_core::config::ServerState::Available))
+                && self.reregistered < v
+                && !crate::signals::stopping()
+            {
+                self.reregistered = v;
+                eprintln!("hyperdex daemon: configuration {v} does not have this server available; registering again");
+                if let Some(mut c) = self.coord.take() {
+                    self.register(&mut c);
+                    self.coord = Some(c);
+                }
             }
         }
         Ok(())
@@ -336,12 +392,31 @@ impl Shell {
                     | Msg::SearchStart { .. }
                     | Msg::SearchMore { .. }
                     | Msg::SearchStop { .. } => {
-                        self.node.step(now, Input::Message { conn: t, nonce, msg });
+                        self.node.step(now, Input::Message { conn: t, from: None, nonce, msg });
                         handled += 1;
                     }
-                    Msg::ChainOp { .. } | Msg::ChainAck { .. } | Msg::ChainFail { .. } => {
+                    Msg::Hello { cluster, server } => {
+                        // A daemon introduces itself; one of another cluster is not a peer.
+                        let ours = self.node.config.cluster;
+                        if c.server.is_some() || (ours != 0 && cluster != ours) || server == 0 {
+                            c.dead = true;
+                            break;
+                        }
+                        c.server = Some(server);
                         c.peer = true;
-                        self.node.step(now, Input::Message { conn: t, nonce, msg });
+                    }
+                    Msg::ChainOp { .. }
+                    | Msg::ChainAck { .. }
+                    | Msg::ChainFail { .. }
+                    | Msg::TransferData { .. }
+                    | Msg::TransferAck { .. } => {
+                        // Only on a connection that said who it is (the node checks that it
+                        // is a server of the current configuration).
+                        let Some(from) = c.server else {
+                            c.dead = true;
+                            break;
+                        };
+                        self.node.step(now, Input::Message { conn: t, from: Some(from), nonce, msg });
                         handled += 1;
                     }
                     _ => {
@@ -370,6 +445,8 @@ impl Shell {
         let mut c = Conn::new(s);
         c.want_write = true;
         c.peer = true;
+        c.server = Some(server);
+        Msg::Hello { cluster: self.node.config.cluster, server: self.identity.server }.encode(0, &mut c.wbuf);
         self.conns.insert(t, c);
         self.peers.insert(server, t);
         self.peer_of.insert(t, server);
@@ -380,6 +457,36 @@ impl Shell {
     /// committed at once, the round's writes and storage tasks queued to the storage thread,
     /// the messages that may leave written to their connections), then reports how far
     /// storage got, which may release more messages; repeats until nothing is left to do.
+    /// A one-line summary of the installed configuration for the log.
+    fn describe_config(&self) -> String {
+        let cfg = &self.node.config;
+        let me = self.identity.server;
+        let (mut head, mut member, mut joining, mut offline) = (0, 0, 0, 0);
+        for sp in &cfg.spaces {
+            for ss in &sp.subspaces {
+                for r in &ss.regions {
+                    if r.replicas.first().map(|p| p.server) == Some(me) {
+                        head += 1;
+                    }
+                    if r.replicas.iter().any(|p| p.server == me) {
+                        member += 1;
+                    }
+                    if r.joining.iter().any(|p| p.server == me) {
+                        joining += 1;
+                    }
+                    if !r.replicas.iter().any(|p| cfg.available(p.server)) {
+                        offline += 1;
+                    }
+                }
+            }
+        }
+        let avail = cfg.servers.iter().filter(|s| cfg.available(s.id)).count();
+        format!(
+            "{avail} of {} servers available; this server heads {head} regions, holds {member}, joins {joining}; {offline} regions offline",
+            cfg.servers.len()
+        )
+    }
+
     fn finish_round(&mut self) -> io::Result<()> {
         let now = Instant::now();
         loop {
@@ -407,11 +514,14 @@ impl Shell {
         if let Some(w) = ready.floor {
             self.node.store.commit(vec![w])?;
         }
-        if let Some((round, writes)) = ready.round {
-            self.committer.send(Job::Round(round, writes))?;
+        for job in ready.jobs {
+            self.committer.send(job)?;
         }
-        for task in ready.tasks {
-            self.committer.send(Job::Task(task))?;
+        for t in ready.close {
+            if let Some(c) = self.conns.get_mut(&t) {
+                c.dead = true;
+                self.touched.push(t);
+            }
         }
         Ok(ready.send)
     }
@@ -422,6 +532,13 @@ impl Shell {
         let mut lost = Vec::new();
         for (dest, nonce, msg) in msgs {
             let t = match dest {
+                Dest::Coordinator => {
+                    // Lost with the link if there is none: what matters is sent again.
+                    if let Some(c) = self.coord.as_mut() {
+                        msg.encode(nonce, &mut c.wbuf);
+                    }
+                    continue;
+                }
                 Dest::Conn(t) => t,
                 Dest::Server(s) => match self.peer_conn(s) {
                     Some(t) => t,
@@ -523,13 +640,33 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         coord: None,
         coord_retry: Instant::now(),
         identity,
+        data: opts.data.clone(),
         touched: Vec::new(),
         committer,
+        reregistered: 0,
+        shutdown_acked: false,
     };
     sh.connect_coordinator();
     let mut events = Events::with_capacity(1024);
-    let mut next_expire = Instant::now();
-    while !crate::signals::stopping() {
+    let mut next_tick = Instant::now();
+    let mut next_heartbeat = Instant::now();
+    // A clean stop: tell the coordinator (so the chains are repaired at once, and the
+    // regions this server is the last replica of wait for it), keep serving until it
+    // answers or a deadline passes, then stop.
+    let mut stop_deadline: Option<Instant> = None;
+    loop {
+        if crate::signals::stopping() && stop_deadline.is_none() {
+            stop_deadline = Some(Instant::now() + Duration::from_secs(2));
+            if let Some(c) = sh.coord.as_mut() {
+                Msg::Shutdown { server: sh.identity.server }.encode(3, &mut c.wbuf);
+                c.flush();
+            }
+        }
+        if let Some(d) = stop_deadline {
+            if sh.shutdown_acked || sh.coord.is_none() || Instant::now() >= d {
+                break;
+            }
+        }
         // Counting and sorted searches scan between events, a slice per turn.
         let scanning = sh.node.search_work();
         if scanning || sh.node.has_output() {
@@ -540,7 +677,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         let again: Vec<usize> =
             sh.conns.iter().filter(|(_, c)| c.more && !c.paused && !c.dead).map(|(t, _)| *t).collect();
         let idle = again.is_empty() && !scanning;
-        let wait = if idle { Duration::from_millis(250) } else { Duration::ZERO };
+        let wait = if idle { Duration::from_millis(50) } else { Duration::ZERO };
         for t in again {
             sh.conn_events(t)?;
         }
@@ -597,15 +734,25 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
                 let _ = sh.poll.registry().deregister(&mut c.stream);
             }
             eprintln!("hyperdex daemon: lost the coordinator; reconnecting");
-            sh.coord_retry = Instant::now() + Duration::from_secs(1);
+            sh.coord_retry = Instant::now() + COORD_RETRY;
         }
         if sh.coord.is_none() && Instant::now() >= sh.coord_retry {
             sh.connect_coordinator();
         }
         let now = Instant::now();
-        if now >= next_expire {
+        if now >= next_heartbeat {
+            next_heartbeat = now + HEARTBEAT;
+            if let Some(c) = sh.coord.as_mut() {
+                if stop_deadline.is_none() {
+                    Msg::Heartbeat { server: sh.identity.server, version: sh.node.config.version }
+                        .encode(0, &mut c.wbuf);
+                    c.flush();
+                }
+            }
+        }
+        if now >= next_tick {
             sh.node.step(now, Input::Tick);
-            next_expire = now + Duration::from_secs(1);
+            next_tick = now + Duration::from_millis(100);
         }
         sh.finish_round()?;
     }
@@ -623,7 +770,8 @@ mod tests {
 
     #[test]
     fn identity_round_trip() {
-        let id = Identity { server: 5, address: "127.0.0.1:2012".into(), coordinator: "127.0.0.1:1982".into() };
+        let id =
+            Identity { server: 5, address: "127.0.0.1:2012".into(), coordinator: "127.0.0.1:1982".into(), cluster: 0 };
         assert_eq!(Identity::parse(&id.to_text()), Some(id));
         assert_eq!(Identity::parse("garbage"), None);
     }

@@ -14,12 +14,14 @@
 //! backwards; every hop applies when the ack reaches it; the leader answers the client.
 
 use super::search::{Schema, Searches};
-use super::storage::{encode_record, index_key, indexed_marker, storage_key, ScanPlan, Store, VERSION_FLOOR_KEY};
+use super::storage::{
+    decode_record, encode_record, index_key, indexed_marker, storage_key, ScanPlan, Store, VERSION_FLOOR_KEY,
+};
 use crate::fasthash::FastMap;
 use hyperdex_core::config::{Configuration, Region, RegionIndex, Space};
 use hyperdex_core::hashing::coordinate;
 use hyperdex_core::ops::{apply_funcs, check_passes, validate_check, validate_func, Check, Func, FuncOp};
-use hyperdex_core::proto::{flags, search_mode, Hop, Msg};
+use hyperdex_core::proto::{flags, search_mode, Hop, Msg, TransferObject};
 use hyperdex_core::{DataType, Predicate, ReturnCode};
 use std::io;
 use std::rc::Rc;
@@ -34,8 +36,9 @@ pub type Outgoing = (Dest, u64, Msg);
 /// What the node gets from outside.
 #[derive(Debug)]
 pub enum Input {
-    /// A message that arrived on connection `conn`.
-    Message { conn: usize, nonce: u64, msg: Msg },
+    /// A message that arrived on connection `conn`; `from`: the daemon at the other end, if
+    /// it identified itself (HELLO) or is one we called.
+    Message { conn: usize, from: Option<u64>, nonce: u64, msg: Msg },
     /// A configuration from the coordinator.
     Config(Configuration),
     /// Storage holds every round up to this one.
@@ -55,34 +58,44 @@ pub enum StorageTask {
     DropRegion(u64),
 }
 
+/// Storage work, in the order it must run.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Job {
+    /// A numbered round of writes; the shell reports it with [`Input::Committed`] once
+    /// storage holds it (and every round before it).
+    Round(u64, Vec<Write>),
+    Task(StorageTask),
+}
+
 /// What the shell must do after stepping the node, in this order: commit `floor` at once
-/// (before sending anything), queue `round` and `tasks` to storage in order, then send
-/// `send`.
+/// (before sending anything), queue `jobs` to storage in order, send `send`, then close
+/// the connections in `close`.
 #[derive(Debug, Default)]
 pub struct Ready {
     /// A raised version floor: the new versions may leave in `send`, so it must be durable
     /// before they do.
     pub floor: Option<Write>,
-    /// The writes of the round that just ended, numbered; the shell reports it with
-    /// [`Input::Committed`] once storage holds it (and every round before it).
-    pub round: Option<(u64, Vec<Write>)>,
-    pub tasks: Vec<StorageTask>,
+    pub jobs: Vec<Job>,
     /// Messages that may leave now: those that depend on no uncommitted write, and those
     /// of rounds already committed.
     pub send: Vec<Outgoing>,
+    /// Connections that sent server-to-server messages without being a server of the
+    /// current configuration.
+    pub close: Vec<usize>,
 }
 
 impl Ready {
     pub fn is_empty(&self) -> bool {
-        self.floor.is_none() && self.round.is_none() && self.tasks.is_empty() && self.send.is_empty()
+        self.floor.is_none() && self.jobs.is_empty() && self.send.is_empty() && self.close.is_empty()
     }
 }
 
-/// Where a message goes: back on a connection, or to a server by id.
+/// Where a message goes: back on a connection, to a server by id, or to the coordinator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dest {
     Conn(usize),
     Server(u64),
+    Coordinator,
 }
 
 /// Who is waiting for a hop's acknowledgement.
@@ -105,10 +118,16 @@ struct PendingHop {
     obj_version: u64,
     store: bool,
     values: Option<Vals>,
-    /// The server of the next hop (to fail the op if it disappears).
+    /// The server of the next hop.
     next: u64,
     /// Region of hop 0 (the key region), for the leader's in-flight table.
     key_region: u64,
+    /// The whole path as last sent, and the space (to send it again along a repaired chain).
+    hops: Vec<Hop>,
+    space: u64,
+    /// The link to `next` broke after the write was sent: send it again (to `next` if it is
+    /// still in the chain, else along the new chain).
+    stalled: bool,
 }
 
 /// The newest state of a key at its point leader while writes are in flight.
@@ -138,50 +157,38 @@ fn cached_size(skey: &[u8], values: &Option<Rc<Vec<Vec<u8>>>>) -> usize {
     64 + skey.len() + values.as_ref().map(|v| v.iter().map(|x| x.len() + 24).sum::<usize>()).unwrap_or(0)
 }
 
-/// A region's object in a state-transfer snapshot: version, and values (None: deleted).
-type Snapshot = (u64, Option<Vec<Vec<u8>>>);
-
-/// A region being copied to a new replica: writes applied to it go there too until `until`.
-struct Capture {
-    space: u64,
+/// A state transfer this server sends as a region's tail: a snapshot of the region in
+/// acknowledged batches, and meanwhile a copy of every write the region gets here.
+struct XferOut<C> {
     region: u64,
-    dst: u64,
-    until: Instant,
+    target: u64,
+    vid: u64,
+    /// The snapshot is taken once storage holds this round (every write applied here before
+    /// the transfer began); writes applied after that are forwarded as they happen.
+    wait_round: u64,
+    cursor: Option<C>,
+    /// The snapshot has been read to its end.
+    scanned: bool,
+    next_seq: u64,
+    /// Batches sent and not acknowledged: sequence number, when sent, the objects.
+    unacked: std::collections::VecDeque<(u64, Instant, Vec<TransferObject>)>,
+    /// When the coordinator was told the copy is complete (told again if nothing happens).
+    reported: Option<Instant>,
 }
 
-/// How long writes of a region are copied to a new replica after the snapshot (covers writes
-/// that started under the previous configuration, which take milliseconds).
-const CAPTURE_TIME: Duration = Duration::from_secs(10);
 /// How long a request may wait for a configuration newer than ours.
 const HELD_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a hop waits for the rest of its chain before failing the write (HyperDex 1.0
-/// retransmitted after 30 s; we fail and let the client retry).
-const PENDING_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a hop waits for the rest of its chain (across repairs) before failing the write.
+const PENDING_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest object (key and encoded values) a write may produce: well inside one frame.
 const MAX_OBJECT_BYTES: usize = 32 << 20;
-
-/// A state-transfer copy of one object (`leader = 0`: apply if newer, acknowledge nothing).
-fn transfer_msg(
-    version: u64,
-    space: u64,
-    region: u64,
-    dst: u64,
-    key: Vec<u8>,
-    obj_version: u64,
-    values: Option<Vec<Vec<u8>>>,
-) -> Msg {
-    Msg::ChainOp {
-        version,
-        leader: 0,
-        op: 0,
-        hop: 0,
-        space,
-        key,
-        obj_version,
-        hops: vec![Hop { region, server: dst, store: values.is_some() }],
-        values,
-    }
-}
+/// A state transfer's batches: at most this many objects or bytes, and this many batches
+/// unacknowledged at once (the throttle that keeps client traffic flowing).
+const XFER_BATCH_OBJECTS: usize = 256;
+const XFER_BATCH_BYTES: usize = 1 << 20;
+const XFER_WINDOW: usize = 4;
+/// An unacknowledged batch (or an unanswered completion report) is sent again after this.
+const XFER_RETRY: Duration = Duration::from_secs(1);
 
 /// Where to find a region in the configuration.
 #[derive(Clone, Copy)]
@@ -213,8 +220,6 @@ pub struct Node<S: Store> {
     held_out: std::collections::VecDeque<(u64, Vec<Outgoing>)>,
     /// A raised version floor not yet handed to the shell.
     floor_write: Option<Write>,
-    /// Storage work not yet handed to the shell.
-    tasks: Vec<StorageTask>,
     /// The time of the input being handled.
     now: Instant,
     inflight: FastMap<(u64, Vec<u8>), InFlight>,
@@ -227,9 +232,18 @@ pub struct Node<S: Store> {
     /// writes that need it) whenever the counter reaches it.
     version_floor: u64,
     /// Requests for a configuration newer than ours, replayed when it arrives.
-    held: Vec<(usize, u64, Msg, Instant)>,
+    held: Vec<(usize, Option<u64>, u64, Msg, Instant)>,
     outbox: Vec<Outgoing>,
-    captures: Vec<Capture>,
+    /// Storage jobs not yet handed to the shell (rounds sealed early, tasks), in order.
+    jobs: Vec<Job>,
+    /// Connections to close (see [`Ready::close`]).
+    close: Vec<usize>,
+    /// Transfers this server sends (it is the region's tail).
+    xfers_out: Vec<XferOut<S::Cursor>>,
+    /// Regions this server is joining: region → the transfer's virtual id.
+    xfers_in: FastMap<u64, u64>,
+    /// Peers reported to the coordinator, with the configuration version of the report.
+    reported: FastMap<u64, u64>,
     /// Storage failures (fatal for the process: better to stop than to ack a lost write).
     pub storage_error: Option<io::Error>,
     /// Open searches of the regions this server heads.
@@ -261,7 +275,6 @@ impl<S: Store> Node<S> {
             committed_round: 0,
             held_out: std::collections::VecDeque::new(),
             floor_write: None,
-            tasks: Vec::new(),
             now,
             inflight: FastMap::default(),
             pending: FastMap::default(),
@@ -270,7 +283,11 @@ impl<S: Store> Node<S> {
             version_floor: 0,
             held: Vec::new(),
             outbox: Vec::new(),
-            captures: Vec::new(),
+            jobs: Vec::new(),
+            close: Vec::new(),
+            xfers_out: Vec::new(),
+            xfers_in: FastMap::default(),
+            reported: FastMap::default(),
             storage_error: None,
             searches: Searches::default(),
         };
@@ -301,9 +318,9 @@ impl<S: Store> Node<S> {
         Some((sp, ix.subspace, &sp.subspaces[ix.subspace].regions[ix.region]))
     }
 
-    /// Installs a newer configuration: rebuilds the region index, copies regions to servers
-    /// newly appended after us as tail, drops the data of regions we no longer hold, and
-    /// replays held requests.
+    /// Installs a newer configuration: rebuilds the region index, starts and stops state
+    /// transfers, drops the data of regions this server no longer holds, sends writes in
+    /// flight again along repaired chains, and replays held requests.
     pub fn install_config(&mut self, config: Configuration) {
         if config.version <= self.config.version && self.config.version != 0 {
             return;
@@ -323,58 +340,63 @@ impl<S: Store> Node<S> {
                 }
             }
         }
-        // State transfer: if we were a region's tail and servers were appended after us, copy
-        // every object to them. Versions make the copy safe to race with live writes.
-        let mut old_regions: FastMap<u64, Vec<u64>> = FastMap::default();
+        let me = self.id;
+        let holds = |r: &Region| r.replicas.iter().chain(&r.joining).any(|p| p.server == me);
+        let mut held_before: Vec<u64> = Vec::new();
         for sp in &old.spaces {
             for ss in &sp.subspaces {
-                for r in &ss.regions {
-                    old_regions.insert(r.id, r.replicas.iter().map(|p| p.server).collect());
-                }
+                held_before.extend(ss.regions.iter().filter(|r| holds(r)).map(|r| r.id));
             }
         }
-        let mut transfers: Vec<(u64, u64, u64)> = Vec::new();
+        // Transfers: as a region's tail, send it to its joining server; as a joining server,
+        // start from an empty region (what a previous copy or an earlier membership left
+        // here may hold objects deleted since).
+        let mut sources: Vec<(u64, u64, u64)> = Vec::new();
+        let mut joining: Vec<(u64, u64)> = Vec::new();
         for sp in &self.config.spaces {
             for ss in &sp.subspaces {
                 for r in &ss.regions {
-                    let new: Vec<u64> = r.replicas.iter().map(|p| p.server).collect();
-                    let Some(prev) = old_regions.get(&r.id) else { continue };
-                    if prev.last() != Some(&self.id) {
-                        continue;
+                    let Some(j) = r.joining.first() else { continue };
+                    if r.replicas.last().map(|p| p.server) == Some(me) {
+                        sources.push((r.id, j.server, j.vid));
                     }
-                    for s in new.iter().filter(|s| !prev.contains(s)) {
-                        transfers.push((sp.id, r.id, *s));
+                    if j.server == me {
+                        joining.push((r.id, j.vid));
                     }
                 }
             }
         }
-        for (space, region, dst) in transfers {
-            // Storage, overlaid with the cache (it holds writes the storage thread may not
-            // have committed yet, and recent deletes).
-            let mut objs: std::collections::BTreeMap<Vec<u8>, Snapshot> = match self.store.scan_region(region) {
-                Ok(objs) => objs.into_iter().map(|(k, rec)| (k, (rec.version, Some(rec.values)))).collect(),
-                Err(e) => {
-                    self.storage_error = Some(e);
-                    continue;
-                }
-            };
-            let prefix = region.to_be_bytes();
-            for (skey, c) in self.cache.iter().filter(|(k, _)| k.starts_with(&prefix)) {
-                let key = skey[8..].to_vec();
-                if objs.get(&key).is_none_or(|(v, _)| *v < c.version) {
-                    objs.insert(key, (c.version, c.values.as_deref().cloned()));
-                }
+        self.xfers_out.retain(|x| sources.iter().any(|s| *s == (x.region, x.target, x.vid)));
+        for (region, target, vid) in sources {
+            if !self.xfers_out.iter().any(|x| x.region == region && x.vid == vid) {
+                let wait_round = if self.writes.is_empty() { self.round - 1 } else { self.round };
+                self.xfers_out.push(XferOut {
+                    region,
+                    target,
+                    vid,
+                    wait_round,
+                    cursor: None,
+                    scanned: false,
+                    next_seq: 1,
+                    unacked: Default::default(),
+                    reported: None,
+                });
             }
-            for (key, (obj_version, values)) in objs {
-                self.outbox.push((
-                    Dest::Server(dst),
-                    0,
-                    transfer_msg(self.config.version, space, region, dst, key, obj_version, values),
-                ));
+        }
+        self.xfers_in.retain(|r, v| joining.contains(&(*r, *v)));
+        for (region, vid) in joining {
+            if self.xfers_in.get(&region) != Some(&vid) {
+                self.xfers_in.insert(region, vid);
+                self.drop_region(region);
             }
-            // Writes started under the previous configuration do not include the newcomer:
-            // for a while, copy every write applied to the region to it as well.
-            self.captures.push(Capture { space, region, dst, until: self.now + CAPTURE_TIME });
+        }
+        // Regions this server held and no longer does (removed from their chain, a transfer
+        // cancelled, their space removed): their objects go.
+        for rid in held_before {
+            let still = self.region(rid).is_some_and(|(_, _, r)| holds(r));
+            if !still && !self.xfers_in.contains_key(&rid) {
+                self.drop_region(rid);
+            }
         }
         // Regions of later subspaces held here whose index is not known to be complete (new
         // here, or stored by a daemon without indexes): index what storage holds (what is
@@ -402,18 +424,97 @@ impl<S: Store> Node<S> {
                 }
             }
         }
-        // Regions of removed spaces: delete their objects.
-        for (rid, servers) in &old_regions {
-            if !self.index.contains_key(rid) && servers.contains(&self.id) {
-                // In order with the rounds queued before it: a write of this region still on
-                // its way to storage lands before the region is dropped, never after.
-                self.tasks.push(StorageTask::DropRegion(*rid));
+        // Writes in flight whose next hop changed (a server left or joined the chain) go on
+        // along the new chain; those this server can no longer carry fail.
+        let mut keys: Vec<(u64, u64, u16)> = self.pending.keys().copied().collect();
+        keys.sort_unstable();
+        for k in keys {
+            let Some(p) = self.pending.get(&k) else { continue };
+            let i = k.2 as usize;
+            match self.reroute(&p.hops, i) {
+                Ok(h) => {
+                    if p.stalled || h.get(i + 1) != p.hops.get(i + 1) {
+                        self.resend(k, h);
+                    }
+                }
+                Err(_) => self.fail_hop(k.0, k.1, k.2),
             }
         }
         let held = std::mem::take(&mut self.held);
-        for (conn, nonce, msg, _) in held {
-            self.handle(conn, nonce, msg);
+        for (conn, from, nonce, msg, _) in held {
+            self.handle(conn, from, nonce, msg);
         }
+    }
+
+    /// Deletes a region's objects here, in order with the writes before it, and forgets
+    /// them in the cache.
+    fn drop_region(&mut self, region: u64) {
+        // The writes so far go to storage before the region is dropped; the ones after it
+        // (a transfer's first objects) land after.
+        self.seal_round();
+        self.jobs.push(Job::Task(StorageTask::DropRegion(region)));
+        let prefix = region.to_be_bytes();
+        let mut freed = 0;
+        self.cache.retain(|k, v| {
+            if k.starts_with(&prefix) {
+                freed += cached_size(k, &v.values);
+                false
+            } else {
+                true
+            }
+        });
+        self.cache_bytes -= freed;
+    }
+
+    /// Ends the current round of writes now (numbered, queued in `jobs`).
+    fn seal_round(&mut self) {
+        if !self.writes.is_empty() {
+            let r = self.round;
+            self.round += 1;
+            self.jobs.push(Job::Round(r, std::mem::take(&mut self.writes)));
+        }
+    }
+
+    /// The path of a write from hop `i` (this server) on, under the current configuration:
+    /// the hops before it unchanged; after it, the current chain of its region past this
+    /// server, then the current chain of every later region of the path.
+    fn reroute(&self, hops: &[Hop], i: usize) -> Result<Vec<Hop>, ReturnCode> {
+        let mine = *hops.get(i).ok_or(ReturnCode::Reconfigure)?;
+        let (_, _, r) = self.region(mine.region).ok_or(ReturnCode::Reconfigure)?;
+        let pos = r.replicas.iter().position(|p| p.server == self.id).ok_or(ReturnCode::Reconfigure)?;
+        let mut out = hops[..=i].to_vec();
+        for p in &r.replicas[pos + 1..] {
+            if !self.config.available(p.server) {
+                return Err(ReturnCode::Offline);
+            }
+            out.push(Hop { region: mine.region, server: p.server, store: mine.store });
+        }
+        let mut j = i + 1;
+        while j < hops.len() {
+            let h = hops[j];
+            while j < hops.len() && hops[j].region == h.region {
+                j += 1;
+            }
+            if h.region == mine.region {
+                continue;
+            }
+            let (_, _, r) = self.region(h.region).ok_or(ReturnCode::Reconfigure)?;
+            if r.replicas.is_empty() || r.replicas.iter().any(|p| !self.config.available(p.server)) {
+                return Err(ReturnCode::Offline);
+            }
+            out.extend(r.replicas.iter().map(|p| Hop { region: h.region, server: p.server, store: h.store }));
+        }
+        if out.len() > hyperdex_core::proto::MAX_HOPS {
+            return Err(ReturnCode::Reconfigure);
+        }
+        Ok(out)
+    }
+
+    /// Sends the write of pending hop `k` again, along `hops`.
+    fn resend(&mut self, k: (u64, u64, u16), hops: Vec<Hop>) {
+        let Some(p) = self.pending.remove(&k) else { return };
+        let (leader, op, hop) = k;
+        self.chain_hop(p.origin, leader, op, hop, p.space, p.key, p.obj_version, hops, p.values);
     }
 
     /// The newest version this server knows for a storage key, and the object if present:
@@ -506,8 +607,8 @@ impl<S: Store> Node<S> {
             let new = if store { values.map(|v| v.as_slice()) } else { None };
             self.update_index(region, key, old.as_ref().map(|v| v.as_slice()), new);
         }
-        if !self.captures.is_empty() {
-            self.copy_to_captures(region, key, obj_version, if store { values } else { None });
+        if !self.xfers_out.is_empty() {
+            self.forward_to_transfers(region, key, obj_version, if store { values } else { None });
         }
         match (store, values) {
             (true, Some(v)) => {
@@ -546,14 +647,138 @@ impl<S: Store> Node<S> {
         }
     }
 
-    fn copy_to_captures(&mut self, region: u64, key: &[u8], obj_version: u64, values: Option<&Vals>) {
-        let now = self.now;
-        self.captures.retain(|c| c.until > now);
+    /// A write applied to a region being copied goes to the joining server too (the
+    /// snapshot may predate it).
+    fn forward_to_transfers(&mut self, region: u64, key: &[u8], obj_version: u64, values: Option<&Vals>) {
         let version = self.config.version;
-        for c in self.captures.iter().filter(|c| c.region == region) {
-            let m =
-                transfer_msg(version, c.space, region, c.dst, key.to_vec(), obj_version, values.map(|v| (**v).clone()));
-            self.outbox.push((Dest::Server(c.dst), 0, m));
+        for x in self.xfers_out.iter().filter(|x| x.region == region) {
+            let object =
+                TransferObject { key: key.to_vec(), version: obj_version, values: values.map(|v| (**v).clone()) };
+            let m = Msg::TransferData { version, region, vid: x.vid, seq: 0, objects: vec![object] };
+            self.outbox.push((Dest::Server(x.target), 0, m));
+        }
+    }
+
+    /// Moves the transfers this server sends along: takes snapshots whose writes are all in
+    /// storage, sends batches while the window allows, sends unacknowledged batches again
+    /// after [`XFER_RETRY`], and tells the coordinator when a copy is complete.
+    fn pump_transfers(&mut self) {
+        let now = self.now;
+        let version = self.config.version;
+        for x in &mut self.xfers_out {
+            if x.cursor.is_none() && !x.scanned {
+                if x.wait_round > self.committed_round {
+                    continue;
+                }
+                x.cursor = Some(self.store.snapshot_region(x.region, &ScanPlan::All));
+            }
+            for (seq, sent, objects) in x.unacked.iter_mut() {
+                if now.duration_since(*sent) >= XFER_RETRY {
+                    *sent = now;
+                    let m = Msg::TransferData {
+                        version,
+                        region: x.region,
+                        vid: x.vid,
+                        seq: *seq,
+                        objects: objects.clone(),
+                    };
+                    self.outbox.push((Dest::Server(x.target), 0, m));
+                }
+            }
+            while !x.scanned && x.unacked.len() < XFER_WINDOW {
+                let mut objects = Vec::new();
+                let mut bytes = 0usize;
+                while objects.len() < XFER_BATCH_OBJECTS && bytes < XFER_BATCH_BYTES {
+                    let Some(item) = x.cursor.as_mut().and_then(|c| c.next()) else {
+                        x.scanned = true;
+                        x.cursor = None;
+                        break;
+                    };
+                    let (skey, rec) = match item {
+                        Ok((k, v)) => (k, v),
+                        Err(e) => {
+                            self.storage_error.get_or_insert(e);
+                            return;
+                        }
+                    };
+                    let Some(key) = skey.as_ref().get(8..) else { continue };
+                    // A record that does not decode is not copied (reads of it fail too).
+                    let Ok(rec) = decode_record(rec.as_ref()) else { continue };
+                    bytes += key.len() + rec.values.iter().map(|v| v.len() + 4).sum::<usize>() + 16;
+                    objects.push(TransferObject { key: key.to_vec(), version: rec.version, values: Some(rec.values) });
+                }
+                if objects.is_empty() {
+                    break;
+                }
+                let seq = x.next_seq;
+                x.next_seq += 1;
+                let m = Msg::TransferData { version, region: x.region, vid: x.vid, seq, objects: objects.clone() };
+                self.outbox.push((Dest::Server(x.target), 0, m));
+                x.unacked.push_back((seq, now, objects));
+            }
+            if x.scanned && x.unacked.is_empty() && x.reported.is_none_or(|t| now.duration_since(t) >= XFER_RETRY) {
+                x.reported = Some(now);
+                let m = Msg::TransferDone { server: self.id, region: x.region, target: x.target, vid: x.vid };
+                self.outbox.push((Dest::Coordinator, 0, m));
+            }
+        }
+    }
+
+    /// The link to a transfer's target broke: start that copy over (what was sent since the
+    /// last acknowledgement may be lost).
+    fn restart_transfers_to(&mut self, server: u64) {
+        let wait_round = if self.writes.is_empty() { self.round - 1 } else { self.round };
+        for x in self.xfers_out.iter_mut().filter(|x| x.target == server) {
+            x.cursor = None;
+            x.scanned = false;
+            x.unacked.clear();
+            x.reported = None;
+            x.wait_round = wait_round;
+        }
+    }
+
+    /// Objects of a region this server is joining (or a late copy of a write for a region
+    /// it has just joined): applied if newer; a snapshot batch is acknowledged once stored.
+    #[allow(clippy::too_many_arguments)]
+    fn transfer_data(&mut self, conn: usize, from: u64, region: u64, vid: u64, seq: u64, objects: Vec<TransferObject>) {
+        let Some((_, _, r)) = self.region(region) else { return };
+        let tail = r.replicas.last().map(|p| p.server);
+        let joining = r.joining.first().is_some_and(|j| j.server == self.id && j.vid == vid);
+        let member = r.replicas.iter().any(|p| p.server == self.id) && r.replicas.iter().any(|p| p.server == from);
+        if !((joining && tail == Some(from)) || (member && seq == 0)) {
+            // A transfer this configuration no longer has: ignore it.
+            return;
+        }
+        for o in objects {
+            let values = o.values.map(Rc::new);
+            self.apply(region, &o.key, o.version, values.is_some(), values.as_ref());
+        }
+        if seq > 0 {
+            // Leaves once this round is committed.
+            self.outbox.push((Dest::Conn(conn), 0, Msg::TransferAck { region, vid, seq }));
+        }
+    }
+
+    fn transfer_ack(&mut self, from: u64, region: u64, vid: u64, seq: u64) {
+        if let Some(x) = self.xfers_out.iter_mut().find(|x| x.region == region && x.vid == vid && x.target == from) {
+            x.unacked.retain(|(s, _, _)| *s != seq);
+        }
+        self.pump_transfers();
+    }
+
+    /// The link to `server` broke (or could not be made): writes waiting on it are sent
+    /// again (to it if it is still in the chain after a new configuration, else along the
+    /// repaired chain), its transfers start over, and the coordinator hears of it once per
+    /// configuration.
+    fn lost_peer(&mut self, server: u64) {
+        for p in self.pending.values_mut().filter(|p| p.next == server) {
+            p.stalled = true;
+        }
+        self.restart_transfers_to(server);
+        let v = self.config.version;
+        if self.config.available(server) && self.reported.get(&server) != Some(&v) {
+            self.reported.insert(server, v);
+            self.outbox.push((Dest::Coordinator, 0, Msg::Report { server: self.id, suspect: server, version: v }));
         }
     }
 
@@ -561,17 +786,31 @@ impl<S: Store> Node<S> {
     pub fn step(&mut self, now: Instant, input: Input) {
         self.now = now;
         match input {
-            Input::Message { conn, nonce, msg } => self.handle(conn, nonce, msg),
-            Input::Config(cfg) => self.install_config(cfg),
-            Input::Committed(round) => self.committed_round = self.committed_round.max(round),
+            Input::Message { conn, from, nonce, msg } => self.handle(conn, from, nonce, msg),
+            Input::Config(cfg) => {
+                self.install_config(cfg);
+                self.pump_transfers();
+            }
+            Input::Committed(round) => {
+                if round > self.committed_round {
+                    self.committed_round = round;
+                    if !self.xfers_out.is_empty() {
+                        self.pump_transfers();
+                    }
+                }
+            }
             Input::Closed { conn, peer } => {
                 self.forget_conn(conn);
                 if let Some(server) = peer {
-                    self.fail_ops_through(server);
+                    self.lost_peer(server);
                 }
             }
-            Input::Unreachable(server) => self.fail_ops_through(server),
-            Input::Tick => self.expire(now),
+            Input::Unreachable(server) => self.lost_peer(server),
+            Input::Tick => {
+                self.expire(now);
+                self.retry_stalled();
+                self.pump_transfers();
+            }
         }
     }
 
@@ -580,15 +819,27 @@ impl<S: Store> Node<S> {
     /// on nothing stored here and leaves at once; answers and acknowledgements wait for the
     /// round of writes they follow.
     pub fn ready(&mut self) -> Ready {
-        let writes = std::mem::take(&mut self.writes);
-        let (mut send, later): (Vec<Outgoing>, Vec<Outgoing>) =
-            self.outbox.drain(..).partition(|(_, _, m)| matches!(m, Msg::ChainOp { .. } | Msg::ChainFail { .. }));
-        let mut round = None;
-        if !writes.is_empty() {
-            let r = self.round;
-            self.round += 1;
+        self.seal_round();
+        let jobs = std::mem::take(&mut self.jobs);
+        // Messages that carry no promise about this server's storage leave at once: writes
+        // going down a chain (the hop after applies nothing before its own commit), refusals,
+        // copies for a joining server (it acknowledges what it stored), and reports.
+        let (mut send, later): (Vec<Outgoing>, Vec<Outgoing>) = self.outbox.drain(..).partition(|(_, _, m)| {
+            matches!(
+                m,
+                Msg::ChainOp { .. }
+                    | Msg::ChainFail { .. }
+                    | Msg::TransferData { .. }
+                    | Msg::TransferDone { .. }
+                    | Msg::Report { .. }
+            )
+        });
+        let last_round = jobs.iter().rev().find_map(|j| match j {
+            Job::Round(r, _) => Some(*r),
+            Job::Task(_) => None,
+        });
+        if let Some(r) = last_round {
             self.held_out.push_back((r, later));
-            round = Some((r, writes));
         } else if let Some(last) = self.held_out.back_mut() {
             // Behind an uncommitted round: keep the order.
             last.1.extend(later);
@@ -600,7 +851,7 @@ impl<S: Store> Node<S> {
                 send.extend(msgs);
             }
         }
-        Ready { floor: self.floor_write.take(), round, tasks: std::mem::take(&mut self.tasks), send }
+        Ready { floor: self.floor_write.take(), jobs, send, close: std::mem::take(&mut self.close) }
     }
 
     /// Rounds handed out and not yet reported committed.
@@ -610,7 +861,11 @@ impl<S: Store> Node<S> {
 
     /// Whether a step left messages or writes that `ready` would hand out.
     pub fn has_output(&self) -> bool {
-        !self.outbox.is_empty() || !self.writes.is_empty() || self.floor_write.is_some() || !self.tasks.is_empty()
+        !self.outbox.is_empty()
+            || !self.writes.is_empty()
+            || self.floor_write.is_some()
+            || !self.jobs.is_empty()
+            || !self.close.is_empty()
     }
 
     /// The writes of this round (for shutdown: committed without a reply to send).
@@ -618,28 +873,45 @@ impl<S: Store> Node<S> {
         std::mem::take(&mut self.writes)
     }
 
-    /// Handles one message that arrived on connection `conn`.
-    pub fn handle(&mut self, conn: usize, nonce: u64, msg: Msg) {
+    /// Whether a server-to-server message on `conn` comes from an available server of the
+    /// current configuration; if not, the connection is closed.
+    fn from_peer(&mut self, conn: usize, from: Option<u64>) -> Option<u64> {
+        match from {
+            Some(s) if s != self.id && self.config.available(s) => Some(s),
+            _ => {
+                self.close.push(conn);
+                None
+            }
+        }
+    }
+
+    /// Handles one message that arrived on connection `conn` (from daemon `from`, if known).
+    pub fn handle(&mut self, conn: usize, from: Option<u64>, nonce: u64, msg: Msg) {
         match msg {
             Msg::Get { version, region, key } => {
                 if version > self.config.version {
-                    return self.hold(conn, nonce, Msg::Get { version, region, key });
+                    return self.hold(conn, from, nonce, Msg::Get { version, region, key });
                 }
                 let reply = self.get(region, &key);
                 self.outbox.push((Dest::Conn(conn), nonce, reply));
             }
             Msg::Atomic { version, region, key, flags, checks, funcs } => {
                 if version > self.config.version {
-                    return self.hold(conn, nonce, Msg::Atomic { version, region, key, flags, checks, funcs });
+                    return self.hold(conn, from, nonce, Msg::Atomic { version, region, key, flags, checks, funcs });
                 }
                 if let Err(rc) = self.atomic(conn, nonce, region, key, flags, checks, funcs) {
                     self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc }));
                 }
             }
-            Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values } => {
+            Msg::ChainOp { version, leader, op, hop, space, key, obj_version, mut hops, values } => {
                 if version > self.config.version {
                     let m = Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values };
-                    return self.hold(conn, nonce, m);
+                    return self.hold(conn, from, nonce, m);
+                }
+                // Only servers of this configuration take part in chains: a removed server's
+                // late messages (it may not know yet) must not reach storage.
+                if self.from_peer(conn, from).is_none() || leader == 0 {
+                    return;
                 }
                 // Every version this server has seen, applied or still in flight through it,
                 // stays below the versions it issues if it becomes a point leader: a new head
@@ -653,22 +925,19 @@ impl<S: Store> Node<S> {
                         Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values },
                     );
                 }
-                if obj_version > self.version_clock {
-                    self.version_clock = obj_version;
-                    if self.version_clock >= self.version_floor {
-                        // Durable before anything of this step leaves, like next_version's.
-                        self.version_floor = self.version_clock + (1 << 32);
-                        self.floor_write =
-                            Some((VERSION_FLOOR_KEY.to_vec(), Some(self.version_floor.to_le_bytes().to_vec())));
+                self.saw_version(obj_version);
+                if version < self.config.version {
+                    // Sent under an older configuration: the rest of the path follows the
+                    // chains as they are now (a server removed, or one that joined as tail).
+                    match self.reroute(&hops, hop as usize) {
+                        Ok(h) => hops = h,
+                        Err(_) => {
+                            if hop > 0 {
+                                self.outbox.push((Dest::Conn(conn), 0, Msg::ChainFail { leader, op, hop: hop - 1 }));
+                            }
+                            return;
+                        }
                     }
-                }
-                if leader == 0 {
-                    // A state-transfer copy: apply if newer; nothing to acknowledge.
-                    let h = hops[hop as usize];
-                    if h.server == self.id && self.index.contains_key(&h.region) {
-                        self.apply(h.region, &key, obj_version, h.store, values.map(Rc::new).as_ref());
-                    }
-                    return;
                 }
                 let values = values.map(Rc::new);
                 self.chain_hop(Origin::Peer { conn }, leader, op, hop, space, key, obj_version, hops, values);
@@ -676,22 +945,63 @@ impl<S: Store> Node<S> {
             Msg::SearchStart { version, region, mode, checks, sort_attr, limit, maximize } => {
                 if version > self.config.version {
                     let m = Msg::SearchStart { version, region, mode, checks, sort_attr, limit, maximize };
-                    return self.hold(conn, nonce, m);
+                    return self.hold(conn, from, nonce, m);
                 }
                 self.search_start(conn, nonce, region, mode, checks, sort_attr, limit, maximize == 1);
             }
             Msg::SearchMore { region } => self.searches.more(self.now, conn, nonce, region, &mut self.outbox),
             Msg::SearchStop { region } => self.searches.stop(conn, nonce, region),
-            Msg::ChainAck { leader, op, hop } if hop > 0 => self.chain_ack(leader, op, hop - 1),
-            Msg::ChainFail { leader, op, hop } => self.fail_hop(leader, op, hop),
+            Msg::ChainAck { leader, op, hop } => {
+                if self.from_peer(conn, from).is_some() && hop > 0 {
+                    self.chain_ack(leader, op, hop - 1);
+                }
+            }
+            Msg::ChainFail { leader, op, hop } => {
+                if self.from_peer(conn, from).is_some() {
+                    self.fail_hop(leader, op, hop);
+                }
+            }
+            Msg::TransferData { version, region, vid, seq, objects } => {
+                if version > self.config.version {
+                    let m = Msg::TransferData { version, region, vid, seq, objects };
+                    return self.hold(conn, from, nonce, m);
+                }
+                if let Some(s) = self.from_peer(conn, from) {
+                    for o in &objects {
+                        if o.version > u64::MAX - (1 << 40) {
+                            self.close.push(conn);
+                            return;
+                        }
+                        self.saw_version(o.version);
+                    }
+                    self.transfer_data(conn, s, region, vid, seq, objects);
+                }
+            }
+            Msg::TransferAck { region, vid, seq } => {
+                if let Some(s) = self.from_peer(conn, from) {
+                    self.transfer_ack(s, region, vid, seq);
+                }
+            }
             // Nothing else is meant for a daemon; the shell closes such peers.
             _ => {}
         }
     }
 
-    fn hold(&mut self, conn: usize, nonce: u64, msg: Msg) {
+    /// Raises the version clock above a version seen here (durably, before anything of
+    /// this step leaves, like `next_version`).
+    fn saw_version(&mut self, v: u64) {
+        if v > self.version_clock {
+            self.version_clock = v;
+            if self.version_clock >= self.version_floor {
+                self.version_floor = self.version_clock + (1 << 32);
+                self.floor_write = Some((VERSION_FLOOR_KEY.to_vec(), Some(self.version_floor.to_le_bytes().to_vec())));
+            }
+        }
+    }
+
+    fn hold(&mut self, conn: usize, from: Option<u64>, nonce: u64, msg: Msg) {
         if self.held.len() < MAX_HELD {
-            self.held.push((conn, nonce, msg, self.now));
+            self.held.push((conn, from, nonce, msg, self.now));
         } else {
             self.refuse(conn, nonce, msg);
         }
@@ -703,12 +1013,25 @@ impl<S: Store> Node<S> {
         let reply = match msg {
             Msg::Get { .. } => Msg::GetReply { rc: ReturnCode::Reconfigure, values: Vec::new() },
             Msg::SearchStart { region, .. } => search_fail(region, ReturnCode::Reconfigure),
-            Msg::ChainOp { leader: 0, .. } => return,
             Msg::ChainOp { leader, op, hop, .. } if hop > 0 => Msg::ChainFail { leader, op, hop: hop - 1 },
-            Msg::ChainOp { .. } => return,
+            Msg::ChainOp { .. } | Msg::TransferData { .. } => return,
             _ => Msg::AtomicReply { rc: ReturnCode::Reconfigure },
         };
         self.outbox.push((Dest::Conn(conn), nonce, reply));
+    }
+
+    /// Writes whose link to the next hop broke are sent again (the shell reconnects); those
+    /// whose next hop left the chain already went on when the configuration changed.
+    fn retry_stalled(&mut self) {
+        let mut keys: Vec<(u64, u64, u16)> = self.pending.iter().filter(|(_, p)| p.stalled).map(|(k, _)| *k).collect();
+        keys.sort_unstable();
+        for k in keys {
+            let Some(p) = self.pending.get(&k) else { continue };
+            match self.reroute(&p.hops, k.2 as usize) {
+                Ok(h) => self.resend(k, h),
+                Err(_) => self.fail_hop(k.0, k.1, k.2),
+            }
+        }
     }
 
     /// Gives up on what has waited too long: requests held for a configuration that has not
@@ -716,11 +1039,11 @@ impl<S: Store> Node<S> {
     /// without closing its connection). Their clients get RECONFIGURE.
     pub fn expire(&mut self, now: Instant) {
         self.searches.expire(now, &mut self.outbox);
-        if self.held.iter().any(|h| now.duration_since(h.3) > HELD_TIMEOUT) {
+        if self.held.iter().any(|h| now.duration_since(h.4) > HELD_TIMEOUT) {
             let (old, keep): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut self.held).into_iter().partition(|h| now.duration_since(h.3) > HELD_TIMEOUT);
+                std::mem::take(&mut self.held).into_iter().partition(|h| now.duration_since(h.4) > HELD_TIMEOUT);
             self.held = keep;
-            for (conn, nonce, msg, _) in old {
+            for (conn, _, nonce, msg, _) in old {
                 self.refuse(conn, nonce, msg);
             }
         }
@@ -849,6 +1172,10 @@ impl<S: Store> Node<S> {
         if hops.is_empty() || hops[0].server != self.id {
             return Err(ReturnCode::Reconfigure);
         }
+        if hops.iter().any(|h| !cfg.available(h.server)) {
+            // A region on the way has no available replica: the write cannot complete.
+            return Err(ReturnCode::Offline);
+        }
         let entry =
             self.inflight.entry(ikey.clone()).or_insert(InFlight { version: 0, applied: 0, values: None, count: 0 });
         entry.version = obj_version;
@@ -903,6 +1230,9 @@ impl<S: Store> Node<S> {
                 values: values.clone(),
                 next: next.server,
                 key_region,
+                hops: hops.clone(),
+                space,
+                stalled: false,
             },
         );
         if next.server == self.id {
@@ -955,8 +1285,8 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// A chain refusal or a lost peer: fail every pending hop that waits on `server` (or on
-    /// the op named), answering RECONFIGURE to clients and passing the failure back.
+    /// Fails every pending hop that waits on `server`, answering RECONFIGURE to clients and
+    /// passing the failure back.
     pub fn fail_ops_through(&mut self, server: u64) {
         let keys: Vec<(u64, u64, u16)> =
             self.pending.iter().filter(|(_, p)| p.next == server).map(|(k, _)| *k).collect();
@@ -990,7 +1320,7 @@ impl<S: Store> Node<S> {
 
     /// Client connection `conn` closed: forget where to answer it (the writes go on).
     pub fn forget_conn(&mut self, conn: usize) {
-        self.held.retain(|(c, _, _, _)| *c != conn);
+        self.held.retain(|(c, _, _, _, _)| *c != conn);
         self.searches.forget_conn(conn);
     }
 

@@ -4,7 +4,7 @@
 //! moments (as the storage thread does). After every run, every replica holds exactly what a
 //! sequential model says, and every client op was answered once.
 
-use super::node::{Dest, Input, Node, StorageTask, Write};
+use super::node::{Dest, Input, Job, Node, StorageTask};
 use super::storage::{decode_record, index_prefix, storage_key, Record, ScanPlan, Store, INDEX_KEY_HEAD};
 use crate::coordinator::CoordState;
 use hyperdex_core::config::Configuration;
@@ -84,14 +84,18 @@ impl Store for MemStore {
 
 const CLIENT: usize = 1_000_000;
 
+impl super::node::Ready {
+    /// The single round of writes this Ready carries, if any.
+    fn round(&self) -> Option<(u64, Vec<super::node::Write>)> {
+        self.jobs.iter().find_map(|j| match j {
+            Job::Round(r, w) => Some((*r, w.clone())),
+            Job::Task(_) => None,
+        })
+    }
+}
+
 /// One direction of a connection: (conn token at the receiver, nonce, message), FIFO.
 type Link = VecDeque<(usize, u64, Msg)>;
-
-/// Work a node handed to storage and storage has not done yet.
-enum Job {
-    Round(u64, Vec<Write>),
-    Task(StorageTask),
-}
 
 struct Sim {
     nodes: HashMap<u64, Node<MemStore>>,
@@ -181,10 +185,7 @@ impl Sim {
                 n.store.commit(vec![w]).unwrap();
             }
             let q = self.storage.entry(id).or_default();
-            if let Some((r, writes)) = ready.round {
-                q.push_back(Job::Round(r, writes));
-            }
-            q.extend(ready.tasks.into_iter().map(Job::Task));
+            q.extend(ready.jobs);
             for (dest, nonce, msg) in ready.send {
                 match dest {
                     Dest::Conn(CLIENT) => {
@@ -196,6 +197,7 @@ impl Sim {
                     // A peer connection token is the peer's id.
                     Dest::Conn(t) => self.links.entry((id, t as u64)).or_default().push_back((id as usize, nonce, msg)),
                     Dest::Server(s) => self.links.entry((id, s)).or_default().push_back((id as usize, nonce, msg)),
+                    Dest::Coordinator => {}
                 }
             }
         }
@@ -220,7 +222,8 @@ impl Sim {
         }
         let link = busy[pick];
         let (conn, nonce, msg) = self.links.get_mut(&link).unwrap().pop_front().unwrap();
-        self.feed(link.1, Input::Message { conn, nonce, msg });
+        let from = (link.0 != 0).then_some(link.0);
+        self.feed(link.1, Input::Message { conn, from, nonce, msg });
         true
     }
 }
@@ -337,6 +340,7 @@ fn a_corrupt_stored_record_fails_its_requests_only() {
         leader,
         Input::Message {
             conn: CLIENT,
+            from: None,
             nonce: 1,
             msg: Msg::Get { version: cfg.version, region: region.id, key: key.clone() },
         },
@@ -396,8 +400,8 @@ fn a_failed_write_does_not_hide_a_later_write_still_in_flight() {
         funcs,
     };
     // A and B reach the leader; their chain messages wait on the links.
-    sim.feed(leader, Input::Message { conn: CLIENT, nonce: 1, msg: atomic(0, f(FuncOp::Set, 100)) });
-    sim.feed(leader, Input::Message { conn: CLIENT, nonce: 2, msg: atomic(0, f(FuncOp::Set, 5)) });
+    sim.feed(leader, Input::Message { conn: CLIENT, from: None, nonce: 1, msg: atomic(0, f(FuncOp::Set, 100)) });
+    sim.feed(leader, Input::Message { conn: CLIENT, from: None, nonce: 2, msg: atomic(0, f(FuncOp::Set, 5)) });
     // A's first hop refuses it: take A's message off the link and answer with CHAIN_FAIL.
     let (link, pos, op_a, next) = sim
         .links
@@ -410,7 +414,10 @@ fn a_failed_write_does_not_hide_a_later_write_still_in_flight() {
         .unwrap();
     sim.links.get_mut(&link).unwrap().remove(pos);
     let Msg::ChainOp { op, .. } = op_a else { unreachable!() };
-    sim.feed(leader, Input::Message { conn: next as usize, nonce: 0, msg: Msg::ChainFail { leader, op, hop: 0 } });
+    sim.feed(
+        leader,
+        Input::Message { conn: next as usize, from: Some(next), nonce: 0, msg: Msg::ChainFail { leader, op, hop: 0 } },
+    );
     assert_eq!(sim.replies.get(&1), Some(&ReturnCode::Reconfigure));
     // C builds on B, which is still in flight.
     sim.client_send(leader, 3, atomic(flags::FAIL_IF_NOT_FOUND, f(FuncOp::NumAdd, 1)));
@@ -440,9 +447,9 @@ fn writes_and_requests_that_wait_too_long_are_answered_reconfigure() {
     }];
     let write =
         Msg::Atomic { version: cfg.version, region: region.id, key: key.clone(), flags: 0, checks: vec![], funcs: set };
-    sim.feed(leader, Input::Message { conn: CLIENT, nonce: 1, msg: write });
+    sim.feed(leader, Input::Message { conn: CLIENT, from: None, nonce: 1, msg: write });
     let get = Msg::Get { version: cfg.version + 5, region: region.id, key: key.clone() };
-    sim.feed(leader, Input::Message { conn: CLIENT, nonce: 2, msg: get });
+    sim.feed(leader, Input::Message { conn: CLIENT, from: None, nonce: 2, msg: get });
     assert!(sim.answers.is_empty());
     // Time is an input: nothing is due one second later, both are after 31 s.
     sim.clock = std::time::Duration::from_secs(1);
@@ -469,7 +476,7 @@ fn regions_stored_without_an_index_are_indexed_once_when_installed() {
     let now = std::time::Instant::now();
     let mut node = Node::new(server, store, 1 << 30, now, 1);
     node.step(now, Input::Config(cfg.clone()));
-    let (_, writes) = node.ready().round.unwrap();
+    let (_, writes) = node.ready().round().unwrap();
     node.store.commit(writes).unwrap();
     let coord = hyperdex_core::hashing::coordinate(DataType::Int64, &n);
     assert!(node.store.0.contains_key(&index_key(region.id, 1, coord, b"old")));
@@ -477,7 +484,7 @@ fn regions_stored_without_an_index_are_indexed_once_when_installed() {
     // Restarted on the same store: the markers say the indexes are complete; nothing to redo.
     let mut again = Node::new(server, node.store, 1 << 30, now, 1);
     again.step(now, Input::Config(cfg));
-    let writes = again.ready().round.map(|r| r.1).unwrap_or_default();
+    let writes = again.ready().round().map(|r| r.1).unwrap_or_default();
     assert!(writes.iter().all(|(k, _)| !k.starts_with(&(region.id | (1 << 63)).to_be_bytes())));
 }
 
@@ -508,17 +515,17 @@ fn answers_wait_for_the_round_of_their_writes() {
             map_key: None,
         }],
     };
-    node.step(now, Input::Message { conn: CLIENT, nonce: 1, msg: put(b"a", 1) });
+    node.step(now, Input::Message { conn: CLIENT, from: None, nonce: 1, msg: put(b"a", 1) });
     let r1 = node.ready();
-    let (round1, writes1) = r1.round.expect("a round of writes");
+    let (round1, writes1) = r1.round().expect("a round of writes");
     assert!(r1.send.is_empty(), "no answer before its write is stored: {:?}", r1.send);
-    node.step(now, Input::Message { conn: CLIENT, nonce: 2, msg: put(b"b", 2) });
-    let (round2, writes2) = node.ready().round.unwrap();
+    node.step(now, Input::Message { conn: CLIENT, from: None, nonce: 2, msg: put(b"b", 2) });
+    let (round2, writes2) = node.ready().round().unwrap();
     assert!(round2 > round1);
     // A get of a key without writes answers at once only if no earlier round is pending:
     // it is queued behind them, in order.
     let get = Msg::Get { version: cfg.version, region: sp.key_region(b"zz").unwrap().id, key: b"zz".to_vec() };
-    node.step(now, Input::Message { conn: CLIENT, nonce: 3, msg: get });
+    node.step(now, Input::Message { conn: CLIENT, from: None, nonce: 3, msg: get });
     assert!(node.ready().send.is_empty());
     node.store.commit(writes1).unwrap();
     node.step(now, Input::Committed(round1));
@@ -559,7 +566,7 @@ fn a_removed_space_is_dropped_after_the_writes_queued_before_it() {
             checks: vec![],
             funcs: set,
         };
-        sim.feed(1, Input::Message { conn: CLIENT, nonce: i as u64 + 1, msg });
+        sim.feed(1, Input::Message { conn: CLIENT, from: None, nonce: i as u64 + 1, msg });
     }
     assert!(sim.storage[&1].len() >= 3, "the writes wait for storage");
     assert_eq!(st.rm_space("s"), CoordCode::Success);
@@ -605,7 +612,7 @@ fn a_new_head_writes_above_the_writes_in_flight_through_it() {
         checks: vec![],
         funcs: set(n),
     };
-    sim.feed(old_head, Input::Message { conn: CLIENT, nonce: 1, msg: write(&cfg, 1) });
+    sim.feed(old_head, Input::Message { conn: CLIENT, from: None, nonce: 1, msg: write(&cfg, 1) });
     // Deliver the write down the chain (the tail applies it), but no acknowledgement: the
     // write is still in flight at the next replica.
     loop {
@@ -616,7 +623,7 @@ fn a_new_head_writes_above_the_writes_in_flight_through_it() {
             .map(|(l, _)| *l);
         let Some(link) = next else { break };
         let (conn, nonce, msg) = sim.links.get_mut(&link).unwrap().pop_front().unwrap();
-        sim.feed(link.1, Input::Message { conn, nonce, msg });
+        sim.feed(link.1, Input::Message { conn, from: (link.0 != 0).then_some(link.0), nonce, msg });
     }
     // The old head leaves the chain: the next replica is the point leader now.
     let mut next_cfg = cfg.clone();
@@ -630,7 +637,7 @@ fn a_new_head_writes_above_the_writes_in_flight_through_it() {
     for id in [new_head, region.replicas[2].server] {
         sim.feed(id, Input::Config(next_cfg.clone()));
     }
-    sim.feed(new_head, Input::Message { conn: CLIENT, nonce: 2, msg: write(&next_cfg, 2) });
+    sim.feed(new_head, Input::Message { conn: CLIENT, from: None, nonce: 2, msg: write(&next_cfg, 2) });
     while sim.step() {}
     assert_eq!(sim.replies.get(&2), Some(&ReturnCode::Success));
     // n = 1 and n = 2 share a region of subspace (n), whose tail applied the first write.

@@ -1,0 +1,401 @@
+//! Daemon failures against real processes: kill -9 under a load of writers and readers,
+//! chain repair, state transfer, a restart on the same data, offline regions, and a full
+//! stop and restart. Every client operation is recorded (invocation, answer or unknown
+//! outcome) and each key's history must be linearizable, final reads included, so an
+//! acknowledged write that was lost fails the test.
+
+mod common;
+
+use common::linearizability::{History, Kind, Outcome};
+use common::{wait_for, Cluster};
+use hyperclient::client::{Attribute, AttributeCheck, KeyOp, MapAttribute};
+use hyperclient::{Client, DataType, ReturnCode};
+use hyperdex_core::config::Configuration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type C = Client<u32>;
+const NO_CHECKS: &[AttributeCheck<'static>] = &[];
+const NO_MAPS: &[MapAttribute<'static>] = &[];
+/// The bound the issue sets on resuming writes after a kill (default lease of 1 s).
+const RESUME_BOUND: Duration = Duration::from_secs(2);
+
+/// Every put changes `n`, so with a subspace on `n` every put moves the object between
+/// regions (its chain passes through two regions of that subspace).
+fn space(f: u32) -> String {
+    format!("space kv key k attributes string v, int n subspace n create 8 partitions tolerate {f} failures")
+}
+
+fn client(cl: &Cluster) -> C {
+    Client::new("127.0.0.1", cl.coord_port).expect("client")
+}
+
+/// One operation, synchronously: its status and the value of `v` it read (gets).
+fn run(c: &mut C, get: bool, key: &[u8], v: &[u8], n: i64) -> (ReturnCode, Option<Vec<u8>>) {
+    let nb = n.to_le_bytes();
+    let attrs = [
+        Attribute { name: b"v", value: v, datatype: DataType::String },
+        Attribute { name: b"n", value: &nb, datatype: DataType::Int64 },
+    ];
+    let id =
+        if get { c.get(b"kv", key, 0) } else { c.key_op(KeyOp::PUT, b"kv", key, NO_CHECKS, &attrs[..], NO_MAPS, 0) };
+    if id.is_err() {
+        return (ReturnCode::Internal, None);
+    }
+    match c.loop_once(30_000) {
+        Ok(ev) => {
+            let value = ev.values.and_then(|vals| vals.iter().next().map(|(_, _, x)| x.to_vec()));
+            (ev.status, value)
+        }
+        Err(rc) => (rc, None),
+    }
+}
+
+struct Load {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<usize>>,
+    history: Arc<History>,
+    keys: Vec<Vec<u8>>,
+}
+
+/// `writers` clients, each putting unique values (and moving the object) and reading, on
+/// a small set of keys so that operations overlap.
+fn start_load(cl: &Cluster, writers: usize, keys: usize) -> Load {
+    let stop = Arc::new(AtomicBool::new(false));
+    let history = Arc::new(History::new());
+    let keys: Vec<Vec<u8>> = (0..keys).map(|i| format!("key{i}").into_bytes()).collect();
+    let threads = (0..writers)
+        .map(|w| {
+            let (stop, history, keys) = (Arc::clone(&stop), Arc::clone(&history), keys.clone());
+            let mut c = client(cl);
+            std::thread::spawn(move || {
+                let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (w as u64 + 1);
+                let mut ops = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let key = &keys[(x % keys.len() as u64) as usize];
+                    let get = x % 4 == 0;
+                    let value = format!("w{w}-{ops}").into_bytes();
+                    let t = history.invoke();
+                    let (rc, read) = run(&mut c, get, key, &value, (x >> 8) as i64);
+                    let at = history.now();
+                    ops += 1;
+                    if get {
+                        match rc {
+                            ReturnCode::Success => history.record(w, key, Kind::Read(read), t, Outcome::Ok(at)),
+                            ReturnCode::NotFound => history.record(w, key, Kind::Read(None), t, Outcome::Ok(at)),
+                            _ => {}
+                        }
+                    } else {
+                        let outcome = match rc {
+                            ReturnCode::Success => Outcome::Ok(at),
+                            // Refused before it was sent.
+                            ReturnCode::Internal => Outcome::Failed,
+                            // RECONFIGURE, a lost connection, OFFLINE: it may have been
+                            // applied somewhere.
+                            _ => Outcome::Unknown,
+                        };
+                        history.record(w, key, Kind::Write(Some(value)), t, outcome);
+                    }
+                    if rc != ReturnCode::Success && rc != ReturnCode::NotFound {
+                        // A new client after an error: no stale state carries over.
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+                ops
+            })
+        })
+        .collect();
+    Load { stop, threads, history, keys }
+}
+
+impl Load {
+    /// Stops the writers, reads every key once more (retrying until the cluster answers),
+    /// and checks every key's history. Returns the history.
+    fn finish(self, cl: &Cluster) -> Arc<History> {
+        self.stop.store(true, Ordering::Relaxed);
+        let total: usize = self.threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(total > 100, "the load made only {total} operations");
+        let mut c = client(cl);
+        for key in &self.keys {
+            wait_for("a final read", Duration::from_secs(20), || {
+                let t = self.history.invoke();
+                match run(&mut c, true, key, b"", 0) {
+                    (ReturnCode::Success, v) => {
+                        self.history.record(99, key, Kind::Read(v), t, Outcome::Ok(self.history.now()));
+                        Some(())
+                    }
+                    (ReturnCode::NotFound, _) => {
+                        self.history.record(99, key, Kind::Read(None), t, Outcome::Ok(self.history.now()));
+                        Some(())
+                    }
+                    _ => None,
+                }
+            });
+        }
+        if let Err(v) = self.history.check(|_| None) {
+            panic!("not linearizable:\n{v}");
+        }
+        self.history
+    }
+}
+
+/// How long after `killed_at` (history time) the first successful write of each key whose
+/// key region's chain held `victim` (in `before`) came; the longest of them.
+fn resume_time(h: &History, before: &Configuration, victim: u64, keys: &[Vec<u8>], killed_at: u64) -> Duration {
+    let sp = before.space(b"kv").unwrap();
+    let ops = h.ops();
+    let mut worst = Duration::ZERO;
+    for key in keys {
+        let r = sp.key_region(key).unwrap();
+        if !r.replicas.iter().any(|p| p.server == victim) {
+            continue;
+        }
+        let first = ops
+            .iter()
+            .filter(|o| o.key == *key && o.invoked >= killed_at && matches!(o.kind, Kind::Write(_)))
+            .filter_map(|o| match o.outcome {
+                Outcome::Ok(at) => Some(at),
+                _ => None,
+            })
+            .min()
+            .unwrap_or_else(|| panic!("no write of {} succeeded after the kill", String::from_utf8_lossy(key)));
+        worst = worst.max(Duration::from_nanos(first - killed_at));
+    }
+    worst
+}
+
+fn index_of(cl: &Cluster, n: usize, server: u64) -> usize {
+    (0..n).find(|&i| cl.server_id(i) == server).expect("a daemon of ours")
+}
+
+fn wait_stable(cl: &Cluster) -> Configuration {
+    let port = cl.coord_port.to_string();
+    let (code, out, err) = cl.hyperdex(&["wait-until-stable", "-h", "127.0.0.1", "-p", &port, "-t", "60"], "");
+    assert_eq!(code, 0, "wait-until-stable: {out}{err}");
+    cl.config().unwrap()
+}
+
+/// The server heading the region of the first key (a victim whose death every key of its
+/// regions notices).
+fn head_of_first_key(cfg: &Configuration, keys: &[Vec<u8>]) -> u64 {
+    cfg.space(b"kv").unwrap().key_region(&keys[0]).unwrap().replicas[0].server
+}
+
+/// Waits until the coordinator no longer lists `server` as available.
+fn wait_removed(cl: &Cluster, server: u64) -> Configuration {
+    wait_for("the failure to be noticed", Duration::from_secs(10), || cl.config().filter(|c| !c.available(server)))
+}
+
+#[test]
+fn tolerate_two_survives_two_kills_under_load() {
+    let mut cl = Cluster::start("fail-t2", 3);
+    cl.add_space(&space(2));
+    let cfg0 = wait_stable(&cl);
+    let load = start_load(&cl, 4, 16);
+    std::thread::sleep(Duration::from_millis(700));
+    let victim = head_of_first_key(&cfg0, &load.keys);
+    let killed_at = load.history.now();
+    cl.kill_daemon(index_of(&cl, 3, victim));
+    let cfg1 = wait_removed(&cl, victim);
+    // Every region still has a replica on each survivor; none is offline.
+    for r in &cfg1.space(b"kv").unwrap().subspaces[0].regions {
+        assert_eq!(r.replicas.len(), 2, "region {} after the first kill", r.id);
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let second = head_of_first_key(&cfg1, &load.keys);
+    let second_at = load.history.now();
+    cl.kill_daemon(index_of(&cl, 3, second));
+    wait_removed(&cl, second);
+    std::thread::sleep(Duration::from_millis(1500));
+    let keys = load.keys.clone();
+    let h = load.finish(&cl);
+    let first = resume_time(&h, &cfg0, victim, &keys, killed_at);
+    let again = resume_time(&h, &cfg1, second, &keys, second_at);
+    eprintln!("writes resumed {first:?} after the first kill, {again:?} after the second");
+    assert!(first <= RESUME_BOUND && again <= RESUME_BOUND, "resumed after {first:?} and {again:?}");
+}
+
+#[test]
+fn tolerate_one_rebuilds_the_lost_replica_then_survives_another_kill() {
+    let mut cl = Cluster::start("fail-t1", 3);
+    cl.add_space(&space(1));
+    let cfg0 = wait_stable(&cl);
+    let load = start_load(&cl, 4, 16);
+    std::thread::sleep(Duration::from_millis(500));
+    let victim = head_of_first_key(&cfg0, &load.keys);
+    let killed_at = load.history.now();
+    cl.kill_daemon(index_of(&cl, 3, victim));
+    wait_removed(&cl, victim);
+    // The regions that lost a replica get one on the third daemon, by state transfer, while
+    // the writers go on.
+    let cfg1 = wait_stable(&cl);
+    for ss in &cfg1.space(b"kv").unwrap().subspaces {
+        for r in &ss.regions {
+            assert_eq!(r.replicas.len(), 2);
+            assert!(r.replicas.iter().all(|p| p.server != victim));
+        }
+    }
+    // Any one more failure is survived.
+    let second = head_of_first_key(&cfg1, &load.keys);
+    let second_at = load.history.now();
+    cl.kill_daemon(index_of(&cl, 3, second));
+    wait_removed(&cl, second);
+    std::thread::sleep(Duration::from_millis(1000));
+    let keys = load.keys.clone();
+    let h = load.finish(&cl);
+    let first = resume_time(&h, &cfg0, victim, &keys, killed_at);
+    let again = resume_time(&h, &cfg1, second, &keys, second_at);
+    eprintln!("writes resumed {first:?} after the first kill, {again:?} after the second");
+    assert!(first <= RESUME_BOUND && again <= RESUME_BOUND, "resumed after {first:?} and {again:?}");
+}
+
+#[test]
+fn two_kills_at_once_on_four_daemons() {
+    let mut cl = Cluster::start("fail-4", 4);
+    cl.add_space(&space(2));
+    let cfg0 = wait_stable(&cl);
+    let load = start_load(&cl, 4, 16);
+    std::thread::sleep(Duration::from_millis(500));
+    let a = head_of_first_key(&cfg0, &load.keys);
+    let sp = cfg0.space(b"kv").unwrap();
+    let b = sp.key_region(&load.keys[0]).unwrap().replicas[1].server;
+    let killed_at = load.history.now();
+    cl.kill_daemon(index_of(&cl, 4, a));
+    cl.kill_daemon(index_of(&cl, 4, b));
+    wait_removed(&cl, a);
+    wait_removed(&cl, b);
+    // Both lost replicas are rebuilt on the two survivors... which leaves f+1 = 3 out of
+    // reach: every region keeps serving on what it has.
+    std::thread::sleep(Duration::from_millis(1500));
+    let keys = load.keys.clone();
+    let h = load.finish(&cl);
+    let t = resume_time(&h, &cfg0, a, &keys, killed_at).max(resume_time(&h, &cfg0, b, &keys, killed_at));
+    eprintln!("writes resumed {t:?} after two kills");
+    assert!(t <= RESUME_BOUND, "resumed after {t:?}");
+}
+
+#[test]
+fn a_daemon_restarted_on_its_data_rejoins_and_can_serve_everything_alone() {
+    let mut cl = Cluster::start("fail-rejoin", 3);
+    cl.add_space(&space(2));
+    let cfg0 = wait_stable(&cl);
+    let load = start_load(&cl, 4, 16);
+    std::thread::sleep(Duration::from_millis(500));
+    let victim = head_of_first_key(&cfg0, &load.keys);
+    let vi = index_of(&cl, 3, victim);
+    cl.kill_daemon(vi);
+    wait_removed(&cl, victim);
+    std::thread::sleep(Duration::from_millis(500));
+    cl.start_daemon(vi);
+    // It registers again and gets its regions back by transfer, under load.
+    let cfg1 = wait_stable(&cl);
+    assert!(cfg1.available(victim));
+    for r in &cfg1.space(b"kv").unwrap().subspaces[0].regions {
+        assert!(r.replicas.iter().any(|p| p.server == victim));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // Every other daemon dies: the restarted one is the last replica of every region.
+    for i in (0..3).filter(|&i| i != vi) {
+        let id = cl.server_id(i);
+        cl.kill_daemon(i);
+        wait_removed(&cl, id);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let cfg2 = cl.config().unwrap();
+    for ss in &cfg2.space(b"kv").unwrap().subspaces {
+        for r in &ss.regions {
+            assert_eq!(r.replicas.iter().map(|p| p.server).collect::<Vec<_>>(), vec![victim]);
+        }
+    }
+    load.finish(&cl);
+}
+
+#[test]
+fn a_region_without_replicas_is_offline_at_once_and_back_with_its_daemon() {
+    let mut cl = Cluster::start("fail-offline", 2);
+    cl.add_space("space kv key k attributes string v, int n create 8 partitions tolerate 0 failures");
+    let cfg0 = wait_stable(&cl);
+    let mut c = client(&cl);
+    let keys: Vec<Vec<u8>> = (0..64).map(|i| format!("key{i}").into_bytes()).collect();
+    for k in &keys {
+        assert_eq!(run(&mut c, false, k, k, 1).0, ReturnCode::Success);
+    }
+    let victim = head_of_first_key(&cfg0, &keys);
+    let vi = index_of(&cl, 2, victim);
+    let sp = cfg0.space(b"kv").unwrap();
+    let lost: Vec<&Vec<u8>> = keys.iter().filter(|k| sp.key_region(k).unwrap().replicas[0].server == victim).collect();
+    let kept: Vec<&Vec<u8>> = keys.iter().filter(|k| sp.key_region(k).unwrap().replicas[0].server != victim).collect();
+    assert!(!lost.is_empty() && !kept.is_empty());
+    cl.kill_daemon(vi);
+    wait_removed(&cl, victim);
+    // Once the client has the configuration: OFFLINE without waiting, for reads and writes;
+    // the other daemon's keys work.
+    wait_for("OFFLINE", Duration::from_secs(10), || {
+        (run(&mut c, true, lost[0], b"", 0).0 == ReturnCode::Offline).then_some(())
+    });
+    for k in &lost {
+        let t = Instant::now();
+        assert_eq!(run(&mut c, true, k, b"", 0).0, ReturnCode::Offline);
+        assert_eq!(run(&mut c, false, k, b"x", 2).0, ReturnCode::Offline);
+        assert!(t.elapsed() < Duration::from_secs(1), "OFFLINE took {:?}", t.elapsed());
+    }
+    for k in &kept {
+        assert_eq!(run(&mut c, true, k, b"", 0), (ReturnCode::Success, Some(k.to_vec())));
+    }
+    // The daemon comes back with its data: its keys are served again, unchanged.
+    cl.start_daemon(vi);
+    wait_for("the daemon back", Duration::from_secs(20), || cl.config().filter(|c| c.available(victim)));
+    for k in &lost {
+        let got = wait_for("a read", Duration::from_secs(10), || {
+            let r = run(&mut c, true, k, b"", 0);
+            (r.0 != ReturnCode::Offline && r.0 != ReturnCode::Reconfigure).then_some(r)
+        });
+        assert_eq!(got, (ReturnCode::Success, Some(k.to_vec())));
+    }
+}
+
+#[test]
+fn a_full_stop_and_restart_brings_every_object_back() {
+    let mut cl = Cluster::start("fail-restart", 3);
+    cl.add_space(&space(1));
+    wait_stable(&cl);
+    let mut c = client(&cl);
+    let keys: Vec<Vec<u8>> = (0..300).map(|i| format!("key{i}").into_bytes()).collect();
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(run(&mut c, false, k, k, i as i64).0, ReturnCode::Success);
+    }
+    drop(c);
+    // Daemons (SIGTERM, one after the other), then the coordinator.
+    for i in 0..3 {
+        cl.stop_daemon(i);
+    }
+    cl.stop_coordinator();
+    cl.start_coordinator();
+    for i in 0..3 {
+        cl.start_daemon(i);
+    }
+    let cfg = wait_for("every daemon back", Duration::from_secs(20), || {
+        cl.config().filter(|c| c.servers.iter().all(|s| c.available(s.id)) && c.servers.len() == 3)
+    });
+    // Every region has a replica that held it at the stop: every object is there at once,
+    // before any transfer completes.
+    for ss in &cfg.space(b"kv").unwrap().subspaces {
+        for r in &ss.regions {
+            assert!(!r.replicas.is_empty());
+        }
+    }
+    let mut c = client(&cl);
+    for k in &keys {
+        assert_eq!(
+            run(&mut c, true, k, b"", 0),
+            (ReturnCode::Success, Some(k.to_vec())),
+            "{}",
+            String::from_utf8_lossy(k)
+        );
+    }
+    wait_stable(&cl);
+}
