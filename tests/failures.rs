@@ -40,11 +40,14 @@ fn run(c: &mut C, get: bool, key: &[u8], v: &[u8], n: i64) -> (ReturnCode, Optio
     ];
     let id =
         if get { c.get(b"kv", key, 0) } else { c.key_op(KeyOp::PUT, b"kv", key, NO_CHECKS, &attrs[..], NO_MAPS, 0) };
-    if id.is_err() {
-        return (ReturnCode::Internal, None);
-    }
+    let id = match id {
+        Ok(id) => id,
+        // Refused at the call (not sent): OFFLINE, or a server that cannot be reached.
+        Err(e) => return (e.status, None),
+    };
     match c.loop_once(30_000) {
         Ok(ev) => {
+            assert_eq!(ev.id, id);
             let value = ev.values.and_then(|vals| vals.iter().next().map(|(_, _, x)| x.to_vec()));
             (ev.status, value)
         }
@@ -76,8 +79,8 @@ fn start_load(cl: &Cluster, writers: usize, keys: usize) -> Load {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    let key = &keys[(x % keys.len() as u64) as usize];
-                    let get = x % 4 == 0;
+                    let key = &keys[((x >> 24) % keys.len() as u64) as usize];
+                    let get = x.is_multiple_of(4);
                     let value = format!("w{w}-{ops}").into_bytes();
                     let t = history.invoke();
                     let (rc, read) = run(&mut c, get, key, &value, (x >> 8) as i64);
@@ -90,10 +93,11 @@ fn start_load(cl: &Cluster, writers: usize, keys: usize) -> Load {
                             _ => {}
                         }
                     } else {
+                        if std::env::var_os("FAILURES_TRACE").is_some() && rc != ReturnCode::Success {
+                            eprintln!("{:.3} w{w} put {} -> {rc:?}", at as f64 / 1e9, String::from_utf8_lossy(key));
+                        }
                         let outcome = match rc {
                             ReturnCode::Success => Outcome::Ok(at),
-                            // Refused before it was sent.
-                            ReturnCode::Internal => Outcome::Failed,
                             // RECONFIGURE, a lost connection, OFFLINE: it may have been
                             // applied somewhere.
                             _ => Outcome::Unknown,

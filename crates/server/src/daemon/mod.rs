@@ -290,8 +290,7 @@ impl Shell {
         let Some(c) = self.coord.as_mut() else { return Ok(()) };
         c.fill();
         let mut configs = Vec::new();
-        loop {
-            let Some(c) = self.coord.as_mut() else { break };
+        while let Some(c) = self.coord.as_mut() {
             match c.next_owned(MAX_FRAME) {
                 Ok(Some((ty, _nonce, body))) => match Msg::decode(ty, &body) {
                     Ok(Msg::CoordReply { code }) if _nonce == 3 => {

@@ -366,7 +366,7 @@ impl<S: Store> Node<S> {
                 }
             }
         }
-        self.xfers_out.retain(|x| sources.iter().any(|s| *s == (x.region, x.target, x.vid)));
+        self.xfers_out.retain(|x| sources.contains(&(x.region, x.target, x.vid)));
         for (region, target, vid) in sources {
             if !self.xfers_out.iter().any(|x| x.region == region && x.vid == vid) {
                 let wait_round = if self.writes.is_empty() { self.round - 1 } else { self.round };
@@ -875,7 +875,7 @@ impl<S: Store> Node<S> {
 
     /// Whether a server-to-server message on `conn` comes from an available server of the
     /// current configuration; if not, the connection is closed.
-    fn from_peer(&mut self, conn: usize, from: Option<u64>) -> Option<u64> {
+    fn check_peer(&mut self, conn: usize, from: Option<u64>) -> Option<u64> {
         match from {
             Some(s) if s != self.id && self.config.available(s) => Some(s),
             _ => {
@@ -886,6 +886,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Handles one message that arrived on connection `conn` (from daemon `from`, if known).
+    #[allow(clippy::collapsible_match)]
     pub fn handle(&mut self, conn: usize, from: Option<u64>, nonce: u64, msg: Msg) {
         match msg {
             Msg::Get { version, region, key } => {
@@ -910,7 +911,7 @@ impl<S: Store> Node<S> {
                 }
                 // Only servers of this configuration take part in chains: a removed server's
                 // late messages (it may not know yet) must not reach storage.
-                if self.from_peer(conn, from).is_none() || leader == 0 {
+                if self.check_peer(conn, from).is_none() || leader == 0 {
                     return;
                 }
                 // Every version this server has seen, applied or still in flight through it,
@@ -952,12 +953,12 @@ impl<S: Store> Node<S> {
             Msg::SearchMore { region } => self.searches.more(self.now, conn, nonce, region, &mut self.outbox),
             Msg::SearchStop { region } => self.searches.stop(conn, nonce, region),
             Msg::ChainAck { leader, op, hop } => {
-                if self.from_peer(conn, from).is_some() && hop > 0 {
+                if self.check_peer(conn, from).is_some() && hop > 0 {
                     self.chain_ack(leader, op, hop - 1);
                 }
             }
             Msg::ChainFail { leader, op, hop } => {
-                if self.from_peer(conn, from).is_some() {
+                if self.check_peer(conn, from).is_some() {
                     self.fail_hop(leader, op, hop);
                 }
             }
@@ -966,7 +967,7 @@ impl<S: Store> Node<S> {
                     let m = Msg::TransferData { version, region, vid, seq, objects };
                     return self.hold(conn, from, nonce, m);
                 }
-                if let Some(s) = self.from_peer(conn, from) {
+                if let Some(s) = self.check_peer(conn, from) {
                     for o in &objects {
                         if o.version > u64::MAX - (1 << 40) {
                             self.close.push(conn);
@@ -978,7 +979,7 @@ impl<S: Store> Node<S> {
                 }
             }
             Msg::TransferAck { region, vid, seq } => {
-                if let Some(s) = self.from_peer(conn, from) {
+                if let Some(s) = self.check_peer(conn, from) {
                     self.transfer_ack(s, region, vid, seq);
                 }
             }
