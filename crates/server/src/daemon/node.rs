@@ -174,6 +174,8 @@ struct XferOut<C> {
     unacked: std::collections::VecDeque<(u64, Instant, Vec<TransferObject>)>,
     /// When the coordinator was told the copy is complete (told again if nothing happens).
     reported: Option<Instant>,
+    /// After a lost link: nothing is sent before this time (no busy retries).
+    not_before: Option<Instant>,
 }
 
 /// How long a request may wait for a configuration newer than ours.
@@ -184,9 +186,9 @@ const PENDING_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_OBJECT_BYTES: usize = 32 << 20;
 /// A state transfer's batches: at most this many objects or bytes, and this many batches
 /// unacknowledged at once (the throttle that keeps client traffic flowing).
-const XFER_BATCH_OBJECTS: usize = 256;
+const XFER_BATCH_OBJECTS: usize = 128;
 const XFER_BATCH_BYTES: usize = 1 << 20;
-const XFER_WINDOW: usize = 4;
+const XFER_WINDOW: usize = 1;
 /// An unacknowledged batch (or an unanswered completion report) is sent again after this.
 const XFER_RETRY: Duration = Duration::from_secs(1);
 
@@ -380,6 +382,7 @@ impl<S: Store> Node<S> {
                     next_seq: 1,
                     unacked: Default::default(),
                     reported: None,
+                    not_before: None,
                 });
             }
         }
@@ -666,6 +669,9 @@ impl<S: Store> Node<S> {
         let now = self.now;
         let version = self.config.version;
         for x in &mut self.xfers_out {
+            if x.not_before.is_some_and(|t| now < t) || !self.config.available(x.target) {
+                continue;
+            }
             if x.cursor.is_none() && !x.scanned {
                 if x.wait_round > self.committed_round {
                     continue;
@@ -728,7 +734,9 @@ impl<S: Store> Node<S> {
     /// last acknowledgement may be lost).
     fn restart_transfers_to(&mut self, server: u64) {
         let wait_round = if self.writes.is_empty() { self.round - 1 } else { self.round };
+        let not_before = Some(self.now + XFER_RETRY);
         for x in self.xfers_out.iter_mut().filter(|x| x.target == server) {
+            x.not_before = not_before;
             x.cursor = None;
             x.scanned = false;
             x.unacked.clear();
