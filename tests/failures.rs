@@ -103,7 +103,11 @@ fn start_load(cl: &Cluster, writers: usize, keys: usize) -> Load {
                             ReturnCode::NotFound => history.record(w, key, Kind::Read(None), t, Outcome::Ok(at)),
                             _ => {
                                 if std::env::var_os("FAILURES_TRACE").is_some() {
-                                    eprintln!("{:.3} w{w} get {} -> {rc:?}", at as f64 / 1e9, String::from_utf8_lossy(key));
+                                    eprintln!(
+                                        "{:.3} w{w} get {} -> {rc:?}",
+                                        at as f64 / 1e9,
+                                        String::from_utf8_lossy(key)
+                                    );
                                 }
                             }
                         }
@@ -500,7 +504,10 @@ fn bench_faults() {
     let h = load.finish(&cl);
     let resume = resume_time(&h, &cfg0, victim, &keys, killed_at);
     println!("bench-faults: {objects} objects, 3 daemons, tolerate 1, 4 synchronous writers (75% puts)");
-    println!("  kill -9 to the first successful write of every key whose chain held the victim: {:.0} ms", resume.as_secs_f64() * 1e3);
+    println!(
+        "  kill -9 to the first successful write of every key whose chain held the victim: {:.0} ms",
+        resume.as_secs_f64() * 1e3
+    );
     println!("  writers before the kill: {rate_before:.0} ops/s");
     println!(
         "  from the kill until the coordinator removed the victim ({:.0} ms): {rate_detect:.0} ops/s ({:.2}x)",
@@ -513,6 +520,9 @@ fn bench_faults() {
         (rebuild - detected).as_secs_f64() * 1e3,
         rate_during / rate_before
     );
-    println!("  after (2 daemons, every region with 2 replicas): {rate_after:.0} ops/s ({:.2}x)", rate_after / rate_before);
+    println!(
+        "  after (2 daemons, every region with 2 replicas): {rate_after:.0} ops/s ({:.2}x)",
+        rate_after / rate_before
+    );
     println!("  kill -9 to stable: {:.2} s", rebuild.as_secs_f64());
 }
