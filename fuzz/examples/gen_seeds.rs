@@ -315,8 +315,8 @@ fn coord_states() -> Vec<(&'static str, CoordState)> {
          subspace s subspace i, f create 2 partitions tolerate 1 failure",
     );
     out.push(("phonebook-alltypes", st.clone()));
-    // A server that went away: kept in the state, left out of the configuration.
-    st.servers[1].available = false;
+    // A server that went away: kept in the state and the configuration, not available.
+    st.servers[1].state = hyperdex_core::config::ServerState::NotAvailable;
     st.version += 1;
     out.push(("unavailable-server", st));
 
@@ -365,6 +365,25 @@ fn main() {
         ("add-space", Msg::AddSpace { description: "space kv key k attributes v".into() }),
         ("rm-space", Msg::RmSpace { name: "kv".into() }),
         ("register", Msg::Register { server: 5, addr: "127.0.0.1:2012".into(), cluster: 9 }),
+        ("heartbeat", Msg::Heartbeat { server: 5, version: 7 }),
+        ("report", Msg::Report { server: 5, suspect: 6, version: 7 }),
+        ("shutdown", Msg::Shutdown { server: 5 }),
+        ("transfer-done", Msg::TransferDone { server: 5, region: 6, target: 7, vid: 8 }),
+        ("hello", Msg::Hello { cluster: 9, server: 5 }),
+        (
+            "transfer-data",
+            Msg::TransferData {
+                version: 3,
+                region: 6,
+                vid: 8,
+                seq: 1,
+                objects: vec![
+                    hyperdex_core::proto::TransferObject { key: s("k"), version: 3, values: Some(vec![s("v"), vec![]]) },
+                    hyperdex_core::proto::TransferObject { key: s("gone"), version: 4, values: None },
+                ],
+            },
+        ),
+        ("transfer-ack", Msg::TransferAck { region: 6, vid: 8, seq: 1 }),
         ("coord-reply", Msg::CoordReply { code: CoordCode::Duplicate }),
         ("get", Msg::Get { version: 1, region: 2, key: s("k") }),
         ("get-reply", Msg::GetReply { rc: ReturnCode::Success, values: vec![vec![], s("x"), i(3)] }),
