@@ -364,7 +364,7 @@ fn main() {
         ("config", Msg::Config { config: cfg_bytes.clone() }),
         ("add-space", Msg::AddSpace { description: "space kv key k attributes v".into() }),
         ("rm-space", Msg::RmSpace { name: "kv".into() }),
-        ("register", Msg::Register { server: 5, addr: "127.0.0.1:2012".into(), cluster: 9 }),
+        ("register", Msg::Register { server: 5, addr: "127.0.0.1:2012".into(), cluster: 9, fresh: true }),
         ("heartbeat", Msg::Heartbeat { server: 5, version: 7 }),
         ("report", Msg::Report { server: 5, suspect: 6, version: 7 }),
         ("shutdown", Msg::Shutdown { server: 5 }),
@@ -594,6 +594,7 @@ fn main() {
     add(&mut record, "small", encode_record(9, &[s("a"), vec![], i(7)]));
     let every: Vec<Vec<u8>> = types.iter().map(|t| stored_sample(*t)).collect();
     add(&mut record, "every-type", encode_record(u64::MAX, &every));
+    add(&mut record, "tombstone", hyperdex_server::daemon::storage::encode_tombstone(77));
     all.insert("record", record);
 
     // ---- space ----

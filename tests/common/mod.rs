@@ -270,7 +270,7 @@ impl Drop for Cluster {
 pub fn fake_peer(cl: &Cluster, addr: &str) -> (RawConn, u64, Configuration) {
     let mut coord = RawConn::connect(cl.coord_port).unwrap();
     let id = 0x5eed_0000_0000_0001u64 ^ u64::from(cl.coord_port);
-    let reply = coord.call(&Msg::Register { server: id, addr: addr.to_string(), cluster: 0 });
+    let reply = coord.call(&Msg::Register { server: id, addr: addr.to_string(), cluster: 0, fresh: true });
     assert!(matches!(reply, Some(Msg::CoordReply { code: hyperdex_core::CoordCode::Success })), "{reply:?}");
     let cfg = wait_for("the fake peer in the configuration", Duration::from_secs(10), || {
         cl.config().filter(|c| c.available(id))

@@ -94,11 +94,13 @@ pub enum Msg {
         name: String,
     },
     /// A daemon announces itself (first start or restart). `cluster`: the cluster its data
-    /// directory belongs to (0: none yet, a new server).
+    /// directory belongs to (0: none yet, a new server). `fresh`: the first registration of
+    /// this process (it lost whatever it held in memory, writes in flight included).
     Register {
         server: u64,
         addr: String,
         cluster: u64,
+        fresh: bool,
     },
     /// A daemon is alive and has configuration `version` (renews its lease).
     Heartbeat {
@@ -128,9 +130,8 @@ pub enum Msg {
         cluster: u64,
         server: u64,
     },
-    /// Objects of `region` from its tail to the joining replica `vid`. `seq` > 0: a batch
-    /// of the snapshot, acknowledged with [`Msg::TransferAck`] once stored; 0: a write
-    /// applied at the source since the snapshot began (not acknowledged).
+    /// A batch of a snapshot of `region` from its tail to the joining replica `vid`,
+    /// numbered from 1 (`seq`), acknowledged with [`Msg::TransferAck`] once stored.
     TransferData {
         /// The sender's configuration version (a receiver that is behind waits for it).
         version: u64,
@@ -356,8 +357,8 @@ impl Msg {
             Msg::RmSpace { name } => {
                 w.bytes(name.as_bytes());
             }
-            Msg::Register { server, addr, cluster } => {
-                w.u64(*server).bytes(addr.as_bytes()).u64(*cluster);
+            Msg::Register { server, addr, cluster, fresh } => {
+                w.u64(*server).bytes(addr.as_bytes()).u64(*cluster).u8(*fresh as u8);
             }
             Msg::Heartbeat { server, version } => {
                 w.u64(*server).u64(*version);
@@ -459,7 +460,16 @@ impl Msg {
             msg::CONFIG => Msg::Config { config: r.bytes()?.to_vec() },
             msg::ADD_SPACE => Msg::AddSpace { description: r.string()?.to_string() },
             msg::RM_SPACE => Msg::RmSpace { name: r.string()?.to_string() },
-            msg::REGISTER => Msg::Register { server: r.u64()?, addr: r.string()?.to_string(), cluster: r.u64()? },
+            msg::REGISTER => Msg::Register {
+                server: r.u64()?,
+                addr: r.string()?.to_string(),
+                cluster: r.u64()?,
+                fresh: match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(DecodeError),
+                },
+            },
             msg::HEARTBEAT => Msg::Heartbeat { server: r.u64()?, version: r.u64()? },
             msg::REPORT => Msg::Report { server: r.u64()?, suspect: r.u64()?, version: r.u64()? },
             msg::SHUTDOWN => Msg::Shutdown { server: r.u64()? },
@@ -601,7 +611,7 @@ mod tests {
             Msg::Config { config: vec![1, 2, 3] },
             Msg::AddSpace { description: "space kv key k".into() },
             Msg::RmSpace { name: "kv".into() },
-            Msg::Register { server: 5, addr: "127.0.0.1:2012".into(), cluster: 9 },
+            Msg::Register { server: 5, addr: "127.0.0.1:2012".into(), cluster: 9, fresh: true },
             Msg::Heartbeat { server: 5, version: 7 },
             Msg::Report { server: 5, suspect: 6, version: 7 },
             Msg::Shutdown { server: 5 },

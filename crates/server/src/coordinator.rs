@@ -86,19 +86,25 @@ impl CoordState {
 
     /// A daemon of this cluster (re-)registers; see [`CoordState::register_in`].
     pub fn register(&mut self, id: u64, addr: &str) -> CoordCode {
-        self.register_in(id, addr, 0)
+        self.register_in(id, addr, 0, false)
     }
 
     /// A daemon (re-)registers: `cluster` is the cluster its data belongs to (0: new). A
     /// known id may come back (with a new address) and is AVAILABLE again; a new id may not
     /// take the address of another registered server. A daemon of another cluster is
-    /// refused (MALFORMED).
-    pub fn register_in(&mut self, id: u64, addr: &str, cluster: u64) -> CoordCode {
+    /// refused (MALFORMED). A `fresh` process of a server still AVAILABLE (it restarted
+    /// before its failure was noticed) lost the writes that were passing through it: it
+    /// first leaves its chains as a failed server would, and gets its regions back by
+    /// transfer (a region it is the last replica of keeps it: what it stored is all there is).
+    pub fn register_in(&mut self, id: u64, addr: &str, cluster: u64, fresh: bool) -> CoordCode {
         if id == 0 || addr.parse::<SocketAddr>().is_err() || (cluster != 0 && cluster != self.cluster) {
             return CoordCode::Malformed;
         }
         if self.servers.iter().any(|s| s.id != id && s.addr == addr) {
             return CoordCode::Duplicate;
+        }
+        if fresh {
+            self.remove_server(id, ServerState::NotAvailable);
         }
         match self.servers.iter_mut().find(|s| s.id == id) {
             Some(s) => {
@@ -403,11 +409,11 @@ impl Coordinator {
             }
             Msg::AddSpace { description } => Some(Msg::CoordReply { code: self.state.add_space(&description) }),
             Msg::RmSpace { name } => Some(Msg::CoordReply { code: self.state.rm_space(&name) }),
-            Msg::Register { server, addr, cluster } => {
+            Msg::Register { server, addr, cluster, fresh } => {
                 let code = match from {
                     // One server per connection.
                     Some(s) if s != server => CoordCode::Malformed,
-                    _ => self.state.register_in(server, &addr, cluster),
+                    _ => self.state.register_in(server, &addr, cluster, fresh),
                 };
                 if code == CoordCode::Success {
                     // Another connection that claimed this server is no longer it.
@@ -821,14 +827,17 @@ mod tests {
     #[test]
     fn another_clusters_daemon_cannot_register() {
         let mut st = CoordState::new(5);
-        assert_eq!(st.register_in(1, "127.0.0.1:2012", 6), CoordCode::Malformed);
-        assert_eq!(st.register_in(1, "127.0.0.1:2012", 5), CoordCode::Success);
-        assert_eq!(st.register_in(2, "127.0.0.1:2013", 0), CoordCode::Success);
+        assert_eq!(st.register_in(1, "127.0.0.1:2012", 6, true), CoordCode::Malformed);
+        assert_eq!(st.register_in(1, "127.0.0.1:2012", 5, true), CoordCode::Success);
+        assert_eq!(st.register_in(2, "127.0.0.1:2013", 0, true), CoordCode::Success);
     }
 
     fn reg(core: &mut Coordinator, now: Instant, conn: usize, server: u64) {
         let addr = format!("127.0.0.1:{}", 2000 + server);
-        core.step(now, CoordInput::Message { conn, nonce: 1, msg: Msg::Register { server, addr, cluster: 0 } });
+        core.step(
+            now,
+            CoordInput::Message { conn, nonce: 1, msg: Msg::Register { server, addr, cluster: 0, fresh: true } },
+        );
     }
 
     #[test]

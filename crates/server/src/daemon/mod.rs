@@ -4,6 +4,8 @@
 //! storage thread, messages once they may leave); the logic is in [`node`], storage in
 //! [`storage`].
 
+#[cfg(test)]
+mod joint_sim;
 pub mod node;
 pub mod search;
 #[cfg(test)]
@@ -246,6 +248,8 @@ struct Shell {
     reregistered: u64,
     /// Set once a clean shutdown was acknowledged by the coordinator.
     shutdown_acked: bool,
+    /// This process has registered once (later registrations are not `fresh`).
+    registered: bool,
 }
 
 /// How often a daemon renews its lease with the coordinator (the coordinator's lease is
@@ -282,6 +286,7 @@ impl Shell {
             server: self.identity.server,
             addr: self.identity.address.clone(),
             cluster: self.identity.cluster,
+            fresh: !self.registered,
         }
         .encode(1, &mut c.wbuf);
     }
@@ -298,6 +303,9 @@ impl Shell {
                         self.shutdown_acked = code == CoordCode::Success;
                     }
                     Ok(Msg::CoordReply { code }) => {
+                        if code == CoordCode::Success {
+                            self.registered = true;
+                        }
                         if code != CoordCode::Success {
                             let why = if code == CoordCode::Malformed && self.identity.cluster != 0 {
                                 format!(
@@ -644,6 +652,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         committer,
         reregistered: 0,
         shutdown_acked: false,
+        registered: false,
     };
     sh.connect_coordinator();
     let mut events = Events::with_capacity(1024);

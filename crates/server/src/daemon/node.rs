@@ -15,7 +15,8 @@
 
 use super::search::{Schema, Searches};
 use super::storage::{
-    decode_record, encode_record, index_key, indexed_marker, storage_key, ScanPlan, Store, VERSION_FLOOR_KEY,
+    decode_record, encode_record, encode_tombstone, index_key, indexed_marker, storage_key, ScanPlan, Store,
+    VERSION_FLOOR_KEY,
 };
 use crate::fasthash::FastMap;
 use hyperdex_core::config::{Configuration, Region, RegionIndex, Space};
@@ -137,6 +138,10 @@ struct InFlight {
     applied: u64,
     values: Option<Vals>,
     count: u32,
+    /// Answers of ops refused against this in-flight state (NOTFOUND, CMPFAIL): they leave
+    /// once the writes they saw are done, RECONFIGURE if one of those failed.
+    deferred: Vec<(usize, u64, ReturnCode)>,
+    failed: bool,
 }
 
 /// An object's non-key values in schema order, shared between the cache, the in-flight
@@ -158,24 +163,32 @@ fn cached_size(skey: &[u8], values: &Option<Rc<Vec<Vec<u8>>>>) -> usize {
 }
 
 /// A state transfer this server sends as a region's tail: a snapshot of the region in
-/// acknowledged batches, and meanwhile a copy of every write the region gets here.
+/// acknowledged batches (writes made meanwhile reach the joining server through the chain,
+/// which ends with it while it joins; see [`write_chain`]).
 struct XferOut<C> {
     region: u64,
     target: u64,
     vid: u64,
     /// The snapshot is taken once storage holds this round (every write applied here before
-    /// the transfer began); writes applied after that are forwarded as they happen.
+    /// the transfer began, which may not have passed through the joining server).
     wait_round: u64,
     cursor: Option<C>,
     /// The snapshot has been read to its end.
     scanned: bool,
     next_seq: u64,
-    /// Batches sent and not acknowledged: sequence number, when sent, the objects.
-    unacked: std::collections::VecDeque<(u64, Instant, Vec<TransferObject>)>,
+    /// Batches sent and not acknowledged, in the order sent.
+    unacked: std::collections::VecDeque<Unacked>,
     /// When the coordinator was told the copy is complete (told again if nothing happens).
     reported: Option<Instant>,
     /// After a lost link: nothing is sent before this time (no busy retries).
     not_before: Option<Instant>,
+}
+
+/// A transfer batch sent and not acknowledged yet.
+struct Unacked {
+    seq: u64,
+    sent: Instant,
+    objects: Vec<TransferObject>,
 }
 
 /// How long a request may wait for a configuration newer than ours.
@@ -248,6 +261,9 @@ pub struct Node<S: Store> {
     reported: FastMap<u64, u64>,
     /// Storage failures (fatal for the process: better to stop than to ack a lost write).
     pub storage_error: Option<io::Error>,
+    /// Regions whose DropRegion task is queued before round `.1`: until that round is
+    /// committed, storage still holds their old objects, which must read as absent.
+    dropping: Vec<(u64, u64)>,
     /// Open searches of the regions this server heads.
     pub searches: Searches<S::Cursor>,
 }
@@ -291,6 +307,7 @@ impl<S: Store> Node<S> {
             xfers_in: FastMap::default(),
             reported: FastMap::default(),
             storage_error: None,
+            dropping: Vec::new(),
             searches: Searches::default(),
         };
         node.version_clock = clock_nanos.max(floor);
@@ -395,9 +412,17 @@ impl<S: Store> Node<S> {
         }
         // Regions this server held and no longer does (removed from their chain, a transfer
         // cancelled, their space removed): their objects go.
+        // Not while this server is itself out of the configuration (stopping, or declared
+        // failed): what it holds stays until it is given its regions again (then a joining
+        // region starts empty anyway).
+        let member = self.config.available(me);
         for rid in held_before {
-            let still = self.region(rid).is_some_and(|(_, _, r)| holds(r));
-            if !still && !self.xfers_in.contains_key(&rid) {
+            let region = self.region(rid).map(|(_, _, r)| holds(r));
+            let gone = match region {
+                None => true,
+                Some(still) => member && !still,
+            };
+            if gone && !self.xfers_in.contains_key(&rid) {
                 self.drop_region(rid);
             }
         }
@@ -440,6 +465,12 @@ impl<S: Store> Node<S> {
                         self.resend(k, h);
                     }
                 }
+                // A region on the way is offline: wait for it (up to PENDING_TIMEOUT).
+                Err(ReturnCode::Offline) => {
+                    if let Some(p) = self.pending.get_mut(&k) {
+                        p.stalled = true;
+                    }
+                }
                 Err(_) => self.fail_hop(k.0, k.1, k.2),
             }
         }
@@ -456,6 +487,7 @@ impl<S: Store> Node<S> {
         // (a transfer's first objects) land after.
         self.seal_round();
         self.jobs.push(Job::Task(StorageTask::DropRegion(region)));
+        self.dropping.push((region, self.round));
         let prefix = region.to_be_bytes();
         let mut freed = 0;
         self.cache.retain(|k, v| {
@@ -484,9 +516,9 @@ impl<S: Store> Node<S> {
     fn reroute(&self, hops: &[Hop], i: usize) -> Result<Vec<Hop>, ReturnCode> {
         let mine = *hops.get(i).ok_or(ReturnCode::Reconfigure)?;
         let (_, _, r) = self.region(mine.region).ok_or(ReturnCode::Reconfigure)?;
-        let pos = r.replicas.iter().position(|p| p.server == self.id).ok_or(ReturnCode::Reconfigure)?;
+        let pos = write_chain(r).position(|p| p.server == self.id).ok_or(ReturnCode::Reconfigure)?;
         let mut out = hops[..=i].to_vec();
-        for p in &r.replicas[pos + 1..] {
+        for p in write_chain(r).skip(pos + 1) {
             if !self.config.available(p.server) {
                 return Err(ReturnCode::Offline);
             }
@@ -502,15 +534,32 @@ impl<S: Store> Node<S> {
                 continue;
             }
             let (_, _, r) = self.region(h.region).ok_or(ReturnCode::Reconfigure)?;
-            if r.replicas.is_empty() || r.replicas.iter().any(|p| !self.config.available(p.server)) {
+            if r.replicas.is_empty() || write_chain(r).any(|p| !self.config.available(p.server)) {
                 return Err(ReturnCode::Offline);
             }
-            out.extend(r.replicas.iter().map(|p| Hop { region: h.region, server: p.server, store: h.store }));
+            out.extend(write_chain(r).map(|p| Hop { region: h.region, server: p.server, store: h.store }));
         }
         if out.len() > hyperdex_core::proto::MAX_HOPS {
             return Err(ReturnCode::Reconfigure);
         }
         Ok(out)
+    }
+
+    /// Whether the hops before `i` (this server) are what the current configuration makes
+    /// them: the key region's head first, and this region's chain before this server. A
+    /// write sent under an older configuration that did not come that way is refused: its
+    /// point leader may not know yet that it was replaced, and the new head must not be
+    /// skipped (a later read there would miss an acknowledged write).
+    fn came_current_way(&self, hops: &[Hop], i: usize) -> bool {
+        let head = |region| self.region(region).and_then(|(_, _, r)| write_chain(r).next().map(|p| p.server));
+        let (Some(first), Some(mine)) = (hops.first(), hops.get(i)) else { return false };
+        if head(first.region) != Some(first.server) {
+            return false;
+        }
+        let Some((_, _, r)) = self.region(mine.region) else { return false };
+        let start = hops[..i].iter().rposition(|h| h.region != mine.region).map_or(0, |j| j + 1);
+        let before = write_chain(r).map(|p| p.server).take_while(|s| *s != self.id);
+        hops[start..i].iter().map(|h| h.server).eq(before)
     }
 
     /// Sends the write of pending hop `k` again, along `hops`.
@@ -526,7 +575,11 @@ impl<S: Store> Node<S> {
         if let Some(c) = self.cache.get(skey) {
             return Ok((c.version, c.values.clone()));
         }
+        if self.dropping.iter().any(|(r, _)| skey.starts_with(&r.to_be_bytes())) {
+            return Ok((0, None));
+        }
         let (version, values) = match self.store.get(skey) {
+            Ok(Some(rec)) if rec.deleted => (rec.version, None),
             Ok(Some(rec)) => (rec.version, Some(Rc::new(rec.values))),
             Ok(None) => (0, None),
             // A record that does not decode fails this request only (SERVERERROR); a new
@@ -610,16 +663,15 @@ impl<S: Store> Node<S> {
             let new = if store { values.map(|v| v.as_slice()) } else { None };
             self.update_index(region, key, old.as_ref().map(|v| v.as_slice()), new);
         }
-        if !self.xfers_out.is_empty() {
-            self.forward_to_transfers(region, key, obj_version, if store { values } else { None });
-        }
         match (store, values) {
             (true, Some(v)) => {
                 self.writes.push((skey.clone(), Some(encode_record(obj_version, v))));
                 self.remember(skey, obj_version, Some(Rc::clone(v)), self.round);
             }
             _ => {
-                self.writes.push((skey.clone(), None));
+                // A tombstone at the delete's version, not a removal: an older write of the
+                // object arriving late (a resent hop, a held request) finds it and is dropped.
+                self.writes.push((skey.clone(), Some(encode_tombstone(obj_version))));
                 self.remember(skey, obj_version, None, self.round);
             }
         }
@@ -650,18 +702,6 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// A write applied to a region being copied goes to the joining server too (the
-    /// snapshot may predate it).
-    fn forward_to_transfers(&mut self, region: u64, key: &[u8], obj_version: u64, values: Option<&Vals>) {
-        let version = self.config.version;
-        for x in self.xfers_out.iter().filter(|x| x.region == region) {
-            let object =
-                TransferObject { key: key.to_vec(), version: obj_version, values: values.map(|v| (**v).clone()) };
-            let m = Msg::TransferData { version, region, vid: x.vid, seq: 0, objects: vec![object] };
-            self.outbox.push((Dest::Server(x.target), 0, m));
-        }
-    }
-
     /// Moves the transfers this server sends along: takes snapshots whose writes are all in
     /// storage, sends batches while the window allows, sends unacknowledged batches again
     /// after [`XFER_RETRY`], and tells the coordinator when a copy is complete.
@@ -678,18 +718,15 @@ impl<S: Store> Node<S> {
                 }
                 x.cursor = Some(self.store.snapshot_region(x.region, &ScanPlan::All));
             }
-            for (seq, sent, objects) in x.unacked.iter_mut() {
-                if now.duration_since(*sent) >= XFER_RETRY {
-                    *sent = now;
-                    let m = Msg::TransferData {
-                        version,
-                        region: x.region,
-                        vid: x.vid,
-                        seq: *seq,
-                        objects: objects.clone(),
-                    };
-                    self.outbox.push((Dest::Server(x.target), 0, m));
-                }
+            // Sent again when unacknowledged for too long (the queue stays in send order:
+            // only its due front is looked at).
+            while x.unacked.front().is_some_and(|u| now.duration_since(u.sent) >= XFER_RETRY) {
+                let Some(mut u) = x.unacked.pop_front() else { break };
+                u.sent = now;
+                let m =
+                    Msg::TransferData { version, region: x.region, vid: x.vid, seq: u.seq, objects: u.objects.clone() };
+                self.outbox.push((Dest::Server(x.target), 0, m));
+                x.unacked.push_back(u);
             }
             while !x.scanned && x.unacked.len() < XFER_WINDOW {
                 let mut objects = Vec::new();
@@ -711,16 +748,19 @@ impl<S: Store> Node<S> {
                     // A record that does not decode is not copied (reads of it fail too).
                     let Ok(rec) = decode_record(rec.as_ref()) else { continue };
                     bytes += key.len() + rec.values.iter().map(|v| v.len() + 4).sum::<usize>() + 16;
-                    objects.push(TransferObject { key: key.to_vec(), version: rec.version, values: Some(rec.values) });
+                    let values = (!rec.deleted).then_some(rec.values);
+                    objects.push(TransferObject { key: key.to_vec(), version: rec.version, values });
                 }
-                if objects.is_empty() {
+                // Even an empty region is sent as one (empty) batch: its acknowledgement is
+                // what says the joining server dropped its old copy before it joins.
+                if objects.is_empty() && x.next_seq > 1 {
                     break;
                 }
                 let seq = x.next_seq;
                 x.next_seq += 1;
                 let m = Msg::TransferData { version, region: x.region, vid: x.vid, seq, objects: objects.clone() };
                 self.outbox.push((Dest::Server(x.target), 0, m));
-                x.unacked.push_back((seq, now, objects));
+                x.unacked.push_back(Unacked { seq, sent: now, objects });
             }
             if x.scanned && x.unacked.is_empty() && x.reported.is_none_or(|t| now.duration_since(t) >= XFER_RETRY) {
                 x.reported = Some(now);
@@ -745,15 +785,14 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// Objects of a region this server is joining (or a late copy of a write for a region
-    /// it has just joined): applied if newer; a snapshot batch is acknowledged once stored.
+    /// A batch of a region this server is joining, from the region's tail: applied if newer
+    /// (new writes reach this server through the chain meanwhile), acknowledged once stored.
     #[allow(clippy::too_many_arguments)]
     fn transfer_data(&mut self, conn: usize, from: u64, region: u64, vid: u64, seq: u64, objects: Vec<TransferObject>) {
         let Some((_, _, r)) = self.region(region) else { return };
         let tail = r.replicas.last().map(|p| p.server);
         let joining = r.joining.first().is_some_and(|j| j.server == self.id && j.vid == vid);
-        let member = r.replicas.iter().any(|p| p.server == self.id) && r.replicas.iter().any(|p| p.server == from);
-        if !((joining && tail == Some(from)) || (member && seq == 0)) {
+        if !(joining && tail == Some(from)) {
             // A transfer this configuration no longer has: ignore it.
             return;
         }
@@ -761,15 +800,13 @@ impl<S: Store> Node<S> {
             let values = o.values.map(Rc::new);
             self.apply(region, &o.key, o.version, values.is_some(), values.as_ref());
         }
-        if seq > 0 {
-            // Leaves once this round is committed.
-            self.outbox.push((Dest::Conn(conn), 0, Msg::TransferAck { region, vid, seq }));
-        }
+        // Leaves once this round is committed.
+        self.outbox.push((Dest::Conn(conn), 0, Msg::TransferAck { region, vid, seq }));
     }
 
     fn transfer_ack(&mut self, from: u64, region: u64, vid: u64, seq: u64) {
         if let Some(x) = self.xfers_out.iter_mut().find(|x| x.region == region && x.vid == vid && x.target == from) {
-            x.unacked.retain(|(s, _, _)| *s != seq);
+            x.unacked.retain(|u| u.seq != seq);
         }
         self.pump_transfers();
     }
@@ -802,6 +839,7 @@ impl<S: Store> Node<S> {
             Input::Committed(round) => {
                 if round > self.committed_round {
                     self.committed_round = round;
+                    self.dropping.retain(|(_, r)| *r > round);
                     if !self.xfers_out.is_empty() {
                         self.pump_transfers();
                     }
@@ -936,9 +974,15 @@ impl<S: Store> Node<S> {
                 }
                 self.saw_version(obj_version);
                 if version < self.config.version {
-                    // Sent under an older configuration: the rest of the path follows the
-                    // chains as they are now (a server removed, or one that joined as tail).
-                    match self.reroute(&hops, hop as usize) {
+                    // Sent under an older configuration: refused unless it came the way a
+                    // write comes now; then the rest of the path follows the chains as they
+                    // are now (a server removed, or one joining as tail).
+                    let rerouted = if self.came_current_way(&hops, hop as usize) {
+                        self.reroute(&hops, hop as usize)
+                    } else {
+                        Err(ReturnCode::Reconfigure)
+                    };
+                    match rerouted {
                         Ok(h) => hops = h,
                         Err(_) => {
                             if hop > 0 {
@@ -961,13 +1005,19 @@ impl<S: Store> Node<S> {
             Msg::SearchMore { region } => self.searches.more(self.now, conn, nonce, region, &mut self.outbox),
             Msg::SearchStop { region } => self.searches.stop(conn, nonce, region),
             Msg::ChainAck { leader, op, hop } => {
-                if self.check_peer(conn, from).is_some() && hop > 0 {
-                    self.chain_ack(leader, op, hop - 1);
+                if let (Some(s), true) = (self.check_peer(conn, from), hop > 0) {
+                    self.chain_ack(leader, op, hop - 1, s);
                 }
             }
             Msg::ChainFail { leader, op, hop } => {
-                if self.check_peer(conn, from).is_some() {
-                    self.fail_hop(leader, op, hop);
+                if let Some(s) = self.check_peer(conn, from) {
+                    // The next hop could not take the write (it left the chain, or its
+                    // configuration is not ours): hops after it may have applied it, so it
+                    // is not abandoned but sent again along the chain (of the next
+                    // configuration, or of ours at the next tick).
+                    if let Some(p) = self.pending.get_mut(&(leader, op, hop)).filter(|p| p.next == s) {
+                        p.stalled = true;
+                    }
                 }
             }
             Msg::TransferData { version, region, vid, seq, objects } => {
@@ -1038,6 +1088,7 @@ impl<S: Store> Node<S> {
             let Some(p) = self.pending.get(&k) else { continue };
             match self.reroute(&p.hops, k.2 as usize) {
                 Ok(h) => self.resend(k, h),
+                Err(ReturnCode::Offline) => {}
                 Err(_) => self.fail_hop(k.0, k.1, k.2),
             }
         }
@@ -1145,24 +1196,14 @@ impl<S: Store> Node<S> {
             }
         }
         let key = &ikey.1;
-        if current.is_none() && fl & (flags::FAIL_IF_NOT_FOUND | flags::ERASE) != 0 {
-            return Err(ReturnCode::NotFound);
-        }
-        if current.is_some() && fl & flags::FAIL_IF_FOUND != 0 {
-            return Err(ReturnCode::CmpFail);
-        }
-        if !checks.is_empty() {
-            let Some(vals) = &current else { return Err(ReturnCode::NotFound) };
-            for c in &checks {
-                let (t, v) = if c.attr == 0 {
-                    (space.attrs[0].dtype, key.as_slice())
-                } else {
-                    (space.attrs[c.attr as usize].dtype, vals[c.attr as usize - 1].as_slice())
-                };
-                if !check_passes(t, v, c) {
-                    return Err(ReturnCode::CmpFail);
-                }
+        if let Err(rc) = refusal(space, key, fl, &checks, current.as_deref()) {
+            // Decided against writes still in flight: the answer must not leave before
+            // they are acknowledged (a get would still read the value before them).
+            if let Some(f) = self.inflight.get_mut(&ikey) {
+                f.deferred.push((conn, nonce, rc));
+                return Ok(());
             }
+            return Err(rc);
         }
         let new = if fl & flags::ERASE != 0 {
             None
@@ -1185,8 +1226,14 @@ impl<S: Store> Node<S> {
             // A region on the way has no available replica: the write cannot complete.
             return Err(ReturnCode::Offline);
         }
-        let entry =
-            self.inflight.entry(ikey.clone()).or_insert(InFlight { version: 0, applied: 0, values: None, count: 0 });
+        let entry = self.inflight.entry(ikey.clone()).or_insert(InFlight {
+            version: 0,
+            applied: 0,
+            values: None,
+            count: 0,
+            deferred: Vec::new(),
+            failed: false,
+        });
         entry.version = obj_version;
         entry.values = new.clone();
         entry.count += 1;
@@ -1262,8 +1309,13 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// The hop after `hop` acknowledged: apply and pass the ack backwards.
-    fn chain_ack(&mut self, leader: u64, op: u64, hop: u16) {
+    /// The hop after `hop` (on server `from`) acknowledged: apply and pass the ack backwards.
+    /// Only the server the write was last sent to counts: after a repair the same hop
+    /// number may have gone to another server first, along a path that is no longer whole.
+    fn chain_ack(&mut self, leader: u64, op: u64, hop: u16, from: u64) {
+        if self.pending.get(&(leader, op, hop)).is_none_or(|p| p.next != from) {
+            return;
+        }
         let Some(p) = self.pending.remove(&(leader, op, hop)) else { return };
         self.apply(p.region, &p.key, p.obj_version, p.store, p.values.as_ref());
         self.ack_origin(p.origin, leader, op, hop, p.key_region, &p.key);
@@ -1278,7 +1330,7 @@ impl<S: Store> Node<S> {
             Origin::Peer { conn } => self.outbox.push((Dest::Conn(conn), 0, Msg::ChainAck { leader, op, hop })),
             Origin::Local => {
                 if hop > 0 {
-                    self.chain_ack(leader, op, hop - 1);
+                    self.chain_ack(leader, op, hop - 1, self.id);
                 }
             }
         }
@@ -1289,7 +1341,12 @@ impl<S: Store> Node<S> {
         if let Some(f) = self.inflight.get_mut(&ikey) {
             f.count -= 1;
             if f.count == 0 {
-                self.inflight.remove(&ikey);
+                if let Some(f) = self.inflight.remove(&ikey) {
+                    for (conn, nonce, rc) in f.deferred {
+                        let rc = if f.failed { ReturnCode::Reconfigure } else { rc };
+                        self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc }));
+                    }
+                }
             }
         }
     }
@@ -1311,6 +1368,9 @@ impl<S: Store> Node<S> {
                 // The write may or may not have reached some replicas (RECONFIGURE says its
                 // effect is unknown). Other writes of the key may still be in flight and
                 // acknowledged later: keep the in-flight view until all of them are done.
+                if let Some(f) = self.inflight.get_mut(&(p.key_region, p.key.clone())) {
+                    f.failed = true;
+                }
                 self.finish_inflight(p.key_region, &p.key);
                 self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Reconfigure }));
             }
@@ -1426,6 +1486,36 @@ impl<S: Store> Node<S> {
     }
 }
 
+/// Why an op is refused against the object as it is (None: absent), if it is.
+fn refusal(
+    space: &Space,
+    key: &[u8],
+    fl: u8,
+    checks: &[Check],
+    current: Option<&Vec<Vec<u8>>>,
+) -> Result<(), ReturnCode> {
+    if current.is_none() && fl & (flags::FAIL_IF_NOT_FOUND | flags::ERASE) != 0 {
+        return Err(ReturnCode::NotFound);
+    }
+    if current.is_some() && fl & flags::FAIL_IF_FOUND != 0 {
+        return Err(ReturnCode::CmpFail);
+    }
+    if !checks.is_empty() {
+        let Some(vals) = current else { return Err(ReturnCode::NotFound) };
+        for c in checks {
+            let (t, v) = if c.attr == 0 {
+                (space.attrs[0].dtype, key)
+            } else {
+                (space.attrs[c.attr as usize].dtype, vals[c.attr as usize - 1].as_slice())
+            };
+            if !check_passes(t, v, c) {
+                return Err(ReturnCode::CmpFail);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The reply that ends a region's search with `rc`.
 fn search_fail(region: u64, rc: ReturnCode) -> Msg {
     Msg::SearchReply { region, rc, done: true, count: 0, n: 0, objects: Vec::new() }
@@ -1436,6 +1526,13 @@ fn key_ok(t: DataType, key: &[u8]) -> bool {
         DataType::Int64 | DataType::Float => key.is_empty() || key.len() == 8,
         _ => true,
     }
+}
+
+/// The servers a write of region `r` passes through, in order: its chain, then the server
+/// joining it (which takes every new write as the last hop while the tail copies it what
+/// came before; when the copy is done it becomes the tail, and the path does not change).
+fn write_chain(r: &Region) -> impl Iterator<Item = &hyperdex_core::config::Replica> {
+    r.replicas.iter().chain(&r.joining)
 }
 
 /// The hops of a write (value-dependent chaining): the key region's replicas, then for each
@@ -1451,7 +1548,7 @@ pub fn chain_path(
     new: Option<&Vec<Vec<u8>>>,
 ) -> Vec<Hop> {
     let mut hops = Vec::new();
-    for p in &kr.replicas {
+    for p in write_chain(kr) {
         hops.push(Hop { region: kr.id, server: p.server, store: new.is_some() });
     }
     for ss in 1..space.subspaces.len() {
@@ -1462,7 +1559,7 @@ pub fn chain_path(
         let o = old.and_then(at);
         let n = new.and_then(at);
         let mut push = |r: &Region, store: bool| {
-            for p in &r.replicas {
+            for p in write_chain(r) {
                 hops.push(Hop { region: r.id, server: p.server, store });
             }
         };

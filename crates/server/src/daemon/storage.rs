@@ -1,18 +1,25 @@
 //! Object storage behind a small trait, so the engine can be swapped. The implementation is
 //! fjall (an LSM tree). Layout (docs/storage-format.md): one keyspace `objects`;
 //! key = region id (u64 big-endian) ++ object key bytes; value = object version (u64 LE) ++
-//! value count (u32 LE) ++ per non-key attribute: u32 LE length ++ encoded value.
+//! value count (u32 LE) ++ per non-key attribute: u32 LE length ++ encoded value. A deleted
+//! object leaves a tombstone: its version and the count `u32::MAX`, no values.
 
 use hyperdex_core::wire::{DResult, Reader, Writer};
 use std::io;
 use std::path::Path;
 
-/// A stored object: its version and its non-key values in schema order.
+/// A stored object: its version and its non-key values in schema order; or, `deleted`, the
+/// tombstone a delete leaves at its version (no values), which keeps a late older write of
+/// the object from bringing it back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     pub version: u64,
     pub values: Vec<Vec<u8>>,
+    pub deleted: bool,
 }
+
+/// The value count that marks a tombstone.
+const TOMBSTONE: u32 = u32::MAX;
 
 /// Metadata lives under region id 0, which no region ever has. This key holds a u64 LE
 /// bound above every object version this daemon has issued (see node.rs).
@@ -82,28 +89,46 @@ pub fn encode_record(version: u64, values: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-/// Decodes a stored record; a corrupt record is an error, never a panic.
+/// The tombstone of an object deleted at `version`.
+pub fn encode_tombstone(version: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(12);
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&TOMBSTONE.to_le_bytes());
+    out
+}
+
+/// Decodes a stored record (or tombstone); a corrupt record is an error, never a panic.
 pub fn decode_record(buf: &[u8]) -> DResult<Record> {
     let mut r = Reader::new(buf);
     let version = r.u64()?;
+    if buf.get(8..12) == Some(&TOMBSTONE.to_le_bytes()[..]) {
+        r.u32()?;
+        r.finish()?;
+        return Ok(Record { version, values: Vec::new(), deleted: true });
+    }
     let n = r.count(4)?;
     let mut values = Vec::with_capacity(n);
     for _ in 0..n {
         values.push(r.bytes()?.to_vec());
     }
     r.finish()?;
-    Ok(Record { version, values })
+    Ok(Record { version, values, deleted: false })
 }
 
 /// What the daemon needs from a storage engine.
 pub trait Store {
+    /// The object or tombstone stored under a key.
     fn get(&self, skey: &[u8]) -> io::Result<Option<Record>>;
+    /// The object stored under a key (a tombstone reads as nothing).
+    fn get_live(&self, skey: &[u8]) -> io::Result<Option<Record>> {
+        Ok(self.get(skey)?.filter(|r| !r.deleted))
+    }
     /// The raw stored bytes of a key (for metadata such as [`VERSION_FLOOR_KEY`]).
     fn get_raw(&self, skey: &[u8]) -> io::Result<Option<Vec<u8>>>;
     /// Applies a group of writes (Some = put, None = delete) atomically and makes them
     /// survive a crash of this process before returning.
     fn commit(&mut self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> io::Result<()>;
-    /// Every object of a region, in key order: (object key, record).
+    /// Every object of a region (tombstones left out), in key order: (object key, record).
     fn scan_region(&self, region: u64) -> io::Result<Vec<(Vec<u8>, Record)>>;
     /// Deletes every object of a region, its index entries and its index marker.
     fn drop_region(&mut self, region: u64) -> io::Result<()>;
@@ -229,8 +254,9 @@ impl Store for FjallStore {
         let mut out = Vec::new();
         for g in self.objects.prefix(region.to_be_bytes()) {
             let (k, v) = g.into_inner().map_err(to_io)?;
-            if let Ok(rec) = decode_record(&v) {
-                out.push((k[8..].to_vec(), rec));
+            match decode_record(&v) {
+                Ok(rec) if !rec.deleted => out.push((k[8..].to_vec(), rec)),
+                _ => {}
             }
         }
         Ok(out)
@@ -254,7 +280,12 @@ mod tests {
     fn record_round_trip_and_corruption() {
         let vals = vec![b"a".to_vec(), vec![], 7i64.to_le_bytes().to_vec()];
         let enc = encode_record(9, &vals);
-        assert_eq!(decode_record(&enc).unwrap(), Record { version: 9, values: vals });
+        assert_eq!(decode_record(&enc).unwrap(), Record { version: 9, values: vals, deleted: false });
+        let t = encode_tombstone(12);
+        assert_eq!(decode_record(&t).unwrap(), Record { version: 12, values: vec![], deleted: true });
+        for n in 0..t.len() {
+            assert!(decode_record(&t[..n]).is_err());
+        }
         for n in 0..enc.len() {
             assert!(decode_record(&enc[..n]).is_err());
         }
