@@ -389,11 +389,6 @@ impl Coordinator {
         }
     }
 
-    /// When the next lease runs out (the shell ticks then at the latest).
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadline.values().min().copied()
-    }
-
     fn handle(&mut self, now: Instant, conn: usize, nonce: u64, msg: Msg) {
         let from = self.conn_server.get(&conn).copied();
         let reply = match msg {

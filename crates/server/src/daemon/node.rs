@@ -900,11 +900,6 @@ impl<S: Store> Node<S> {
         Ready { floor: self.floor_write.take(), jobs, send, close: std::mem::take(&mut self.close) }
     }
 
-    /// Rounds handed out and not yet reported committed.
-    pub fn uncommitted(&self) -> usize {
-        self.held_out.len()
-    }
-
     /// Whether a step left messages or writes that `ready` would hand out.
     pub fn has_output(&self) -> bool {
         !self.outbox.is_empty()
@@ -912,11 +907,6 @@ impl<S: Store> Node<S> {
             || self.floor_write.is_some()
             || !self.jobs.is_empty()
             || !self.close.is_empty()
-    }
-
-    /// The writes of this round (for shutdown: committed without a reply to send).
-    pub fn take_writes(&mut self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        std::mem::take(&mut self.writes)
     }
 
     /// Whether a server-to-server message on `conn` comes from an available server of the
@@ -1348,16 +1338,6 @@ impl<S: Store> Node<S> {
                     }
                 }
             }
-        }
-    }
-
-    /// Fails every pending hop that waits on `server`, answering RECONFIGURE to clients and
-    /// passing the failure back.
-    pub fn fail_ops_through(&mut self, server: u64) {
-        let keys: Vec<(u64, u64, u16)> =
-            self.pending.iter().filter(|(_, p)| p.next == server).map(|(k, _)| *k).collect();
-        for (leader, op, hop) in keys {
-            self.fail_hop(leader, op, hop);
         }
     }
 
