@@ -378,7 +378,11 @@ fn main() {
                 vid: 8,
                 seq: 1,
                 objects: vec![
-                    hyperdex_core::proto::TransferObject { key: s("k"), version: 3, values: Some(vec![s("v"), vec![]]) },
+                    hyperdex_core::proto::TransferObject {
+                        key: s("k"),
+                        version: 3,
+                        values: Some(vec![s("v"), vec![]]),
+                    },
                     hyperdex_core::proto::TransferObject { key: s("gone"), version: 4, values: None },
                 ],
             },
@@ -506,6 +510,48 @@ fn main() {
     }
     all.insert("config", config);
     all.insert("coord_state", coord);
+
+    // ---- coordinator: records of (conn, ms, type, len, body) ----
+    let record = |conn: u8, ms: u8, m: Option<&Msg>, special: u8| {
+        let mut body = Vec::new();
+        let ty = match m {
+            Some(m) => {
+                let mut f = Vec::new();
+                m.encode(0, &mut f);
+                let fr = hyperdex_core::wire::parse_frame(&f, hyperdex_core::wire::MAX_FRAME).unwrap().unwrap();
+                body = fr.body.to_vec();
+                fr.msg_type
+            }
+            None => special,
+        };
+        let mut r = vec![conn, ms, ty];
+        r.extend_from_slice(&(body.len() as u16).to_le_bytes());
+        r.extend_from_slice(&body);
+        r
+    };
+    let hb = |s: u64| Msg::Heartbeat { server: s, version: 5 };
+    let mut coordinator = Seeds::new();
+    let mut lease = Vec::new();
+    for _ in 0..20 {
+        lease.extend(record(1, 25, Some(&hb(1)), 0));
+        lease.extend(record(2, 0, Some(&hb(2)), 0));
+        lease.extend(record(0, 0, None, 0xFE));
+    }
+    add(&mut coordinator, "lease-expires", lease);
+    let mut churn = record(3, 10, None, 0xFF);
+    churn.extend(record(1, 40, None, 0xFE));
+    churn.extend(record(
+        3,
+        1,
+        Some(&Msg::Register { server: 3, addr: "127.0.0.1:2003".into(), cluster: 7, fresh: true }),
+        0,
+    ));
+    churn.extend(record(1, 1, Some(&Msg::Report { server: 1, suspect: 2, version: 8 }), 0));
+    churn.extend(record(1, 1, Some(&Msg::TransferDone { server: 1, region: 4, target: 3, vid: 20 }), 0));
+    churn.extend(record(2, 1, Some(&Msg::Shutdown { server: 2 }), 0));
+    churn.extend(record(5, 1, Some(&Msg::ConfigWait { have: 0 }), 0));
+    add(&mut coordinator, "churn", churn);
+    all.insert("coordinator", coordinator);
 
     // ---- values: every datatype ----
     let mut values = Seeds::new();

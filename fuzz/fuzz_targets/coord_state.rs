@@ -1,7 +1,7 @@
 //! The coordinator's persisted state (`hyperdex-coordinator.state`, docs/storage-format.md).
 //! A state that decodes must survive encode -> decode unchanged, and encode to the same
 //! bytes again (the configuration inside is rebuilt from the state, so the first encoding
-//! may differ from the input: servers the state marks unavailable drop out of it).
+//! may differ from the input in how it is laid out).
 #![no_main]
 
 use hyperdex_server::coordinator::CoordState;
