@@ -182,6 +182,10 @@ struct XferOut<C> {
     reported: Option<Instant>,
     /// After a lost link: nothing is sent before this time (no busy retries).
     not_before: Option<Instant>,
+    /// The last key of the snapshot the target has acknowledged, every key before it
+    /// included: a copy restarted after a lost link resumes after it (later writes to
+    /// those keys reach the target through the chain, which ends with it).
+    acked_to: Option<Vec<u8>>,
 }
 
 /// A transfer batch sent and not acknowledged yet.
@@ -403,6 +407,7 @@ impl<S: Store> Node<S> {
                     unacked: Default::default(),
                     reported: None,
                     not_before: None,
+                    acked_to: None,
                 });
             }
         }
@@ -748,6 +753,10 @@ impl<S: Store> Node<S> {
                         }
                     };
                     let Some(key) = skey.as_ref().get(8..) else { continue };
+                    if x.acked_to.as_deref().is_some_and(|a| key <= a) {
+                        // Copied before the link broke.
+                        continue;
+                    }
                     // A record that does not decode is not copied (reads of it fail too).
                     let Ok(rec) = decode_record(rec.as_ref()) else { continue };
                     bytes += key.len() + rec.values.iter().map(|v| v.len() + 4).sum::<usize>() + 16;
@@ -773,8 +782,8 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// The link to a transfer's target broke: start that copy over (what was sent since the
-    /// last acknowledgement may be lost).
+    /// The link to a transfer's target broke: take a new snapshot and go on after the last
+    /// key the target acknowledged (what was sent since may be lost).
     fn restart_transfers_to(&mut self, server: u64) {
         let wait_round = if self.writes.is_empty() { self.round - 1 } else { self.round };
         let not_before = Some(self.now + XFER_RETRY);
@@ -809,6 +818,12 @@ impl<S: Store> Node<S> {
 
     fn transfer_ack(&mut self, from: u64, region: u64, vid: u64, seq: u64) {
         if let Some(x) = self.xfers_out.iter_mut().find(|x| x.region == region && x.vid == vid && x.target == from) {
+            // In order (the oldest batch): everything up to its last key is at the target.
+            if x.unacked.front().is_some_and(|u| u.seq == seq) {
+                if let Some(last) = x.unacked.front().and_then(|u| u.objects.last()) {
+                    x.acked_to = Some(last.key.clone());
+                }
+            }
             x.unacked.retain(|u| u.seq != seq);
         }
         self.pump_transfers();

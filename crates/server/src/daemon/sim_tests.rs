@@ -657,3 +657,54 @@ fn a_new_head_writes_above_the_writes_in_flight_through_it() {
         assert_eq!(rec.values, vec![two.clone()], "server {id} kept the older write in region {r}");
     }
 }
+
+/// A state transfer is acknowledged batch by batch and, after its link breaks, resumes
+/// after the last key the target acknowledged instead of starting over.
+#[test]
+fn a_broken_transfer_resumes_after_what_was_acknowledged() {
+    use super::node::Dest;
+    use super::storage::encode_record;
+    use hyperdex_core::proto::TransferObject;
+    let mut st = CoordState::new(5);
+    st.register(1, "127.0.0.1:1");
+    st.add_space("space s key k attributes int n create 1 partitions tolerate 1 failures");
+    // A second server joins the region: server 1 (its tail) copies it.
+    st.register(2, "127.0.0.1:2");
+    let cfg = st.config();
+    let region = cfg.spaces[0].subspaces[0].regions[0].clone();
+    assert_eq!(region.joining.iter().map(|p| p.server).collect::<Vec<_>>(), vec![2]);
+    let mut store = MemStore::default();
+    for i in 0..20u8 {
+        store.0.insert(storage_key(region.id, &[b'k', i]), encode_record(7, &[vec![i; 8]]));
+    }
+    let t0 = std::time::Instant::now();
+    let mut node = Node::new(1, store, 1 << 30, t0, 1);
+    node.step(t0, Input::Config(cfg));
+    // Nothing was written since the start: the snapshot is taken at once.
+    node.step(t0, Input::Committed(0));
+    let batch = |node: &mut Node<MemStore>| -> Option<(u64, Vec<TransferObject>)> {
+        node.ready().send.into_iter().find_map(|(d, _, m)| match (d, m) {
+            (Dest::Server(2), Msg::TransferData { seq, objects, .. }) => Some((seq, objects)),
+            _ => None,
+        })
+    };
+    let ack = |node: &mut Node<MemStore>, seq| {
+        let msg = Msg::TransferAck { region: region.id, vid: region.joining[0].vid, seq };
+        node.step(t0, Input::Message { conn: 9, from: Some(2), nonce: 0, msg });
+    };
+    let (s1, first) = batch(&mut node).expect("a first batch");
+    assert_eq!(first.len(), 4);
+    assert!(batch(&mut node).is_none(), "one batch in flight at a time");
+    ack(&mut node, s1);
+    let (s2, second) = batch(&mut node).expect("the next batch once acknowledged");
+    ack(&mut node, s2);
+    let (_, lost) = batch(&mut node).expect("a third batch");
+    // The link breaks with the third batch unacknowledged.
+    node.step(t0, Input::Closed { conn: 9, peer: Some(2) });
+    assert!(batch(&mut node).is_none());
+    let later = t0 + std::time::Duration::from_secs(2);
+    node.step(later, Input::Tick);
+    let (_, resumed) = batch(&mut node).expect("the copy goes on");
+    assert_eq!(resumed[0].key, lost[0].key, "it resumes right after the acknowledged keys");
+    assert!(resumed[0].key > second.last().unwrap().key);
+}
