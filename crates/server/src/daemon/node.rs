@@ -197,7 +197,8 @@ struct Unacked {
 
 /// How long a request may wait for a configuration newer than ours.
 const HELD_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a hop waits for the rest of its chain (across repairs) before failing the write.
+/// How long a hop waits for the rest of its chain (across repairs and resends) before
+/// failing the write.
 const PENDING_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest object (key and encoded values) a write may produce: well inside one frame.
 const MAX_OBJECT_BYTES: usize = 32 << 20;
@@ -571,10 +572,16 @@ impl<S: Store> Node<S> {
     }
 
     /// Sends the write of pending hop `k` again, along `hops`.
+    /// The write keeps its first send time: however often it is sent again, it fails after
+    /// [`PENDING_TIMEOUT`] without an acknowledgement.
     fn resend(&mut self, k: (u64, u64, u16), hops: Vec<Hop>) {
         let Some(p) = self.pending.remove(&k) else { return };
         let (leader, op, hop) = k;
+        let since = p.since;
         self.chain_hop(p.origin, leader, op, hop, p.space, p.key, p.obj_version, hops, p.values);
+        if let Some(again) = self.pending.get_mut(&k) {
+            again.since = since;
+        }
     }
 
     /// The newest version this server knows for a storage key, and the object if present:

@@ -708,3 +708,45 @@ fn a_broken_transfer_resumes_after_what_was_acknowledged() {
     assert_eq!(resumed[0].key, lost[0].key, "it resumes right after the acknowledged keys");
     assert!(resumed[0].key > second.last().unwrap().key);
 }
+
+/// A write whose next hop refuses it every time it is sent again still fails (RECONFIGURE)
+/// once it has waited [`PENDING_TIMEOUT`] in all, not forever.
+#[test]
+fn a_write_refused_again_and_again_fails_after_the_pending_timeout() {
+    let cfg = cluster_config();
+    let sp = cfg.space(b"s").unwrap().clone();
+    let mut sim = Sim::new(&cfg);
+    let key = b"k".to_vec();
+    let region = sp.key_region(&key).unwrap();
+    let leader = region.replicas[0].server;
+    let set = vec![Func {
+        attr: 1,
+        op: FuncOp::Set,
+        arg_type: DataType::Int64,
+        arg: 1i64.to_le_bytes().to_vec(),
+        map_key: None,
+    }];
+    let write =
+        Msg::Atomic { version: cfg.version, region: region.id, key: key.clone(), flags: 0, checks: vec![], funcs: set };
+    sim.feed(leader, Input::Message { conn: CLIENT, from: None, nonce: 1, msg: write });
+    // Every copy of the write sent to the next hop is refused.
+    let mut refusals = 0;
+    for second in 1..=12u64 {
+        while let Some((link, pos, m)) = sim.links.iter().find_map(|(l, q)| {
+            q.iter().position(|(_, _, m)| matches!(m, Msg::ChainOp { hop: 1, .. })).map(|i| (*l, i, q[i].2.clone()))
+        }) {
+            sim.links.get_mut(&link).unwrap().remove(pos);
+            let Msg::ChainOp { leader: l, op, .. } = m else { unreachable!() };
+            let fail = Msg::ChainFail { leader: l, op, hop: 0 };
+            sim.feed(leader, Input::Message { conn: link.1 as usize, from: Some(link.1), nonce: 0, msg: fail });
+            refusals += 1;
+        }
+        sim.clock = std::time::Duration::from_secs(second);
+        sim.feed(leader, Input::Tick);
+        if second < 10 {
+            assert_eq!(sim.replies.get(&1), None, "still trying at {second} s");
+        }
+    }
+    assert!(refusals >= 9, "sent again every tick: {refusals}");
+    assert_eq!(sim.replies.get(&1), Some(&ReturnCode::Reconfigure));
+}
