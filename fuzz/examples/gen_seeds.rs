@@ -640,7 +640,7 @@ fn main() {
     add(&mut record, "small", encode_record(9, &[s("a"), vec![], i(7)]));
     let every: Vec<Vec<u8>> = types.iter().map(|t| stored_sample(*t)).collect();
     add(&mut record, "every-type", encode_record(u64::MAX, &every));
-    add(&mut record, "tombstone", hyperdex_server::daemon::storage::encode_tombstone(77));
+    add(&mut record, "tombstone", hyperdex_server::daemon::storage::encode_tombstone(77, 1_700_000_000_000_000_000));
     all.insert("record", record);
 
     // ---- space ----

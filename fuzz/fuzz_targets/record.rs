@@ -11,7 +11,11 @@ static ALLOC: hyperdex_fuzz::BudgetAlloc = hyperdex_fuzz::BudgetAlloc;
 fuzz_target!(|data: &[u8]| {
     let _budget = hyperdex_fuzz::alloc_budget(data.len());
     let Ok(rec) = decode_record(data) else { return };
-    let out = if rec.deleted { encode_tombstone(rec.version) } else { encode_record(rec.version, &rec.values) };
+    let out = if rec.deleted {
+        encode_tombstone(rec.version, rec.deleted_at)
+    } else {
+        encode_record(rec.version, &rec.values)
+    };
     assert_eq!(out, data, "the record re-encodes differently");
     assert_eq!(decode_record(&out).as_ref(), Ok(&rec));
 });

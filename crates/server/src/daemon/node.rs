@@ -195,6 +195,21 @@ struct Unacked {
     objects: Vec<TransferObject>,
 }
 
+/// A tombstone older than this is dropped: by then no older write of its object can still
+/// arrive (a write is given up 10 s after a hop first sent it, a held request after 10 s,
+/// so a write lives at most tens of seconds times the hops of its path).
+const TOMBSTONE_AGE: Duration = Duration::from_secs(3600);
+/// How often the regions held here are swept for old tombstones, and how many records one
+/// tick of a sweep reads.
+const TOMBSTONE_SWEEP_EVERY: Duration = Duration::from_secs(600);
+const TOMBSTONE_SWEEP_BUDGET: usize = 4096;
+
+/// A sweep for old tombstones: the regions left to read, and the snapshot being read.
+struct Sweep<C> {
+    regions: Vec<u64>,
+    cursor: Option<(u64, C)>,
+}
+
 /// How long a request may wait for a configuration newer than ours.
 const HELD_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a hop waits for the rest of its chain (across repairs and resends) before
@@ -274,6 +289,13 @@ pub struct Node<S: Store> {
     dropping: Vec<(u64, u64)>,
     /// Open searches of the regions this server heads.
     pub searches: Searches<S::Cursor>,
+    /// The wall clock (ns) at `started`: `wall()` is the wall clock now, from the inputs'
+    /// monotonic time (tombstones record when they were made).
+    wall_start: u64,
+    started: Instant,
+    /// The sweep for old tombstones under way, and when the next one starts.
+    sweep: Option<Sweep<S::Cursor>>,
+    next_sweep: Instant,
 }
 
 const MAX_HELD: usize = 100_000;
@@ -317,6 +339,10 @@ impl<S: Store> Node<S> {
             storage_error: None,
             dropping: Vec::new(),
             searches: Searches::default(),
+            wall_start: clock_nanos,
+            started: now,
+            sweep: None,
+            next_sweep: now + TOMBSTONE_SWEEP_EVERY,
         };
         node.version_clock = clock_nanos.max(floor);
         node.version_floor = floor;
@@ -324,6 +350,74 @@ impl<S: Store> Node<S> {
         // previous run must not match a new one): start from the clock too.
         node.next_op = node.version_clock;
         node
+    }
+
+    /// The wall clock now, in nanoseconds.
+    fn wall(&self) -> u64 {
+        self.wall_start.saturating_add(self.now.saturating_duration_since(self.started).as_nanos() as u64)
+    }
+
+    /// One tick's share of the sweep for old tombstones: starts one every
+    /// [`TOMBSTONE_SWEEP_EVERY`] over the regions held here, reads at most
+    /// [`TOMBSTONE_SWEEP_BUDGET`] records, and deletes each tombstone older than
+    /// [`TOMBSTONE_AGE`] that is still the newest state of its object.
+    fn sweep_tombstones(&mut self) {
+        if self.sweep.is_none() {
+            if self.now < self.next_sweep {
+                return;
+            }
+            self.next_sweep = self.now + TOMBSTONE_SWEEP_EVERY;
+            let me = self.id;
+            let regions = self
+                .config
+                .spaces
+                .iter()
+                .flat_map(|sp| sp.subspaces.iter())
+                .flat_map(|ss| ss.regions.iter())
+                .filter(|r| r.replicas.iter().any(|p| p.server == me))
+                .map(|r| r.id)
+                .collect();
+            self.sweep = Some(Sweep { regions, cursor: None });
+        }
+        let cutoff = self.wall().saturating_sub(TOMBSTONE_AGE.as_nanos() as u64);
+        let mut old = Vec::new();
+        let mut budget = TOMBSTONE_SWEEP_BUDGET;
+        while budget > 0 {
+            let Some(sw) = self.sweep.as_mut() else { break };
+            if sw.cursor.is_none() {
+                let Some(region) = sw.regions.pop() else {
+                    self.sweep = None;
+                    break;
+                };
+                sw.cursor = Some((region, self.store.snapshot_region(region, &ScanPlan::All)));
+            }
+            let Some((_, cursor)) = sw.cursor.as_mut() else { break };
+            match cursor.next() {
+                None => sw.cursor = None,
+                Some(Err(e)) => {
+                    self.storage_error.get_or_insert(e);
+                    self.sweep = None;
+                    break;
+                }
+                Some(Ok((skey, rec))) => {
+                    budget -= 1;
+                    if let Ok(r) = decode_record(rec.as_ref()) {
+                        if r.deleted && r.deleted_at < cutoff {
+                            old.push((skey.as_ref().to_vec(), r.version));
+                        }
+                    }
+                }
+            }
+        }
+        for (skey, version) in old {
+            // Only if nothing newer happened to the object since the snapshot.
+            if matches!(self.read(&skey), Ok((v, None)) if v == version) {
+                if let Some(c) = self.cache.remove(&skey) {
+                    self.cache_bytes -= cached_size(&skey, &c.values);
+                }
+                self.writes.push((skey, None));
+            }
+        }
     }
 
     /// The next object version, above `previous` and every version issued before.
@@ -686,7 +780,7 @@ impl<S: Store> Node<S> {
             _ => {
                 // A tombstone at the delete's version, not a removal: an older write of the
                 // object arriving late (a resent hop, a held request) finds it and is dropped.
-                self.writes.push((skey.clone(), Some(encode_tombstone(obj_version))));
+                self.writes.push((skey.clone(), Some(encode_tombstone(obj_version, self.wall()))));
                 self.remember(skey, obj_version, None, self.round);
             }
         }
@@ -879,6 +973,7 @@ impl<S: Store> Node<S> {
             Input::Unreachable(server) => self.lost_peer(server),
             Input::Tick => {
                 self.expire(now);
+                self.sweep_tombstones();
                 self.retry_stalled();
                 self.pump_transfers();
             }

@@ -750,3 +750,76 @@ fn a_write_refused_again_and_again_fails_after_the_pending_timeout() {
     assert!(refusals >= 9, "sent again every tick: {refusals}");
     assert_eq!(sim.replies.get(&1), Some(&ReturnCode::Reconfigure));
 }
+
+/// Tombstones older than an hour are swept away (a sweep every ten minutes, in slices);
+/// younger ones stay, and so does an object written again after its tombstone was read.
+#[test]
+fn old_tombstones_are_swept_and_young_ones_kept() {
+    use super::storage::{encode_record, encode_tombstone};
+    let mut st = CoordState::new(5);
+    st.register(1, "127.0.0.1:1");
+    st.add_space("space s key k attributes int n create 1 partitions tolerate 0 failures");
+    let cfg = st.config();
+    let region = cfg.spaces[0].subspaces[0].regions[0].id;
+    let hour: u64 = 3600 * 1_000_000_000;
+    let wall = 10 * hour;
+    let mut store = MemStore::default();
+    store.0.insert(storage_key(region, b"old"), encode_tombstone(5, wall - 2 * hour));
+    store.0.insert(storage_key(region, b"young"), encode_tombstone(6, wall - hour / 2));
+    store.0.insert(storage_key(region, b"live"), encode_record(7, &[vec![1; 8]]));
+    store.0.insert(storage_key(region, b"zz"), encode_tombstone(4, wall - 2 * hour));
+    for i in 0..5000u32 {
+        // Enough records that a sweep takes more than one tick.
+        store.0.insert(storage_key(region, format!("gone{i:05}").as_bytes()), encode_tombstone(8, wall - 3 * hour));
+    }
+    let t0 = std::time::Instant::now();
+    let mut node = Node::new(1, store, 1 << 30, t0, wall);
+    node.step(t0, Input::Config(cfg));
+    let commit = |node: &mut Node<MemStore>| {
+        for job in node.ready().jobs {
+            if let Job::Round(_, w) = job {
+                node.store.commit(w).unwrap();
+            }
+        }
+    };
+    commit(&mut node);
+    // Nothing before the first sweep is due.
+    node.step(t0 + std::time::Duration::from_secs(60), Input::Tick);
+    commit(&mut node);
+    assert!(left_in(&node, region, b"old"));
+    let later = t0 + std::time::Duration::from_secs(601);
+    // The first slice of the sweep reads its snapshot up to some of the "gone" keys...
+    node.step(later, Input::Tick);
+    commit(&mut node);
+    assert!(left_in(&node, region, b"zz"));
+    // ... then "zz" is written again before the sweep reaches its (old) tombstone.
+    let put = Msg::Atomic {
+        version: node.config.version,
+        region,
+        key: b"zz".to_vec(),
+        flags: 0,
+        checks: vec![],
+        funcs: vec![Func {
+            attr: 1,
+            op: FuncOp::Set,
+            arg_type: DataType::Int64,
+            arg: 9i64.to_le_bytes().to_vec(),
+            map_key: None,
+        }],
+    };
+    node.step(later, Input::Message { conn: CLIENT, from: None, nonce: 1, msg: put });
+    commit(&mut node);
+    for _ in 0..2 {
+        node.step(later, Input::Tick);
+        commit(&mut node);
+    }
+    assert!(node.store.get_live(&storage_key(region, b"zz")).unwrap().is_some(), "the new object stays");
+    assert!(!left_in(&node, region, b"old"), "a tombstone two hours old is gone");
+    assert!(!left_in(&node, region, b"gone04999"), "the whole region was swept");
+    assert!(left_in(&node, region, b"young"), "a tombstone half an hour old stays");
+    assert!(left_in(&node, region, b"live"), "objects stay");
+}
+
+fn left_in(node: &Node<MemStore>, region: u64, k: &[u8]) -> bool {
+    node.store.0.contains_key(&storage_key(region, k))
+}

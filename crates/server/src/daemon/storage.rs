@@ -2,7 +2,8 @@
 //! fjall (an LSM tree). Layout (docs/storage-format.md): one keyspace `objects`;
 //! key = region id (u64 big-endian) ++ object key bytes; value = object version (u64 LE) ++
 //! value count (u32 LE) ++ per non-key attribute: u32 LE length ++ encoded value. A deleted
-//! object leaves a tombstone: its version and the count `u32::MAX`, no values.
+//! object leaves a tombstone: its version, the count `u32::MAX`, and when it was deleted
+//! (wall clock, u64 LE nanoseconds).
 
 use hyperdex_core::wire::{DResult, Reader, Writer};
 use std::io;
@@ -16,6 +17,8 @@ pub struct Record {
     pub version: u64,
     pub values: Vec<Vec<u8>>,
     pub deleted: bool,
+    /// A tombstone's deletion time (wall clock, nanoseconds; 0 for an object).
+    pub deleted_at: u64,
 }
 
 /// The value count that marks a tombstone.
@@ -89,11 +92,12 @@ pub fn encode_record(version: u64, values: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-/// The tombstone of an object deleted at `version`.
-pub fn encode_tombstone(version: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(12);
+/// The tombstone of an object deleted at `version`, at wall-clock time `deleted_at` (ns).
+pub fn encode_tombstone(version: u64, deleted_at: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(20);
     out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&TOMBSTONE.to_le_bytes());
+    out.extend_from_slice(&deleted_at.to_le_bytes());
     out
 }
 
@@ -103,8 +107,9 @@ pub fn decode_record(buf: &[u8]) -> DResult<Record> {
     let version = r.u64()?;
     if buf.get(8..12) == Some(&TOMBSTONE.to_le_bytes()[..]) {
         r.u32()?;
+        let deleted_at = r.u64()?;
         r.finish()?;
-        return Ok(Record { version, values: Vec::new(), deleted: true });
+        return Ok(Record { version, values: Vec::new(), deleted: true, deleted_at });
     }
     let n = r.count(4)?;
     let mut values = Vec::with_capacity(n);
@@ -112,7 +117,7 @@ pub fn decode_record(buf: &[u8]) -> DResult<Record> {
         values.push(r.bytes()?.to_vec());
     }
     r.finish()?;
-    Ok(Record { version, values, deleted: false })
+    Ok(Record { version, values, deleted: false, deleted_at: 0 })
 }
 
 /// What the daemon needs from a storage engine.
@@ -280,9 +285,9 @@ mod tests {
     fn record_round_trip_and_corruption() {
         let vals = vec![b"a".to_vec(), vec![], 7i64.to_le_bytes().to_vec()];
         let enc = encode_record(9, &vals);
-        assert_eq!(decode_record(&enc).unwrap(), Record { version: 9, values: vals, deleted: false });
-        let t = encode_tombstone(12);
-        assert_eq!(decode_record(&t).unwrap(), Record { version: 12, values: vec![], deleted: true });
+        assert_eq!(decode_record(&enc).unwrap(), Record { version: 9, values: vals, deleted: false, deleted_at: 0 });
+        let t = encode_tombstone(12, 345);
+        assert_eq!(decode_record(&t).unwrap(), Record { version: 12, values: vec![], deleted: true, deleted_at: 345 });
         for n in 0..t.len() {
             assert!(decode_record(&t[..n]).is_err());
         }
