@@ -12,13 +12,18 @@ use std::time::Duration;
 
 /// Sends one message to the coordinator and waits for its answer.
 pub fn rpc(host: &str, port: u16, msg: &Msg) -> io::Result<Msg> {
+    rpc_within(host, port, msg, Duration::from_secs(30))
+}
+
+/// [`rpc`], waiting at most `wait` for the answer.
+fn rpc_within(host: &str, port: u16, msg: &Msg, wait: Duration) -> io::Result<Msg> {
     let addr = (host, port)
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("cannot resolve {host}")))?;
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_nodelay(true)?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
     let mut out = Vec::new();
     msg.encode(1, &mut out);
     s.write_all(&out)?;
@@ -83,7 +88,8 @@ pub fn wait_until_stable(host: &str, port: u16, timeout: Option<Duration>) -> Re
         }
         // A wait for anything newer than what we saw: the coordinator answers when the
         // configuration changes (the socket's read timeout bounds the wait).
-        match rpc(host, port, &Msg::ConfigWait { have }) {
+        let wait = left.unwrap_or(Duration::from_secs(30)).min(Duration::from_secs(30));
+        match rpc_within(host, port, &Msg::ConfigWait { have }, wait) {
             Ok(Msg::Config { config }) => {
                 let cfg = Configuration::decode(&config).map_err(|_| ReturnCode::BadConfig)?;
                 if cfg.stable() {
