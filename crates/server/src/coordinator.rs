@@ -373,12 +373,13 @@ impl Coordinator {
                 let late: Vec<u64> = self.deadline.iter().filter(|(_, d)| **d <= now).map(|(s, _)| *s).collect();
                 for s in late {
                     self.deadline.remove(&s);
+                    let why = if self.conn_server.values().any(|v| *v == s) {
+                        format!("silent for its lease of {} ms", self.lease.as_millis())
+                    } else {
+                        "its connection closed and it did not come back".to_string()
+                    };
                     if self.state.remove_server(s, ServerState::NotAvailable) {
-                        self.log.push(format!(
-                            "server {s} failed (silent for its lease of {} ms); configuration {}",
-                            self.lease.as_millis(),
-                            self.state.version
-                        ));
+                        self.log.push(format!("server {s} failed ({why}); configuration {}", self.state.version));
                     }
                 }
             }
@@ -871,13 +872,14 @@ mod tests {
         let cfg = core.state.config();
         assert!(cfg.available(1) && cfg.available(2));
         assert_eq!(cfg.server_state(3), Some(ServerState::NotAvailable));
-        assert!(core.ready().log.iter().any(|l| l.contains("server 3 failed")));
+        assert!(core.ready().log.iter().any(|l| l.contains("server 3 failed (silent for its lease")));
         // A closed connection: declared failed within a quarter lease unless it registers.
         core.step(t, CoordInput::Closed { conn: 2 });
         core.step(t + Duration::from_millis(200), CoordInput::Tick);
         assert!(core.state.config().available(2));
         core.step(t + Duration::from_millis(300), CoordInput::Tick);
         assert_eq!(core.state.config().server_state(2), Some(ServerState::NotAvailable));
+        assert!(core.ready().log.iter().any(|l| l.contains("server 2 failed (its connection closed")));
         // It registers again: available, with a fresh lease.
         reg(&mut core, t + Duration::from_millis(400), 12, 2);
         assert!(core.state.config().available(2));
