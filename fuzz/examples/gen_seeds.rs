@@ -366,6 +366,7 @@ fn main() {
         ("rm-space", Msg::RmSpace { name: "kv".into() }),
         ("register", Msg::Register { server: 5, addr: "127.0.0.1:2012".into(), cluster: 9, fresh: true }),
         ("heartbeat", Msg::Heartbeat { server: 5, version: 7 }),
+        ("heartbeat-ack", Msg::HeartbeatAck { lease_ms: 500 }),
         ("report", Msg::Report { server: 5, suspect: 6, version: 7 }),
         ("shutdown", Msg::Shutdown { server: 5 }),
         ("transfer-done", Msg::TransferDone { server: 5, region: 6, target: 7, vid: 8 }),

@@ -16,6 +16,7 @@ pub mod msg {
     pub const REPORT: u8 = 8;
     pub const SHUTDOWN: u8 = 9;
     pub const TRANSFER_DONE: u8 = 10;
+    pub const HEARTBEAT_ACK: u8 = 11;
     pub const GET: u8 = 16;
     pub const GET_REPLY: u8 = 17;
     pub const ATOMIC: u8 = 18;
@@ -106,6 +107,12 @@ pub enum Msg {
     Heartbeat {
         server: u64,
         version: u64,
+    },
+    /// The coordinator heard a heartbeat (same nonce): the daemon may serve reads for
+    /// `lease_ms` from when it sent that heartbeat. The coordinator removes the daemon from
+    /// its chains no earlier than that long after it received the heartbeat.
+    HeartbeatAck {
+        lease_ms: u64,
     },
     /// Daemon `server`, at configuration `version`, lost its link to daemon `suspect`.
     Report {
@@ -319,6 +326,7 @@ impl Msg {
             Msg::RmSpace { .. } => msg::RM_SPACE,
             Msg::Register { .. } => msg::REGISTER,
             Msg::Heartbeat { .. } => msg::HEARTBEAT,
+            Msg::HeartbeatAck { .. } => msg::HEARTBEAT_ACK,
             Msg::Report { .. } => msg::REPORT,
             Msg::Shutdown { .. } => msg::SHUTDOWN,
             Msg::TransferDone { .. } => msg::TRANSFER_DONE,
@@ -362,6 +370,9 @@ impl Msg {
             }
             Msg::Heartbeat { server, version } => {
                 w.u64(*server).u64(*version);
+            }
+            Msg::HeartbeatAck { lease_ms } => {
+                w.u64(*lease_ms);
             }
             Msg::Report { server, suspect, version } => {
                 w.u64(*server).u64(*suspect).u64(*version);
@@ -471,6 +482,7 @@ impl Msg {
                 },
             },
             msg::HEARTBEAT => Msg::Heartbeat { server: r.u64()?, version: r.u64()? },
+            msg::HEARTBEAT_ACK => Msg::HeartbeatAck { lease_ms: r.u64()? },
             msg::REPORT => Msg::Report { server: r.u64()?, suspect: r.u64()?, version: r.u64()? },
             msg::SHUTDOWN => Msg::Shutdown { server: r.u64()? },
             msg::TRANSFER_DONE => {
@@ -613,6 +625,7 @@ mod tests {
             Msg::RmSpace { name: "kv".into() },
             Msg::Register { server: 5, addr: "127.0.0.1:2012".into(), cluster: 9, fresh: true },
             Msg::Heartbeat { server: 5, version: 7 },
+            Msg::HeartbeatAck { lease_ms: 500 },
             Msg::Report { server: 5, suspect: 6, version: 7 },
             Msg::Shutdown { server: 5 },
             Msg::TransferDone { server: 5, region: 6, target: 7, vid: 8 },

@@ -133,6 +133,13 @@ impl CoordState {
             for ss in &mut sp.subspaces {
                 for r in &mut ss.regions {
                     r.joining.retain(|p| p.server != id);
+                    // The copy's source is gone: a joining server starts over, under a new
+                    // id, from the next tail. (It may hold writes its failed source applied
+                    // and never committed upstream; a source restarted on its data lacks
+                    // them.)
+                    if r.replicas.last().is_some_and(|p| p.server == id) {
+                        r.joining.clear();
+                    }
                     if r.replicas.iter().any(|p| p.server == id) && r.replicas.len() > 1 {
                         r.replicas.retain(|p| p.server != id);
                     }
@@ -313,8 +320,15 @@ pub struct Coordinator {
     pub state: CoordState,
     /// How long a daemon may stay silent before it is declared failed.
     pub lease: Duration,
-    /// Per available server, when its lease runs out.
+    /// Per available server, when its lease runs out (it is then declared failed).
     deadline: HashMap<u64, Instant>,
+    /// Per server, until when it may serve reads: the read lease granted with the last
+    /// acknowledged heartbeat. A server is removed from its chains only after this (else it
+    /// could answer a read the new chain has already overwritten).
+    granted: HashMap<u64, Instant>,
+    /// Servers a peer reported (server → the reporter): their heartbeats renew nothing, and
+    /// they are removed once their read lease has run out.
+    suspects: HashMap<u64, u64>,
     /// The server that registered on each connection.
     conn_server: HashMap<usize, u64>,
     /// (connection, nonce, version the waiter has): one standing wait per connection.
@@ -335,17 +349,29 @@ fn close_grace(lease: Duration) -> Duration {
     (lease / 4).max(Duration::from_millis(20))
 }
 
+/// The read lease a heartbeat earns: half the failure-detection lease, so a daemon that
+/// heartbeats every 100 ms keeps it, and a failed one is removed at most this long after
+/// its last heartbeat arrived (a report makes removal no earlier than that).
+pub fn read_lease(lease: Duration) -> Duration {
+    lease / 2
+}
+
 impl Coordinator {
     /// A core over `state`. Every available server gets a fresh lease from `now`.
     pub fn new(state: CoordState, lease: Duration, now: Instant) -> Coordinator {
         let mut config_bytes = Vec::new();
         state.config().encode(&mut config_bytes);
         let deadline = state.available().into_iter().map(|s| (s, now + lease)).collect();
+        // A coordinator that restarted does not know what its predecessor granted: every
+        // available server may hold a read lease until one full grant from now.
+        let granted = state.available().into_iter().map(|s| (s, now + read_lease(lease))).collect();
         Coordinator {
             published: state.version,
             state,
             lease,
             deadline,
+            granted,
+            suspects: HashMap::new(),
             conn_server: HashMap::new(),
             waiters: Vec::new(),
             config_bytes,
@@ -364,16 +390,22 @@ impl Coordinator {
                 self.waiters.retain(|w| w.0 != conn);
                 if let Some(s) = self.conn_server.remove(&conn) {
                     // Unless it comes back at once (a new connection), it is gone.
+                    let leased = self.granted.get(&s).copied().unwrap_or(now);
                     if let Some(d) = self.deadline.get_mut(&s) {
-                        *d = (*d).min(now + close_grace(self.lease));
+                        *d = (*d).min(now + close_grace(self.lease)).max(leased);
                     }
                 }
             }
             CoordInput::Tick => {
-                let late: Vec<u64> = self.deadline.iter().filter(|(_, d)| **d <= now).map(|(s, _)| *s).collect();
+                let mut late: Vec<u64> = self.deadline.iter().filter(|(_, d)| **d <= now).map(|(s, _)| *s).collect();
+                // In a fixed order: the same inputs make the same configurations.
+                late.sort_unstable();
                 for s in late {
                     self.deadline.remove(&s);
-                    let why = if self.conn_server.values().any(|v| *v == s) {
+                    self.granted.remove(&s);
+                    let why = if let Some(by) = self.suspects.remove(&s) {
+                        format!("server {by} lost its link to it")
+                    } else if self.conn_server.values().any(|v| *v == s) {
                         format!("silent for its lease of {} ms", self.lease.as_millis())
                     } else {
                         "its connection closed and it did not come back".to_string()
@@ -412,6 +444,11 @@ impl Coordinator {
                     _ => self.state.register_in(server, &addr, cluster, fresh),
                 };
                 if code == CoordCode::Success {
+                    self.suspects.remove(&server);
+                    if fresh {
+                        // A new process: the one before it serves nothing any more.
+                        self.granted.remove(&server);
+                    }
                     // Another connection that claimed this server is no longer it.
                     self.conn_server.retain(|_, s| *s != server);
                     self.conn_server.insert(conn, server);
@@ -427,25 +464,40 @@ impl Coordinator {
                 Some(Msg::CoordReply { code })
             }
             Msg::Heartbeat { server, .. } => {
-                // Only the connection the server registered on renews its lease; a server
-                // declared failed must register again.
-                if from == Some(server) && self.state.is_available(server) {
+                // Only the connection the server registered on renews its leases; a server
+                // declared failed must register again, and a reported one gets nothing more.
+                if from == Some(server) && self.state.is_available(server) && !self.suspects.contains_key(&server) {
                     self.deadline.insert(server, now + self.lease);
+                    let grant = read_lease(self.lease);
+                    self.granted.insert(server, now + grant);
+                    Some(Msg::HeartbeatAck { lease_ms: grant.as_millis() as u64 })
+                } else {
+                    None
                 }
-                None
             }
             Msg::Report { server, suspect, version } => {
                 if from == Some(server)
                     && server != suspect
                     && version >= self.state.version
                     && self.state.is_available(server)
-                    && self.state.remove_server(suspect, ServerState::NotAvailable)
+                    && self.state.is_available(suspect)
+                    && !self.suspects.contains_key(&suspect)
                 {
-                    self.deadline.remove(&suspect);
-                    self.log.push(format!(
-                        "server {suspect} failed (server {server} lost its link to it); configuration {}",
-                        self.state.version
-                    ));
+                    // Removed once the read lease it may hold has run out (at once if none).
+                    let leased = self.granted.get(&suspect).copied().unwrap_or(now);
+                    if leased <= now {
+                        if self.state.remove_server(suspect, ServerState::NotAvailable) {
+                            self.deadline.remove(&suspect);
+                            self.granted.remove(&suspect);
+                            self.log.push(format!(
+                                "server {suspect} failed (server {server} lost its link to it); configuration {}",
+                                self.state.version
+                            ));
+                        }
+                    } else {
+                        self.suspects.insert(suspect, server);
+                        self.deadline.insert(suspect, leased);
+                    }
                 }
                 None
             }
@@ -457,6 +509,8 @@ impl Coordinator {
                         self.log.push(format!("server {server} shut down; configuration {}", self.state.version));
                     }
                     self.deadline.remove(&server);
+                    self.granted.remove(&server);
+                    self.suspects.remove(&server);
                     Some(Msg::CoordReply { code: CoordCode::Success })
                 }
             }
@@ -873,11 +927,12 @@ mod tests {
         assert!(cfg.available(1) && cfg.available(2));
         assert_eq!(cfg.server_state(3), Some(ServerState::NotAvailable));
         assert!(core.ready().log.iter().any(|l| l.contains("server 3 failed (silent for its lease")));
-        // A closed connection: declared failed within a quarter lease unless it registers.
+        // A closed connection: declared failed within a quarter lease unless it registers,
+        // but not before the read lease of its last heartbeat (half the lease) ran out.
         core.step(t, CoordInput::Closed { conn: 2 });
-        core.step(t + Duration::from_millis(200), CoordInput::Tick);
-        assert!(core.state.config().available(2));
         core.step(t + Duration::from_millis(300), CoordInput::Tick);
+        assert!(core.state.config().available(2));
+        core.step(t + Duration::from_millis(500), CoordInput::Tick);
         assert_eq!(core.state.config().server_state(2), Some(ServerState::NotAvailable));
         assert!(core.ready().log.iter().any(|l| l.contains("server 2 failed (its connection closed")));
         // It registers again: available, with a fresh lease.
@@ -911,6 +966,69 @@ mod tests {
         let r = core.ready();
         assert_eq!(r.send.iter().filter(|m| matches!(m.2, Msg::CoordReply { code: CoordCode::Malformed })).count(), 1);
         assert_eq!(core.state.config().server_state(3), Some(ServerState::Shutdown));
+    }
+
+    #[test]
+    fn a_reported_server_is_removed_only_once_its_read_lease_has_run_out() {
+        let t0 = Instant::now();
+        let mut core = Coordinator::new(CoordState::new(9), Duration::from_secs(1), t0);
+        for s in 1..=3 {
+            reg(&mut core, t0, s as usize, s);
+        }
+        let v = core.state.version;
+        let _ = core.ready();
+        // A heartbeat earns a read lease of half the lease, answered with its own nonce.
+        let hb = |s: u64| CoordInput::Message {
+            conn: s as usize,
+            nonce: 40 + s,
+            msg: Msg::Heartbeat { server: s, version: v },
+        };
+        core.step(t0, hb(3));
+        let r = core.ready();
+        assert_eq!(r.send, vec![(3, 43, Msg::HeartbeatAck { lease_ms: 500 })]);
+        // Reported 100 ms later: it may still be answering reads, so it stays until t0 + 500 ms,
+        // and its heartbeats earn nothing more meanwhile.
+        let t = t0 + Duration::from_millis(100);
+        core.step(t, CoordInput::Message { conn: 1, nonce: 0, msg: Msg::Report { server: 1, suspect: 3, version: v } });
+        core.step(t, hb(3));
+        assert!(core.ready().send.is_empty(), "no lease for a suspect");
+        core.step(t0 + Duration::from_millis(499), CoordInput::Tick);
+        assert!(core.state.config().available(3));
+        core.step(t0 + Duration::from_millis(500), CoordInput::Tick);
+        assert_eq!(core.state.config().server_state(3), Some(ServerState::NotAvailable));
+        assert!(core.ready().log.iter().any(|l| l.contains("server 3 failed (server 1 lost its link to it)")));
+        // A server that holds no lease is removed at once.
+        let v = core.state.version;
+        core.step(t, CoordInput::Message { conn: 1, nonce: 0, msg: Msg::Report { server: 1, suspect: 2, version: v } });
+        assert_eq!(core.state.config().server_state(2), Some(ServerState::NotAvailable));
+        // A restarted coordinator assumes every available server may hold a full grant.
+        let mut again = Coordinator::new(core.state.clone(), Duration::from_secs(1), t0);
+        let v = again.state.version;
+        again.step(
+            t0,
+            CoordInput::Message {
+                conn: 5,
+                nonce: 1,
+                msg: Msg::Register { server: 1, addr: "127.0.0.1:2001".into(), cluster: 0, fresh: false },
+            },
+        );
+        again.step(
+            t0,
+            CoordInput::Message {
+                conn: 6,
+                nonce: 1,
+                msg: Msg::Register { server: 2, addr: "127.0.0.1:2002".into(), cluster: 0, fresh: false },
+            },
+        );
+        let v2 = again.state.version;
+        assert!(v2 > v);
+        again.step(
+            t0,
+            CoordInput::Message { conn: 6, nonce: 0, msg: Msg::Report { server: 2, suspect: 1, version: v2 } },
+        );
+        assert!(again.state.config().available(1), "server 1 may hold a lease from before the restart");
+        again.step(t0 + Duration::from_millis(500), CoordInput::Tick);
+        assert!(!again.state.config().available(1));
     }
 
     #[test]

@@ -252,9 +252,6 @@ struct Shell {
     registered: bool,
 }
 
-/// How often a daemon renews its lease with the coordinator (the coordinator's lease is
-/// several times longer; see `hyperdex coordinator --lease-ms`).
-const HEARTBEAT: Duration = Duration::from_millis(100);
 /// How soon a daemon tries the coordinator again after losing it.
 const COORD_RETRY: Duration = Duration::from_millis(50);
 
@@ -320,6 +317,10 @@ impl Shell {
                             )));
                         }
                         Msg::ConfigWait { have: self.node.config.version }.encode(2, &mut c.wbuf);
+                    }
+                    Ok(Msg::HeartbeatAck { lease_ms }) => {
+                        let lease = Duration::from_millis(lease_ms.min(60_000));
+                        self.node.step(Instant::now(), Input::HeartbeatAck { nonce: _nonce, lease });
                     }
                     Ok(Msg::Config { config }) => match Configuration::decode(&config) {
                         Ok(cfg) => configs.push(cfg),
@@ -543,6 +544,7 @@ impl Shell {
                     // Lost with the link if there is none: what matters is sent again.
                     if let Some(c) = self.coord.as_mut() {
                         msg.encode(nonce, &mut c.wbuf);
+                        c.flush();
                     }
                     continue;
                 }
@@ -657,7 +659,6 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     sh.connect_coordinator();
     let mut events = Events::with_capacity(1024);
     let mut next_tick = Instant::now();
-    let mut next_heartbeat = Instant::now();
     // A clean stop: tell the coordinator (so the chains are repaired at once, and the
     // regions this server is the last replica of wait for it), keep serving until it
     // answers or a deadline passes, then stop.
@@ -665,6 +666,8 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     loop {
         if crate::signals::stopping() && stop_deadline.is_none() {
             stop_deadline = Some(Instant::now() + Duration::from_secs(2));
+            // Nothing more is answered from here: the coordinator repairs the chains at once.
+            sh.node.step(Instant::now(), Input::Stopping);
             if let Some(c) = sh.coord.as_mut() {
                 Msg::Shutdown { server: sh.identity.server }.encode(3, &mut c.wbuf);
                 c.flush();
@@ -748,16 +751,6 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
             sh.connect_coordinator();
         }
         let now = Instant::now();
-        if now >= next_heartbeat {
-            next_heartbeat = now + HEARTBEAT;
-            if let Some(c) = sh.coord.as_mut() {
-                if stop_deadline.is_none() {
-                    Msg::Heartbeat { server: sh.identity.server, version: sh.node.config.version }
-                        .encode(0, &mut c.wbuf);
-                    c.flush();
-                }
-            }
-        }
         if now >= next_tick {
             sh.node.step(now, Input::Tick);
             next_tick = now + Duration::from_millis(100);

@@ -48,8 +48,14 @@ pub enum Input {
     Closed { conn: usize, peer: Option<u64> },
     /// Messages for this server could not be sent (no connection).
     Unreachable(u64),
-    /// Time passed: give up on what waited too long.
+    /// Time passed: give up on what waited too long, heartbeat the coordinator.
     Tick,
+    /// The coordinator acknowledged the heartbeat sent with `nonce`: reads may be served
+    /// for `lease` from when that heartbeat was sent.
+    HeartbeatAck { nonce: u64, lease: Duration },
+    /// The process is stopping: no more heartbeats, and no more requests served from here
+    /// on (the coordinator removes this server from its chains at once).
+    Stopping,
 }
 
 /// Storage work that must run in order with the rounds of writes.
@@ -210,8 +216,10 @@ struct Sweep<C> {
     cursor: Option<(u64, C)>,
 }
 
-/// How long a request may wait for a configuration newer than ours.
+/// How long a request may wait for a configuration newer than ours, or for a read lease.
 const HELD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often this server heartbeats the coordinator (on the tick that follows).
+pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
 /// How long a hop waits for the rest of its chain (across repairs and resends) before
 /// failing the write.
 const PENDING_TIMEOUT: Duration = Duration::from_secs(10);
@@ -296,6 +304,14 @@ pub struct Node<S: Store> {
     /// The sweep for old tombstones under way, and when the next one starts.
     sweep: Option<Sweep<S::Cursor>>,
     next_sweep: Instant,
+    /// Until when this server may answer clients: a read lease from the coordinator, which
+    /// removes this server from its chains only after the lease has run out. Without one
+    /// (partitioned away, or stopping) client requests wait.
+    lease_until: Option<Instant>,
+    /// Heartbeats sent and not acknowledged: (nonce, when sent), oldest first.
+    heartbeats: std::collections::VecDeque<(u64, Instant)>,
+    next_heartbeat: Instant,
+    stopping: bool,
 }
 
 const MAX_HELD: usize = 100_000;
@@ -343,6 +359,10 @@ impl<S: Store> Node<S> {
             started: now,
             sweep: None,
             next_sweep: now + TOMBSTONE_SWEEP_EVERY,
+            lease_until: None,
+            heartbeats: Default::default(),
+            next_heartbeat: now,
+            stopping: false,
         };
         node.version_clock = clock_nanos.max(floor);
         node.version_floor = floor;
@@ -577,9 +597,67 @@ impl<S: Store> Node<S> {
                 Err(_) => self.fail_hop(k.0, k.1, k.2),
             }
         }
+        self.replay_held();
+    }
+
+    /// Handles the held requests again (a new configuration, or a read lease). One held
+    /// again keeps the time it was first held (it still fails after [`HELD_TIMEOUT`]).
+    fn replay_held(&mut self) {
         let held = std::mem::take(&mut self.held);
-        for (conn, from, nonce, msg, _) in held {
+        for (conn, from, nonce, msg, since) in held {
+            let before = self.held.len();
             self.handle(conn, from, nonce, msg);
+            if self.held.len() > before {
+                if let Some(h) = self.held.last_mut() {
+                    h.4 = since;
+                }
+            }
+        }
+    }
+
+    /// The nonce of the last heartbeat sent (tests answer it as the coordinator would).
+    #[cfg(test)]
+    pub fn last_heartbeat(&self) -> Option<u64> {
+        self.heartbeats.back().map(|h| h.0)
+    }
+
+    /// Whether this server may answer clients now (see `lease_until`).
+    fn leased(&self) -> bool {
+        self.lease_until.is_some_and(|t| self.now < t)
+    }
+
+    /// Sends a heartbeat when one is due (not once stopping).
+    fn heartbeat(&mut self) {
+        if self.stopping || self.now < self.next_heartbeat {
+            return;
+        }
+        // The tick that sends it may come a little late: aim a little early.
+        self.next_heartbeat = self.now + HEARTBEAT_EVERY - HEARTBEAT_EVERY / 10;
+        self.next_op += 1;
+        let nonce = self.next_op;
+        // Acknowledgements come in order; a lost one leaves its entry behind, dropped below.
+        while self.heartbeats.len() >= 64 {
+            self.heartbeats.pop_front();
+        }
+        self.heartbeats.push_back((nonce, self.now));
+        let m = Msg::Heartbeat { server: self.id, version: self.config.version };
+        self.outbox.push((Dest::Coordinator, nonce, m));
+    }
+
+    fn heartbeat_ack(&mut self, nonce: u64, lease: Duration) {
+        let Some(i) = self.heartbeats.iter().position(|h| h.0 == nonce) else { return };
+        let sent = self.heartbeats[i].1;
+        self.heartbeats.drain(..=i);
+        if self.stopping {
+            return;
+        }
+        let had = self.leased();
+        let until = sent + lease;
+        if self.lease_until.is_none_or(|t| t < until) {
+            self.lease_until = Some(until);
+        }
+        if !had && self.leased() && !self.held.is_empty() {
+            self.replay_held();
         }
     }
 
@@ -620,6 +698,19 @@ impl<S: Store> Node<S> {
         let mine = *hops.get(i).ok_or(ReturnCode::Reconfigure)?;
         let (_, _, r) = self.region(mine.region).ok_or(ReturnCode::Reconfigure)?;
         let pos = write_chain(r).position(|p| p.server == self.id).ok_or(ReturnCode::Reconfigure)?;
+        // This server may carry the write on only if the servers now before it have it: each
+        // of its region's chain before it was on the way here, and so was the key region's
+        // head (a removed server that came back as a joiner, or a replaced point leader, has
+        // writes nobody before it applied; sending them on would skip those servers).
+        let start = hops[..i].iter().rposition(|h| h.region != mine.region).map_or(0, |j| j + 1);
+        if !write_chain(r).take(pos).all(|p| hops[start..i].iter().any(|h| h.server == p.server)) {
+            return Err(ReturnCode::Reconfigure);
+        }
+        let first = hops.first().ok_or(ReturnCode::Reconfigure)?;
+        let head = self.region(first.region).and_then(|(_, _, r)| write_chain(r).next().map(|p| p.server));
+        if !hops[..=i].iter().any(|h| h.region == first.region && Some(h.server) == head) {
+            return Err(ReturnCode::Reconfigure);
+        }
         let mut out = hops[..=i].to_vec();
         for p in write_chain(r).skip(pos + 1) {
             if !self.config.available(p.server) {
@@ -654,15 +745,25 @@ impl<S: Store> Node<S> {
     /// point leader may not know yet that it was replaced, and the new head must not be
     /// skipped (a later read there would miss an acknowledged write).
     fn came_current_way(&self, hops: &[Hop], i: usize) -> bool {
-        let head = |region| self.region(region).and_then(|(_, _, r)| write_chain(r).next().map(|p| p.server));
-        let (Some(first), Some(mine)) = (hops.first(), hops.get(i)) else { return false };
-        if head(first.region) != Some(first.server) {
+        if hops.get(i).is_none_or(|h| h.server != self.id) {
             return false;
         }
-        let Some((_, _, r)) = self.region(mine.region) else { return false };
-        let start = hops[..i].iter().rposition(|h| h.region != mine.region).map_or(0, |j| j + 1);
-        let before = write_chain(r).map(|p| p.server).take_while(|s| *s != self.id);
-        hops[start..i].iter().map(|h| h.server).eq(before)
+        // Each region's stretch of the path up to this server, against the current chain of
+        // that region: whole for the regions before, up to this server for its own.
+        let mut start = 0;
+        while start <= i {
+            let region = hops[start].region;
+            let end = hops[start..].iter().position(|h| h.region != region).map_or(hops.len(), |n| start + n);
+            let Some((_, _, r)) = self.region(region) else { return false };
+            let chain = write_chain(r).map(|p| p.server);
+            let came = hops[start..end.min(i)].iter().map(|h| h.server);
+            let same = if end > i { came.eq(chain.take_while(|s| *s != self.id)) } else { came.eq(chain) };
+            if !same {
+                return false;
+            }
+            start = end;
+        }
+        true
     }
 
     /// Sends the write of pending hop `k` again, along `hops`.
@@ -972,10 +1073,16 @@ impl<S: Store> Node<S> {
             }
             Input::Unreachable(server) => self.lost_peer(server),
             Input::Tick => {
+                self.heartbeat();
                 self.expire(now);
                 self.sweep_tombstones();
                 self.retry_stalled();
                 self.pump_transfers();
+            }
+            Input::HeartbeatAck { nonce, lease } => self.heartbeat_ack(nonce, lease),
+            Input::Stopping => {
+                self.stopping = true;
+                self.lease_until = None;
             }
         }
     }
@@ -998,6 +1105,7 @@ impl<S: Store> Node<S> {
                     | Msg::TransferData { .. }
                     | Msg::TransferDone { .. }
                     | Msg::Report { .. }
+                    | Msg::Heartbeat { .. }
             )
         });
         let last_round = jobs.iter().rev().find_map(|j| match j {
@@ -1046,14 +1154,14 @@ impl<S: Store> Node<S> {
     pub fn handle(&mut self, conn: usize, from: Option<u64>, nonce: u64, msg: Msg) {
         match msg {
             Msg::Get { version, region, key } => {
-                if version > self.config.version {
+                if version > self.config.version || !self.leased() {
                     return self.hold(conn, from, nonce, Msg::Get { version, region, key });
                 }
                 let reply = self.get(region, &key);
                 self.outbox.push((Dest::Conn(conn), nonce, reply));
             }
             Msg::Atomic { version, region, key, flags, checks, funcs } => {
-                if version > self.config.version {
+                if version > self.config.version || !self.leased() {
                     return self.hold(conn, from, nonce, Msg::Atomic { version, region, key, flags, checks, funcs });
                 }
                 if let Err(rc) = self.atomic(conn, nonce, region, key, flags, checks, funcs) {
@@ -1106,7 +1214,7 @@ impl<S: Store> Node<S> {
                 self.chain_hop(Origin::Peer { conn }, leader, op, hop, space, key, obj_version, hops, values);
             }
             Msg::SearchStart { version, region, mode, checks, sort_attr, limit, maximize } => {
-                if version > self.config.version {
+                if version > self.config.version || !self.leased() {
                     let m = Msg::SearchStart { version, region, mode, checks, sort_attr, limit, maximize };
                     return self.hold(conn, from, nonce, m);
                 }

@@ -86,6 +86,14 @@ impl Store for MemStore {
 
 const CLIENT: usize = 1_000_000;
 
+/// Gives `node` a read lease the way the coordinator does: a tick sends a heartbeat, and its
+/// acknowledgement grants the lease (here a year, longer than any test's clock runs).
+fn grant_lease(node: &mut Node<MemStore>, now: std::time::Instant) {
+    node.step(now, Input::Tick);
+    let nonce = node.last_heartbeat().expect("a tick sends a heartbeat");
+    node.step(now, Input::HeartbeatAck { nonce, lease: std::time::Duration::from_secs(365 * 86400) });
+}
+
 impl super::node::Ready {
     /// The single round of writes this Ready carries, if any.
     fn round(&self) -> Option<(u64, Vec<super::node::Write>)> {
@@ -130,7 +138,9 @@ impl Sim {
             rng: 1,
         };
         for s in &cfg.servers {
-            sim.nodes.insert(s.id, Node::new(s.id, MemStore::default(), 1 << 30, t0, 1_000_000));
+            let mut node = Node::new(s.id, MemStore::default(), 1 << 30, t0, 1_000_000);
+            grant_lease(&mut node, t0);
+            sim.nodes.insert(s.id, node);
             sim.feed(s.id, Input::Config(cfg.clone()));
         }
         sim
@@ -506,6 +516,7 @@ fn answers_wait_for_the_round_of_their_writes() {
     let now = std::time::Instant::now();
     let mut node = Node::new(1, MemStore::default(), 1 << 30, now, 1);
     node.step(now, Input::Config(cfg.clone()));
+    grant_lease(&mut node, now);
     let _ = node.ready();
     let put = |key: &[u8], n: i64| Msg::Atomic {
         version: cfg.version,
@@ -605,6 +616,7 @@ fn a_new_head_writes_above_the_writes_in_flight_through_it() {
     let now = sim.now();
     let mut fast = Node::new(old_head, MemStore::default(), 1 << 30, now, 1 << 60);
     fast.step(now, Input::Config(cfg.clone()));
+    grant_lease(&mut fast, now);
     let _ = fast.ready();
     sim.nodes.insert(old_head, fast);
     let set = |n: i64| {
@@ -775,6 +787,7 @@ fn old_tombstones_are_swept_and_young_ones_kept() {
     let t0 = std::time::Instant::now();
     let mut node = Node::new(1, store, 1 << 30, t0, wall);
     node.step(t0, Input::Config(cfg));
+    grant_lease(&mut node, t0);
     let commit = |node: &mut Node<MemStore>| {
         for job in node.ready().jobs {
             if let Job::Round(_, w) = job {
@@ -822,4 +835,57 @@ fn old_tombstones_are_swept_and_young_ones_kept() {
 
 fn left_in(node: &Node<MemStore>, region: u64, k: &[u8]) -> bool {
     node.store.0.contains_key(&storage_key(region, k))
+}
+
+/// A daemon answers clients only under a read lease from the coordinator (which removes it
+/// from its chains only once that lease has run out): without one, as when it is cut off
+/// from the coordinator, a request waits; a lease serves it; one that waits too long gets
+/// RECONFIGURE. A stopping daemon takes no lease.
+#[test]
+fn requests_wait_for_a_read_lease() {
+    use std::time::Duration;
+    let mut st = CoordState::new(5);
+    st.register(1, "127.0.0.1:1");
+    st.add_space("space s key k attributes int n tolerate 0 failures");
+    let cfg = st.config();
+    let region = cfg.space(b"s").unwrap().key_region(b"a").unwrap().id;
+    let get = Msg::Get { version: cfg.version, region, key: b"a".to_vec() };
+    let answers = |node: &mut Node<MemStore>| -> Vec<(u64, Msg)> {
+        let r = node.ready();
+        if let Some((_, w)) = r.round() {
+            node.store.commit(w).unwrap();
+        }
+        r.send.into_iter().filter(|(d, _, _)| *d == Dest::Conn(CLIENT)).map(|(_, n, m)| (n, m)).collect()
+    };
+    let t0 = std::time::Instant::now();
+    let mut node = Node::new(1, MemStore::default(), 1 << 30, t0, 1);
+    node.step(t0, Input::Config(cfg.clone()));
+    node.step(t0, Input::Message { conn: CLIENT, from: None, nonce: 1, msg: get.clone() });
+    assert!(answers(&mut node).is_empty(), "no answer without a lease");
+    // An acknowledgement of a heartbeat never sent grants nothing.
+    node.step(t0, Input::HeartbeatAck { nonce: 12345, lease: Duration::from_secs(1) });
+    assert!(answers(&mut node).is_empty());
+    node.step(t0, Input::Tick);
+    let nonce = node.last_heartbeat().unwrap();
+    node.step(t0 + Duration::from_millis(10), Input::HeartbeatAck { nonce, lease: Duration::from_millis(500) });
+    let got = answers(&mut node);
+    assert!(matches!(got.as_slice(), [(1, Msg::GetReply { rc: ReturnCode::NotFound, .. })]), "{got:?}");
+    // The lease runs from when the heartbeat was sent: at t0 + 500 ms it is over.
+    node.step(t0 + Duration::from_millis(499), Input::Message { conn: CLIENT, from: None, nonce: 2, msg: get.clone() });
+    assert_eq!(answers(&mut node).len(), 1);
+    node.step(t0 + Duration::from_millis(500), Input::Message { conn: CLIENT, from: None, nonce: 3, msg: get.clone() });
+    assert!(answers(&mut node).is_empty());
+    node.step(t0 + Duration::from_secs(11), Input::Tick);
+    let got = answers(&mut node);
+    assert!(matches!(got.as_slice(), [(3, Msg::GetReply { rc: ReturnCode::Reconfigure, .. })]), "{got:?}");
+    // Stopping: a heartbeat acknowledged afterwards grants nothing, and no more are sent.
+    let t = t0 + Duration::from_secs(12);
+    node.step(t, Input::Tick);
+    let nonce = node.last_heartbeat().unwrap();
+    node.step(t, Input::Stopping);
+    node.step(t, Input::HeartbeatAck { nonce, lease: Duration::from_secs(1) });
+    node.step(t, Input::Message { conn: CLIENT, from: None, nonce: 4, msg: get });
+    assert!(answers(&mut node).is_empty());
+    node.step(t + Duration::from_secs(1), Input::Tick);
+    assert_eq!(node.last_heartbeat(), None, "no heartbeat sent once stopping");
 }
