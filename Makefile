@@ -140,3 +140,4 @@ bench-search:
 bench-faults:
 	cargo build --release --workspace
 	cargo test --release --test failures bench_faults -- --ignored --nocapture
+	cargo test --release --test failures bench_catch_up -- --ignored --nocapture

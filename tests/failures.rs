@@ -446,15 +446,9 @@ fn a_full_stop_and_restart_brings_every_object_back() {
 /// successful write of each key whose chain held it (the longest), the writers' throughput
 /// before the kill and while the cluster repairs and rebuilds the lost replicas (until
 /// `wait-until-stable`), and how long that rebuild took.
-#[test]
-#[ignore]
-fn bench_faults() {
-    let objects: usize = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let mut cl = Cluster::start("bench-faults", 3);
-    cl.add_space("space kv key k attributes string v, int n create 8 partitions tolerate 1 failures");
-    let cfg0 = wait_stable(&cl);
-    // Load, a window of 1024 writes in flight.
-    let mut c = client(&cl);
+/// Puts `objects` objects into space kv, a window of 1024 writes in flight.
+fn preload(cl: &Cluster, objects: usize) {
+    let mut c = client(cl);
     let value = vec![b'x'; 100];
     let t = Instant::now();
     let mut in_flight = 0;
@@ -474,6 +468,64 @@ fn bench_faults() {
         }
     }
     eprintln!("loaded {objects} objects in {:.2} s", t.elapsed().as_secs_f64());
+}
+
+/// `make bench-faults`, second part: a daemon restarted on its data catches up with what
+/// changed while it was down instead of copying its regions again. Two daemons, tolerate 1
+/// (the restarted one is the second replica of every region), N objects (default 100,000),
+/// 4 writers throughout. The same daemon is then killed again and a new, empty daemon
+/// takes its place: a full copy, for comparison in the same run.
+#[test]
+#[ignore]
+fn bench_catch_up() {
+    let objects: usize = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let mut cl = Cluster::start("bench-catch-up", 2);
+    cl.add_space("space kv key k attributes string v, int n create 8 partitions tolerate 1 failures");
+    wait_stable(&cl);
+    preload(&cl, objects);
+    let load = start_load(&cl, 4, 64);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut times = Vec::new();
+    for fresh in [false, true] {
+        let victim = cl.server_id(1);
+        cl.kill_daemon(1);
+        wait_removed(&cl, victim);
+        // Writes go on while it is down.
+        let ops = load.history.len();
+        std::thread::sleep(Duration::from_secs(1));
+        let missed = load.history.len() - ops;
+        let t = Instant::now();
+        if fresh {
+            cl.add_daemon();
+        } else {
+            cl.start_daemon(1);
+        }
+        wait_stable(&cl);
+        times.push((t.elapsed(), missed));
+    }
+    let keys = load.keys.clone();
+    let _ = load.finish(&cl);
+    println!("bench-catch-up: {objects} objects, 2 daemons, tolerate 1, 4 synchronous writers on {} keys", keys.len());
+    println!(
+        "  restarted on its data ({} writes while it was down): stable {:.0} ms after the restart",
+        times[0].1,
+        times[0].0.as_secs_f64() * 1e3
+    );
+    println!(
+        "  a new daemon in its place instead (full copy of {objects} objects): stable {:.0} ms after its start ({:.1}x longer)",
+        times[1].0.as_secs_f64() * 1e3,
+        times[1].0.as_secs_f64() / times[0].0.as_secs_f64()
+    );
+}
+
+#[test]
+#[ignore]
+fn bench_faults() {
+    let objects: usize = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let mut cl = Cluster::start("bench-faults", 3);
+    cl.add_space("space kv key k attributes string v, int n create 8 partitions tolerate 1 failures");
+    let cfg0 = wait_stable(&cl);
+    preload(&cl, objects);
     let load = start_load(&cl, 4, 64);
     std::thread::sleep(Duration::from_millis(500));
     let before_ops = load.history.len();

@@ -27,6 +27,8 @@ pub mod msg {
     pub const HELLO: u8 = 35;
     pub const TRANSFER_DATA: u8 = 36;
     pub const TRANSFER_ACK: u8 = 37;
+    pub const TRANSFER_SUMMARY: u8 = 38;
+    pub const TRANSFER_WANT: u8 = 39;
     pub const SEARCH_START: u8 = 20;
     pub const SEARCH_MORE: u8 = 21;
     pub const SEARCH_STOP: u8 = 22;
@@ -60,6 +62,8 @@ pub const MAX_HOPS: usize = 1024;
 
 /// Most objects one TRANSFER_DATA frame may carry.
 pub const MAX_TRANSFER_OBJECTS: usize = 4096;
+/// Most keys one TRANSFER_SUMMARY or TRANSFER_WANT frame may carry.
+pub const MAX_SUMMARY_ENTRIES: usize = 65536;
 
 /// One object of a state transfer: its key, version, and values (None: deleted).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,6 +155,28 @@ pub enum Msg {
         region: u64,
         vid: u64,
         seq: u64,
+    },
+    /// State transfer to a joining server that may hold an older copy: every key (and its
+    /// version) the source's snapshot has in the key range (`after`, `upto`] of the region
+    /// (None: from the start, to the end). The target answers which objects it needs.
+    TransferSummary {
+        version: u64,
+        region: u64,
+        vid: u64,
+        seq: u64,
+        after: Option<Vec<u8>>,
+        upto: Option<Vec<u8>>,
+        entries: Vec<(Vec<u8>, u64)>,
+    },
+    /// The answer to summary `seq`: the keys whose objects the target needs (sent next in
+    /// TRANSFER_DATA batches); `all`: it holds nothing of the region, so plain batches of
+    /// everything suit it better than summaries.
+    TransferWant {
+        region: u64,
+        vid: u64,
+        seq: u64,
+        all: bool,
+        keys: Vec<Vec<u8>>,
     },
     CoordReply {
         code: CoordCode,
@@ -333,6 +359,8 @@ impl Msg {
             Msg::Hello { .. } => msg::HELLO,
             Msg::TransferData { .. } => msg::TRANSFER_DATA,
             Msg::TransferAck { .. } => msg::TRANSFER_ACK,
+            Msg::TransferSummary { .. } => msg::TRANSFER_SUMMARY,
+            Msg::TransferWant { .. } => msg::TRANSFER_WANT,
             Msg::CoordReply { .. } => msg::COORD_REPLY,
             Msg::Get { .. } => msg::GET,
             Msg::GetReply { .. } => msg::GET_REPLY,
@@ -403,6 +431,29 @@ impl Msg {
             }
             Msg::TransferAck { region, vid, seq } => {
                 w.u64(*region).u64(*vid).u64(*seq);
+            }
+            Msg::TransferSummary { version, region, vid, seq, after, upto, entries } => {
+                w.u64(*version).u64(*region).u64(*vid).u64(*seq);
+                for bound in [after, upto] {
+                    match bound {
+                        None => {
+                            w.u8(0);
+                        }
+                        Some(k) => {
+                            w.u8(1).bytes(k);
+                        }
+                    }
+                }
+                w.count(entries.len());
+                for (k, v) in entries {
+                    w.bytes(k).u64(*v);
+                }
+            }
+            Msg::TransferWant { region, vid, seq, all, keys } => {
+                w.u64(*region).u64(*vid).u64(*seq).u8(*all as u8).count(keys.len());
+                for k in keys {
+                    w.bytes(k);
+                }
             }
             Msg::CoordReply { code } => {
                 w.u16(*code as u16);
@@ -512,6 +563,44 @@ impl Msg {
                 Msg::TransferData { version, region, vid, seq, objects }
             }
             msg::TRANSFER_ACK => Msg::TransferAck { region: r.u64()?, vid: r.u64()?, seq: r.u64()? },
+            msg::TRANSFER_SUMMARY => {
+                let (version, region, vid, seq) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
+                let mut bound = || -> DResult<Option<Vec<u8>>> {
+                    match r.u8()? {
+                        0 => Ok(None),
+                        1 => Ok(Some(r.bytes()?.to_vec())),
+                        _ => Err(DecodeError),
+                    }
+                };
+                let after = bound()?;
+                let upto = bound()?;
+                let n = r.count(12)?;
+                if n > MAX_SUMMARY_ENTRIES {
+                    return Err(DecodeError);
+                }
+                let mut entries = Vec::with_capacity(n);
+                for _ in 0..n {
+                    entries.push((r.bytes()?.to_vec(), r.u64()?));
+                }
+                Msg::TransferSummary { version, region, vid, seq, after, upto, entries }
+            }
+            msg::TRANSFER_WANT => {
+                let (region, vid, seq) = (r.u64()?, r.u64()?, r.u64()?);
+                let all = match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(DecodeError),
+                };
+                let n = r.count(4)?;
+                if n > MAX_SUMMARY_ENTRIES {
+                    return Err(DecodeError);
+                }
+                let mut keys = Vec::with_capacity(n);
+                for _ in 0..n {
+                    keys.push(r.bytes()?.to_vec());
+                }
+                Msg::TransferWant { region, vid, seq, all, keys }
+            }
             msg::COORD_REPLY => Msg::CoordReply { code: CoordCode::from_raw(r.u16()?).ok_or(DecodeError)? },
             msg::GET => Msg::Get { version: r.u64()?, region: r.u64()?, key: r.bytes()?.to_vec() },
             msg::GET_REPLY => Msg::GetReply { rc: rc_from(r.u32()?)?, values: read_values(&mut r)? },
@@ -630,6 +719,26 @@ mod tests {
             Msg::Shutdown { server: 5 },
             Msg::TransferDone { server: 5, region: 6, target: 7, vid: 8 },
             Msg::Hello { cluster: 9, server: 5 },
+            Msg::TransferSummary {
+                version: 3,
+                region: 6,
+                vid: 8,
+                seq: 2,
+                after: None,
+                upto: Some(b"m".to_vec()),
+                entries: vec![(b"a".to_vec(), 4), (b"m".to_vec(), 9)],
+            },
+            Msg::TransferSummary {
+                version: 3,
+                region: 6,
+                vid: 8,
+                seq: 3,
+                after: Some(b"m".to_vec()),
+                upto: None,
+                entries: vec![],
+            },
+            Msg::TransferWant { region: 6, vid: 8, seq: 2, all: false, keys: vec![b"a".to_vec()] },
+            Msg::TransferWant { region: 6, vid: 8, seq: 3, all: true, keys: vec![] },
             Msg::TransferData {
                 version: 3,
                 region: 6,

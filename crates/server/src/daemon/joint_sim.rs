@@ -384,6 +384,12 @@ fn msg_info(m: &Msg) -> (&'static str, Detail) {
         Msg::TransferDone { region, target, .. } => ("TransferDone(region, target)", Detail::Nn(*region, *target)),
         Msg::TransferData { region, seq, .. } => ("TransferData(region, seq)", Detail::Nn(*region, *seq)),
         Msg::TransferAck { region, seq, .. } => ("TransferAck(region, seq)", Detail::Nn(*region, *seq)),
+        Msg::TransferSummary { region, entries, .. } => {
+            ("TransferSummary(region, keys)", Detail::Nn(*region, entries.len() as u64))
+        }
+        Msg::TransferWant { region, keys, .. } => {
+            ("TransferWant(region, keys)", Detail::Nn(*region, keys.len() as u64))
+        }
         Msg::CoordReply { code } => ("CoordReply", Detail::Code(*code)),
         Msg::Get { key, .. } => ("Get(key)", Detail::N(key0(key))),
         Msg::GetReply { rc, .. } => ("GetReply", Detail::Rc(*rc)),

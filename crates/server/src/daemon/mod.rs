@@ -417,7 +417,9 @@ impl Shell {
                     | Msg::ChainAck { .. }
                     | Msg::ChainFail { .. }
                     | Msg::TransferData { .. }
-                    | Msg::TransferAck { .. } => {
+                    | Msg::TransferAck { .. }
+                    | Msg::TransferSummary { .. }
+                    | Msg::TransferWant { .. } => {
                         // Only on a connection that said who it is (the node checks that it
                         // is a server of the current configuration).
                         let Some(from) = c.server else {

@@ -15,8 +15,8 @@
 
 use super::search::{Schema, Searches};
 use super::storage::{
-    decode_record, encode_record, encode_tombstone, index_key, indexed_marker, storage_key, ScanPlan, Store,
-    VERSION_FLOOR_KEY,
+    decode_record, encode_record, encode_tombstone, index_key, indexed_marker, record_version, storage_key, ScanPlan,
+    Store, VERSION_FLOOR_KEY,
 };
 use crate::fasthash::FastMap;
 use hyperdex_core::config::{Configuration, Region, RegionIndex, Space};
@@ -140,8 +140,9 @@ struct PendingHop {
 /// The newest state of a key at its point leader while writes are in flight.
 struct InFlight {
     version: u64,
-    /// The newest version applied here (at the leader's hop) so far.
-    applied: u64,
+    /// The newest version stored or applied here (at the leader's hop) so far; None: not
+    /// known yet (a blind put did not read the stored object).
+    applied: Option<u64>,
     values: Option<Vals>,
     count: u32,
     /// Answers of ops refused against this in-flight state (NOTFOUND, CMPFAIL): they leave
@@ -192,14 +193,100 @@ struct XferOut<C> {
     /// included: a copy restarted after a lost link resumes after it (later writes to
     /// those keys reach the target through the chain, which ends with it).
     acked_to: Option<Vec<u8>>,
+    /// The target holds nothing of the region: the snapshot goes in plain batches. Until
+    /// it says so, the snapshot goes as summaries (keys and versions), and only the
+    /// objects the target lacks or holds at another version follow (catch-up).
+    full: bool,
+    /// Keys the target asked for, to send next.
+    want: std::collections::VecDeque<Vec<u8>>,
+}
+
+/// What a transfer batch carries.
+enum Batch {
+    /// Objects of the snapshot, in key order.
+    Data(Vec<TransferObject>),
+    /// Objects the target asked for.
+    Wanted(Vec<TransferObject>),
+    /// The keys and versions of the snapshot in (after, upto].
+    Summary { after: Option<Vec<u8>>, upto: Option<Vec<u8>>, entries: Vec<(Vec<u8>, u64)> },
 }
 
 /// A transfer batch sent and not acknowledged yet.
 struct Unacked {
     seq: u64,
     sent: Instant,
-    objects: Vec<TransferObject>,
+    batch: Batch,
 }
+
+/// A region this server is joining, as the target of a state transfer. Its store may hold
+/// an older copy of the region (it held it before a restart): such objects are not trusted
+/// until a summary from the source has confirmed them. Trusted: keys the chain or the
+/// source wrote during this join, and every key up to the last summary that the source
+/// does not still have to send.
+struct JoinIn {
+    vid: u64,
+    /// The store held nothing of the region that was not written during this join.
+    all_trusted: bool,
+    /// Summaries confirmed keys up to this one (`verified_all`: every key).
+    verified_to: Option<Vec<u8>>,
+    verified_all: bool,
+    /// Keys within the confirmed range whose objects the source has yet to send.
+    wanted: std::collections::HashSet<Vec<u8>>,
+    /// Keys written during this join beyond the confirmed range.
+    touched: std::collections::HashSet<Vec<u8>>,
+}
+
+impl JoinIn {
+    fn new(vid: u64) -> JoinIn {
+        JoinIn {
+            vid,
+            all_trusted: false,
+            verified_to: None,
+            verified_all: false,
+            wanted: Default::default(),
+            touched: Default::default(),
+        }
+    }
+
+    fn trusted(&self, key: &[u8]) -> bool {
+        if self.all_trusted || self.touched.contains(key) {
+            return true;
+        }
+        let confirmed = self.verified_all || self.verified_to.as_deref().is_some_and(|v| key <= v);
+        confirmed && !self.wanted.contains(key)
+    }
+
+    /// `key` now holds what the chain or the source wrote: trusted from here on.
+    fn trust(&mut self, key: &[u8]) {
+        if !self.all_trusted {
+            self.wanted.remove(key);
+            self.touched.insert(key.to_vec());
+        }
+    }
+}
+
+/// The message that carries transfer batch `u` of `x`.
+fn batch_msg<C>(version: u64, x: &XferOut<C>, u: &Unacked) -> Msg {
+    let (region, vid, seq) = (x.region, x.vid, u.seq);
+    match &u.batch {
+        Batch::Data(objects) | Batch::Wanted(objects) => {
+            Msg::TransferData { version, region, vid, seq, objects: objects.clone() }
+        }
+        Batch::Summary { after, upto, entries } => Msg::TransferSummary {
+            version,
+            region,
+            vid,
+            seq,
+            after: after.clone(),
+            upto: upto.clone(),
+            entries: entries.clone(),
+        },
+    }
+}
+
+/// At most this many keys, or this many bytes of keys, per transfer summary.
+const XFER_SUMMARY_KEYS: usize = 1024;
+const XFER_SUMMARY_BYTES: usize = 64 << 10;
 
 /// A tombstone older than this is dropped: by then no older write of its object can still
 /// arrive (a write is given up 10 s after a hop first sent it, a held request after 10 s,
@@ -288,6 +375,8 @@ pub struct Node<S: Store> {
     xfers_out: Vec<XferOut<S::Cursor>>,
     /// Regions this server is joining: region → the transfer's virtual id.
     xfers_in: FastMap<u64, u64>,
+    /// What this server trusts of each region it is joining (see [`JoinIn`]).
+    joins: FastMap<u64, JoinIn>,
     /// Peers reported to the coordinator, with the configuration version of the report.
     reported: FastMap<u64, u64>,
     /// Storage failures (fatal for the process: better to stop than to ack a lost write).
@@ -351,6 +440,7 @@ impl<S: Store> Node<S> {
             close: Vec::new(),
             xfers_out: Vec::new(),
             xfers_in: FastMap::default(),
+            joins: FastMap::default(),
             reported: FastMap::default(),
             storage_error: None,
             dropping: Vec::new(),
@@ -490,8 +580,8 @@ impl<S: Store> Node<S> {
             }
         }
         // Transfers: as a region's tail, send it to its joining server; as a joining server,
-        // start from an empty region (what a previous copy or an earlier membership left
-        // here may hold objects deleted since).
+        // trust nothing of what a previous copy or an earlier membership left here until
+        // the source's summaries confirm it (it may hold objects changed or deleted since).
         let mut sources: Vec<(u64, u64, u64)> = Vec::new();
         let mut joining: Vec<(u64, u64)> = Vec::new();
         for sp in &self.config.spaces {
@@ -523,14 +613,17 @@ impl<S: Store> Node<S> {
                     reported: None,
                     not_before: None,
                     acked_to: None,
+                    full: false,
+                    want: Default::default(),
                 });
             }
         }
         self.xfers_in.retain(|r, v| joining.contains(&(*r, *v)));
+        self.joins.retain(|r, j| joining.contains(&(*r, j.vid)));
         for (region, vid) in joining {
             if self.xfers_in.get(&region) != Some(&vid) {
                 self.xfers_in.insert(region, vid);
-                self.drop_region(region);
+                self.joins.insert(region, JoinIn::new(vid));
             }
         }
         // Regions this server held and no longer does (removed from their chain, a transfer
@@ -844,12 +937,23 @@ impl<S: Store> Node<S> {
             return;
         }
         let skey = storage_key(region, key);
-        let known = match self.inflight.get_mut(&(region, key.to_vec())) {
-            Some(f) => {
-                let newer = f.applied < obj_version;
-                f.applied = f.applied.max(obj_version);
-                Some(newer)
+        // A region being joined: an object not trusted yet (an older copy) is replaced by
+        // whatever the chain or the source sends, whatever its version.
+        let force = match self.joins.get_mut(&region) {
+            Some(j) if !j.trusted(key) => {
+                j.trust(key);
+                true
             }
+            _ => false,
+        };
+        let known = match self.inflight.get_mut(&(region, key.to_vec())) {
+            Some(f) => match f.applied {
+                Some(a) => {
+                    f.applied = Some(a.max(obj_version));
+                    Some(a < obj_version)
+                }
+                None => None,
+            },
             None => None,
         };
         // Regions of later subspaces keep an index of their dimensions: the values this
@@ -861,7 +965,10 @@ impl<S: Store> Node<S> {
             None => match self.read(&skey) {
                 Ok((v, vals)) => {
                     old = vals;
-                    v < obj_version
+                    if let Some(f) = self.inflight.get_mut(&(region, key.to_vec())) {
+                        f.applied = Some(v.max(obj_version));
+                    }
+                    force || v < obj_version
                 }
                 Err(_) => true,
             },
@@ -926,57 +1033,102 @@ impl<S: Store> Node<S> {
                 if x.wait_round > self.committed_round {
                     continue;
                 }
-                x.cursor = Some(self.store.snapshot_region(x.region, &ScanPlan::All));
+                let plan = ScanPlan::Range { after: x.acked_to.clone(), upto: None };
+                x.cursor = Some(self.store.snapshot_region(x.region, &plan));
             }
             // Sent again when unacknowledged for too long (the queue stays in send order:
             // only its due front is looked at).
             while x.unacked.front().is_some_and(|u| now.duration_since(u.sent) >= XFER_RETRY) {
                 let Some(mut u) = x.unacked.pop_front() else { break };
                 u.sent = now;
-                let m =
-                    Msg::TransferData { version, region: x.region, vid: x.vid, seq: u.seq, objects: u.objects.clone() };
-                self.outbox.push((Dest::Server(x.target), 0, m));
+                self.outbox.push((Dest::Server(x.target), 0, batch_msg(version, x, &u)));
                 x.unacked.push_back(u);
             }
-            while !x.scanned && x.unacked.len() < XFER_WINDOW {
-                let mut objects = Vec::new();
-                let mut bytes = 0usize;
-                while objects.len() < XFER_BATCH_OBJECTS && bytes < XFER_BATCH_BYTES {
-                    let Some(item) = x.cursor.as_mut().and_then(|c| c.next()) else {
-                        x.scanned = true;
-                        x.cursor = None;
-                        break;
-                    };
-                    let (skey, rec) = match item {
-                        Ok((k, v)) => (k, v),
-                        Err(e) => {
-                            self.storage_error.get_or_insert(e);
-                            return;
-                        }
-                    };
-                    let Some(key) = skey.as_ref().get(8..) else { continue };
-                    if x.acked_to.as_deref().is_some_and(|a| key <= a) {
-                        // Copied before the link broke.
-                        continue;
+            while x.unacked.len() < XFER_WINDOW {
+                let batch = if !x.want.is_empty() {
+                    // What the target asked for, as storage has it now (a newer write
+                    // reached the target through the chain first: it keeps that one).
+                    let mut objects = Vec::new();
+                    while objects.len() < XFER_BATCH_OBJECTS {
+                        let Some(key) = x.want.pop_front() else { break };
+                        let o = match self.store.get(&storage_key(x.region, &key)) {
+                            Ok(Some(rec)) => {
+                                let values = (!rec.deleted).then_some(rec.values);
+                                TransferObject { key, version: rec.version, values }
+                            }
+                            // Gone since the summary: nothing to keep there either.
+                            Ok(None) | Err(_) => TransferObject { key, version: 0, values: None },
+                        };
+                        objects.push(o);
                     }
-                    // A record that does not decode is not copied (reads of it fail too).
-                    let Ok(rec) = decode_record(rec.as_ref()) else { continue };
-                    bytes += key.len() + rec.values.iter().map(|v| v.len() + 4).sum::<usize>() + 16;
-                    let values = (!rec.deleted).then_some(rec.values);
-                    objects.push(TransferObject { key: key.to_vec(), version: rec.version, values });
-                }
-                // Even an empty region is sent as one (empty) batch: its acknowledgement is
-                // what says the joining server dropped its old copy before it joins.
-                if objects.is_empty() && x.next_seq > 1 {
+                    Batch::Wanted(objects)
+                } else if x.scanned {
                     break;
-                }
+                } else if x.full {
+                    let mut objects = Vec::new();
+                    let mut bytes = 0usize;
+                    while objects.len() < XFER_BATCH_OBJECTS && bytes < XFER_BATCH_BYTES {
+                        let Some(item) = x.cursor.as_mut().and_then(|c| c.next()) else {
+                            x.scanned = true;
+                            x.cursor = None;
+                            break;
+                        };
+                        let (skey, rec) = match item {
+                            Ok((k, v)) => (k, v),
+                            Err(e) => {
+                                self.storage_error.get_or_insert(e);
+                                return;
+                            }
+                        };
+                        let Some(key) = skey.as_ref().get(8..) else { continue };
+                        // A record that does not decode is not copied (reads of it fail too).
+                        let Ok(rec) = decode_record(rec.as_ref()) else { continue };
+                        bytes += key.len() + rec.values.iter().map(|v| v.len() + 4).sum::<usize>() + 16;
+                        let values = (!rec.deleted).then_some(rec.values);
+                        objects.push(TransferObject { key: key.to_vec(), version: rec.version, values });
+                    }
+                    if objects.is_empty() {
+                        break;
+                    }
+                    Batch::Data(objects)
+                } else {
+                    // A summary: every key of the next stretch of the snapshot, with its
+                    // version. The first one is sent even for an empty region (its answer
+                    // says whether the target holds anything).
+                    let mut entries = Vec::new();
+                    let mut bytes = 0usize;
+                    while entries.len() < XFER_SUMMARY_KEYS && bytes < XFER_SUMMARY_BYTES {
+                        let Some(item) = x.cursor.as_mut().and_then(|c| c.next()) else {
+                            x.scanned = true;
+                            x.cursor = None;
+                            break;
+                        };
+                        let (skey, rec) = match item {
+                            Ok((k, v)) => (k, v),
+                            Err(e) => {
+                                self.storage_error.get_or_insert(e);
+                                return;
+                            }
+                        };
+                        let Some(key) = skey.as_ref().get(8..) else { continue };
+                        let Some(version) = record_version(rec.as_ref()) else { continue };
+                        bytes += key.len() + 16;
+                        entries.push((key.to_vec(), version));
+                    }
+                    let upto = if x.scanned { None } else { entries.last().map(|e| e.0.clone()) };
+                    Batch::Summary { after: x.acked_to.clone(), upto, entries }
+                };
                 let seq = x.next_seq;
                 x.next_seq += 1;
-                let m = Msg::TransferData { version, region: x.region, vid: x.vid, seq, objects: objects.clone() };
-                self.outbox.push((Dest::Server(x.target), 0, m));
-                x.unacked.push_back(Unacked { seq, sent: now, objects });
+                let u = Unacked { seq, sent: now, batch };
+                self.outbox.push((Dest::Server(x.target), 0, batch_msg(version, x, &u)));
+                x.unacked.push_back(u);
             }
-            if x.scanned && x.unacked.is_empty() && x.reported.is_none_or(|t| now.duration_since(t) >= XFER_RETRY) {
+            if x.scanned
+                && x.unacked.is_empty()
+                && x.want.is_empty()
+                && x.reported.is_none_or(|t| now.duration_since(t) >= XFER_RETRY)
+            {
                 x.reported = Some(now);
                 let m = Msg::TransferDone { server: self.id, region: x.region, target: x.target, vid: x.vid };
                 self.outbox.push((Dest::Coordinator, 0, m));
@@ -993,7 +1145,14 @@ impl<S: Store> Node<S> {
             x.not_before = not_before;
             x.cursor = None;
             x.scanned = false;
-            x.unacked.clear();
+            // Objects asked for and maybe lost with the link are sent again.
+            for u in x.unacked.drain(..).rev() {
+                if let Batch::Wanted(objects) = u.batch {
+                    for o in objects.into_iter().rev() {
+                        x.want.push_front(o.key);
+                    }
+                }
+            }
             x.reported = None;
             x.wait_round = wait_round;
         }
@@ -1021,14 +1180,143 @@ impl<S: Store> Node<S> {
     fn transfer_ack(&mut self, from: u64, region: u64, vid: u64, seq: u64) {
         if let Some(x) = self.xfers_out.iter_mut().find(|x| x.region == region && x.vid == vid && x.target == from) {
             // In order (the oldest batch): everything up to its last key is at the target.
-            if x.unacked.front().is_some_and(|u| u.seq == seq) {
-                if let Some(last) = x.unacked.front().and_then(|u| u.objects.last()) {
-                    x.acked_to = Some(last.key.clone());
+            if let Some(Unacked { seq: s, batch: Batch::Data(objects), .. }) = x.unacked.front() {
+                if *s == seq {
+                    if let Some(last) = objects.last() {
+                        x.acked_to = Some(last.key.clone());
+                    }
                 }
             }
-            x.unacked.retain(|u| u.seq != seq);
+            x.unacked.retain(|u| u.seq != seq || matches!(u.batch, Batch::Summary { .. }));
         }
         self.pump_transfers();
+    }
+
+    /// The target's answer to a summary: it has confirmed every key up to the summary's
+    /// end, and needs `keys` (sent next); `all`: it holds nothing, plain batches from here.
+    fn transfer_want(&mut self, from: u64, region: u64, vid: u64, seq: u64, all: bool, keys: Vec<Vec<u8>>) {
+        let Some(x) = self.xfers_out.iter_mut().find(|x| x.region == region && x.vid == vid && x.target == from) else {
+            return;
+        };
+        let Some(Unacked { seq: s, batch: Batch::Summary { upto, .. }, .. }) = x.unacked.front() else { return };
+        if *s != seq {
+            return;
+        }
+        if let Some(u) = upto {
+            x.acked_to = Some(u.clone());
+        }
+        x.unacked.pop_front();
+        x.want.extend(keys);
+        x.full |= all;
+        self.pump_transfers();
+    }
+
+    /// A summary from the source of a region this server is joining: objects here that
+    /// are not trusted and that the source does not have go; the keys whose objects differ
+    /// from the source's (or are missing here) are asked for.
+    #[allow(clippy::too_many_arguments)]
+    fn transfer_summary(
+        &mut self,
+        conn: usize,
+        from: u64,
+        region: u64,
+        vid: u64,
+        seq: u64,
+        after: Option<Vec<u8>>,
+        upto: Option<Vec<u8>>,
+        entries: Vec<(Vec<u8>, u64)>,
+    ) {
+        let Some((_, _, r)) = self.region(region) else { return };
+        let tail = r.replicas.last().map(|p| p.server);
+        let joining = r.joining.first().is_some_and(|j| j.server == self.id && j.vid == vid);
+        if !(joining && tail == Some(from)) || self.joins.get(&region).is_none_or(|j| j.vid != vid) {
+            return;
+        }
+        // The first summary: does this server hold anything it cannot trust?
+        let mut all = false;
+        if after.is_none() {
+            let join = &self.joins[&region];
+            let mut stale = false;
+            for item in self.store.snapshot_region(region, &ScanPlan::Range { after: None, upto: None }) {
+                match item {
+                    Ok((k, _)) => {
+                        if k.as_ref().get(8..).is_some_and(|key| !join.trusted(key)) {
+                            stale = true;
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        self.storage_error.get_or_insert(e);
+                        return;
+                    }
+                }
+            }
+            all = !stale;
+        }
+        if all {
+            if let Some(j) = self.joins.get_mut(&region) {
+                j.all_trusted = true;
+            }
+        }
+        // What storage holds here in the summarised stretch (one sequential read), and the
+        // objects of it the source does not have.
+        let listed: std::collections::HashSet<&[u8]> = entries.iter().map(|e| e.0.as_slice()).collect();
+        let mut mine: FastMap<Vec<u8>, u64> = FastMap::default();
+        let mut gone = Vec::new();
+        let plan = ScanPlan::Range { after: after.clone(), upto: upto.clone() };
+        for item in self.store.snapshot_region(region, &plan) {
+            match item {
+                Ok((k, v)) => {
+                    let Some(key) = k.as_ref().get(8..) else { continue };
+                    if !all && !listed.contains(key) && !self.joins[&region].trusted(key) {
+                        gone.push((key.to_vec(), decode_record(v.as_ref()).ok()));
+                    } else if let Some(version) = record_version(v.as_ref()) {
+                        mine.insert(key.to_vec(), version);
+                    }
+                }
+                Err(e) => {
+                    self.storage_error.get_or_insert(e);
+                    return;
+                }
+            }
+        }
+        let indexed = self.index.get(&region).is_some_and(|ix| ix.subspace > 0);
+        for (key, rec) in gone {
+            let skey = storage_key(region, &key);
+            if indexed {
+                let old = rec.filter(|r| !r.deleted).map(|r| r.values);
+                self.update_index(region, &key, old.as_deref(), None);
+            }
+            // Removed, not a tombstone: the source has no version of it to keep writes below.
+            self.writes.push((skey.clone(), None));
+            self.remember(skey, 0, None, self.round);
+            if let Some(j) = self.joins.get_mut(&region) {
+                j.trust(&key);
+            }
+        }
+        let mut want = Vec::new();
+        for (key, v) in &entries {
+            // What was applied here since (cached) is newer than storage.
+            let have = match self.cache.get(&storage_key(region, key)) {
+                Some(c) => c.version,
+                None => mine.get(key).copied().unwrap_or(0),
+            };
+            let trusted = self.joins[&region].trusted(key);
+            if (trusted && have < *v) || (!trusted && have != *v) {
+                want.push(key.clone());
+            }
+        }
+        if let Some(j) = self.joins.get_mut(&region) {
+            match &upto {
+                None => j.verified_all = true,
+                Some(u) => j.verified_to = Some(u.clone()),
+            }
+            if !j.all_trusted {
+                j.wanted.extend(want.iter().cloned());
+            }
+        }
+        // Leaves once the removals above are stored.
+        self.outbox.push((Dest::Conn(conn), 0, Msg::TransferWant { region, vid, seq, all, keys: want }));
     }
 
     /// The link to `server` broke (or could not be made): writes waiting on it are sent
@@ -1103,6 +1391,7 @@ impl<S: Store> Node<S> {
                 Msg::ChainOp { .. }
                     | Msg::ChainFail { .. }
                     | Msg::TransferData { .. }
+                    | Msg::TransferSummary { .. }
                     | Msg::TransferDone { .. }
                     | Msg::Report { .. }
                     | Msg::Heartbeat { .. }
@@ -1259,6 +1548,26 @@ impl<S: Store> Node<S> {
                     self.transfer_ack(s, region, vid, seq);
                 }
             }
+            Msg::TransferSummary { version, region, vid, seq, after, upto, entries } => {
+                if version > self.config.version {
+                    let m = Msg::TransferSummary { version, region, vid, seq, after, upto, entries };
+                    return self.hold(conn, from, nonce, m);
+                }
+                if let Some(s) = self.check_peer(conn, from) {
+                    for (_, v) in &entries {
+                        if *v > u64::MAX - (1 << 40) {
+                            self.close.push(conn);
+                            return;
+                        }
+                    }
+                    self.transfer_summary(conn, s, region, vid, seq, after, upto, entries);
+                }
+            }
+            Msg::TransferWant { region, vid, seq, all, keys } => {
+                if let Some(s) = self.check_peer(conn, from) {
+                    self.transfer_want(s, region, vid, seq, all, keys);
+                }
+            }
             // Nothing else is meant for a daemon; the shell closes such peers.
             _ => {}
         }
@@ -1291,7 +1600,7 @@ impl<S: Store> Node<S> {
             Msg::Get { .. } => Msg::GetReply { rc: ReturnCode::Reconfigure, values: Vec::new() },
             Msg::SearchStart { region, .. } => search_fail(region, ReturnCode::Reconfigure),
             Msg::ChainOp { leader, op, hop, .. } if hop > 0 => Msg::ChainFail { leader, op, hop: hop - 1 },
-            Msg::ChainOp { .. } | Msg::TransferData { .. } => return,
+            Msg::ChainOp { .. } | Msg::TransferData { .. } | Msg::TransferSummary { .. } => return,
             _ => Msg::AtomicReply { rc: ReturnCode::Reconfigure },
         };
         self.outbox.push((Dest::Conn(conn), nonce, reply));
@@ -1444,9 +1753,11 @@ impl<S: Store> Node<S> {
             // A region on the way has no available replica: the write cannot complete.
             return Err(ReturnCode::Offline);
         }
+        // What is stored is known unless this was a blind put (then apply reads it).
+        let stored = if blind && !self.inflight.contains_key(&ikey) { None } else { Some(cur_version) };
         let entry = self.inflight.entry(ikey.clone()).or_insert(InFlight {
             version: 0,
-            applied: 0,
+            applied: stored,
             values: None,
             count: 0,
             deferred: Vec::new(),

@@ -32,6 +32,11 @@ impl Store for MemStore {
                 .take_while(|(k, _)| k[..8] == p)
                 .map(|(k, v)| Ok((k.clone(), v.clone())))
                 .collect(),
+            ScanPlan::Range { after, upto } => self
+                .0
+                .range(super::storage::range_bounds(region, after, upto))
+                .map(|(k, v)| Ok((k.clone(), v.clone())))
+                .collect(),
             ScanPlan::Key(key) => {
                 let skey = storage_key(region, key);
                 self.0.get(&skey).map(|v| Ok((skey, v.clone()))).into_iter().collect()
@@ -121,6 +126,9 @@ struct Sim {
     t0: std::time::Instant,
     clock: std::time::Duration,
     rng: u64,
+    /// Objects delivered in TRANSFER_DATA batches, and keys in TRANSFER_SUMMARY ones.
+    transfer_objects: usize,
+    summary_keys: usize,
 }
 
 impl Sim {
@@ -136,6 +144,8 @@ impl Sim {
             t0,
             clock: std::time::Duration::ZERO,
             rng: 1,
+            transfer_objects: 0,
+            summary_keys: 0,
         };
         for s in &cfg.servers {
             let mut node = Node::new(s.id, MemStore::default(), 1 << 30, t0, 1_000_000);
@@ -234,6 +244,11 @@ impl Sim {
         }
         let link = busy[pick];
         let (conn, nonce, msg) = self.links.get_mut(&link).unwrap().pop_front().unwrap();
+        match &msg {
+            Msg::TransferData { objects, .. } => self.transfer_objects += objects.len(),
+            Msg::TransferSummary { entries, .. } => self.summary_keys += entries.len(),
+            _ => {}
+        }
         let from = (link.0 != 0).then_some(link.0);
         self.feed(link.1, Input::Message { conn, from, nonce, msg });
         true
@@ -671,7 +686,8 @@ fn a_new_head_writes_above_the_writes_in_flight_through_it() {
 }
 
 /// A state transfer is acknowledged batch by batch and, after its link breaks, resumes
-/// after the last key the target acknowledged instead of starting over.
+/// after the last key the target acknowledged instead of starting over; objects the target
+/// asked for and may have lost with the link are sent again.
 #[test]
 fn a_broken_transfer_resumes_after_what_was_acknowledged() {
     use super::node::Dest;
@@ -685,40 +701,135 @@ fn a_broken_transfer_resumes_after_what_was_acknowledged() {
     let cfg = st.config();
     let region = cfg.spaces[0].subspaces[0].regions[0].clone();
     assert_eq!(region.joining.iter().map(|p| p.server).collect::<Vec<_>>(), vec![2]);
+    let vid = region.joining[0].vid;
     let mut store = MemStore::default();
-    for i in 0..20u8 {
-        store.0.insert(storage_key(region.id, &[b'k', i]), encode_record(7, &[vec![i; 8]]));
+    for i in 0..3000u16 {
+        store.0.insert(storage_key(region.id, &[b'k', (i >> 8) as u8, i as u8]), encode_record(7, &[vec![1; 8]]));
     }
     let t0 = std::time::Instant::now();
     let mut node = Node::new(1, store, 1 << 30, t0, 1);
     node.step(t0, Input::Config(cfg));
     // Nothing was written since the start: the snapshot is taken at once.
     node.step(t0, Input::Committed(0));
-    let batch = |node: &mut Node<MemStore>| -> Option<(u64, Vec<TransferObject>)> {
-        node.ready().send.into_iter().find_map(|(d, _, m)| match (d, m) {
-            (Dest::Server(2), Msg::TransferData { seq, objects, .. }) => Some((seq, objects)),
-            _ => None,
-        })
+    let sent = |node: &mut Node<MemStore>| -> Vec<Msg> {
+        node.ready()
+            .send
+            .into_iter()
+            .filter_map(|(d, _, m)| (d == Dest::Server(2)).then_some(m))
+            .filter(|m| matches!(m, Msg::TransferData { .. } | Msg::TransferSummary { .. }))
+            .collect()
     };
-    let ack = |node: &mut Node<MemStore>, seq| {
-        let msg = Msg::TransferAck { region: region.id, vid: region.joining[0].vid, seq };
-        node.step(t0, Input::Message { conn: 9, from: Some(2), nonce: 0, msg });
+    let data = |m: Msg| -> (u64, Vec<TransferObject>) {
+        let Msg::TransferData { seq, objects, .. } = m else { panic!("a data batch, not {m:?}") };
+        (seq, objects)
     };
-    let (s1, first) = batch(&mut node).expect("a first batch");
-    assert_eq!(first.len(), 4);
-    assert!(batch(&mut node).is_none(), "one batch in flight at a time");
-    ack(&mut node, s1);
-    let (s2, second) = batch(&mut node).expect("the next batch once acknowledged");
-    ack(&mut node, s2);
-    let (_, lost) = batch(&mut node).expect("a third batch");
-    // The link breaks with the third batch unacknowledged.
+    let answer =
+        |node: &mut Node<MemStore>, at, msg| node.step(at, Input::Message { conn: 9, from: Some(2), nonce: 0, msg });
+    // First a summary of the snapshot's first keys.
+    let first = sent(&mut node);
+    let [Msg::TransferSummary { seq, after: None, upto: Some(_), entries, .. }] = first.as_slice() else {
+        panic!("a summary first: {first:?}")
+    };
+    let n = entries.len();
+    assert!(n > 4 && n < 3000, "a stretch of the region: {n} keys");
+    // The target holds nothing: it wants them all, and plain batches from then on.
+    let keys: Vec<Vec<u8>> = entries.iter().map(|e| e.0.clone()).collect();
+    answer(&mut node, t0, Msg::TransferWant { region: region.id, vid, seq: *seq, all: true, keys: keys.clone() });
+    let (w1, wanted) = data(sent(&mut node).remove(0));
+    assert_eq!(wanted.iter().map(|o| o.key.clone()).collect::<Vec<_>>(), keys[..4].to_vec());
+    assert!(sent(&mut node).is_empty(), "one batch in flight at a time");
+    // The link breaks with it unacknowledged: it is sent again.
     node.step(t0, Input::Closed { conn: 9, peer: Some(2) });
-    assert!(batch(&mut node).is_none());
     let later = t0 + std::time::Duration::from_secs(2);
     node.step(later, Input::Tick);
-    let (_, resumed) = batch(&mut node).expect("the copy goes on");
+    let (mut seq, again) = data(sent(&mut node).remove(0));
+    assert!(seq > w1);
+    assert_eq!(again, wanted);
+    // The other asked-for objects, then plain batches after the summarised keys.
+    let mut got = again.len();
+    while got < n {
+        answer(&mut node, later, Msg::TransferAck { region: region.id, vid, seq });
+        let (s, objects) = data(sent(&mut node).remove(0));
+        seq = s;
+        got += objects.len();
+    }
+    answer(&mut node, later, Msg::TransferAck { region: region.id, vid, seq });
+    let (s1, b1) = data(sent(&mut node).remove(0));
+    assert_eq!(b1[0].key, vec![b'k', (n >> 8) as u8, n as u8], "after the last summarised key");
+    answer(&mut node, later, Msg::TransferAck { region: region.id, vid, seq: s1 });
+    let (s2, b2) = data(sent(&mut node).remove(0));
+    answer(&mut node, later, Msg::TransferAck { region: region.id, vid, seq: s2 });
+    let (_, lost) = data(sent(&mut node).remove(0));
+    // The link breaks with the third batch unacknowledged.
+    node.step(later, Input::Closed { conn: 9, peer: Some(2) });
+    assert!(sent(&mut node).is_empty());
+    node.step(later + std::time::Duration::from_secs(2), Input::Tick);
+    let (_, resumed) = data(sent(&mut node).remove(0));
     assert_eq!(resumed[0].key, lost[0].key, "it resumes right after the acknowledged keys");
-    assert!(resumed[0].key > second.last().unwrap().key);
+    assert!(resumed[0].key > b2.last().unwrap().key);
+}
+
+/// A daemon restarted on its data rejoins by catching up: only the objects that differ
+/// from the source's (changed, missing, or present only there) are copied; what it holds
+/// that the source does not is removed, and it ends with exactly the source's region.
+#[test]
+fn a_restarted_replica_catches_up_with_the_objects_that_differ_only() {
+    use super::storage::{encode_record, encode_tombstone};
+    use hyperdex_core::config::ServerState;
+    let mut st = CoordState::new(5);
+    st.register(1, "127.0.0.1:1");
+    st.register(2, "127.0.0.1:2");
+    st.add_space("space s key k attributes int n create 1 partitions tolerate 1 failures");
+    let cfg = st.config();
+    let region = cfg.spaces[0].subspaces[0].regions[0].id;
+    assert_eq!(cfg.spaces[0].subspaces[0].regions[0].replicas.len(), 2);
+    let key = |i: u16| vec![b'k', (i >> 8) as u8, i as u8];
+    let obj = |v: u64, n: u8| encode_record(v, &[vec![n; 8]]);
+    let mut source = MemStore::default();
+    let mut stale = MemStore::default();
+    for i in 0..300u16 {
+        source.0.insert(storage_key(region, &key(i)), obj(7, 1));
+        stale.0.insert(storage_key(region, &key(i)), obj(7, 1));
+    }
+    // What the restarted server missed: a newer write, a new object, a delete; and what it
+    // holds alone: an object deleted since and swept, and a write never committed upstream
+    // (at a version above the source's).
+    source.0.insert(storage_key(region, &key(5)), obj(9, 2));
+    stale.0.remove(&storage_key(region, &key(6)));
+    source.0.insert(storage_key(region, &key(8)), encode_tombstone(9, 1));
+    stale.0.insert(storage_key(region, b"gone"), obj(3, 3));
+    stale.0.insert(storage_key(region, &key(7)), obj(11, 4));
+    let expected = source.0.clone();
+    let mut sim = Sim::new(&cfg);
+    let now = sim.now();
+    for (id, store) in [(1, source), (2, stale)] {
+        let mut node = Node::new(id, store, 1 << 30, now, 1);
+        node.step(now, Input::Config(cfg.clone()));
+        grant_lease(&mut node, now);
+        sim.nodes.insert(id, node);
+        sim.drain(id);
+    }
+    // Server 2 restarts: it leaves its chains and rejoins by transfer.
+    assert!(st.remove_server(2, ServerState::NotAvailable));
+    assert_eq!(st.register_in(2, "127.0.0.1:2", st.cluster, true), CoordCode::Success);
+    let next = st.config();
+    assert_eq!(next.spaces[0].subspaces[0].regions[0].joining.len(), 1);
+    for id in [1, 2] {
+        sim.feed(id, Input::Config(next.clone()));
+    }
+    while sim.step() {}
+    assert_eq!(sim.summary_keys, 300, "every key summarised once");
+    assert_eq!(sim.transfer_objects, 4, "k5, k6, k7 and k8 only");
+    let region_of = |store: &MemStore| -> BTreeMap<Vec<u8>, Vec<u8>> {
+        store.0.iter().filter(|(k, _)| k[..8] == region.to_be_bytes()).map(|(k, v)| (k.clone(), v.clone())).collect()
+    };
+    let got = region_of(&sim.nodes[&2].store);
+    let want = region_of(&MemStore(expected));
+    assert_eq!(got.len(), want.len());
+    for (k, v) in &want {
+        let (a, b) = (decode_record(v).unwrap(), decode_record(&got[k]).unwrap());
+        assert_eq!((a.version, a.deleted, a.values), (b.version, b.deleted, b.values), "key {k:?}");
+    }
 }
 
 /// A write whose next hop refuses it every time it is sent again still fails (RECONFIGURE)

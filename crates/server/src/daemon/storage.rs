@@ -73,6 +73,27 @@ pub enum ScanPlan {
     /// The objects whose index entries for `attr` have coordinate `coord` (a superset of
     /// those whose value equals the searched one: the caller checks every object).
     Index { attr: u16, coord: u64 },
+    /// The objects with keys in (`after`, `upto`], in key order (None: no bound).
+    Range { after: Option<Vec<u8>>, upto: Option<Vec<u8>> },
+}
+
+/// The storage-key bounds of the object keys in (`after`, `upto`] of `region`.
+pub fn range_bounds(
+    region: u64,
+    after: &Option<Vec<u8>>,
+    upto: &Option<Vec<u8>>,
+) -> (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>) {
+    use std::ops::Bound;
+    let start = match after {
+        Some(k) => Bound::Excluded(storage_key(region, k)),
+        None => Bound::Included(region.to_be_bytes().to_vec()),
+    };
+    let end = match upto {
+        Some(k) => Bound::Included(storage_key(region, k)),
+        // Object regions are numbered far below 2^63 (index entries live above it).
+        None => Bound::Excluded((region + 1).to_be_bytes().to_vec()),
+    };
+    (start, end)
 }
 
 pub fn storage_key(region: u64, key: &[u8]) -> Vec<u8> {
@@ -99,6 +120,11 @@ pub fn encode_tombstone(version: u64, deleted_at: u64) -> Vec<u8> {
     out.extend_from_slice(&TOMBSTONE.to_le_bytes());
     out.extend_from_slice(&deleted_at.to_le_bytes());
     out
+}
+
+/// The version of a stored record (or tombstone), without decoding its values.
+pub fn record_version(buf: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(buf.get(..8)?.try_into().ok()?))
 }
 
 /// Decodes a stored record (or tombstone); a corrupt record is an error, never a panic.
@@ -223,6 +249,9 @@ impl Store for FjallStore {
             ScanPlan::Index { attr, coord } => {
                 let entries = snapshot.prefix(&self.objects, index_prefix(region, *attr, *coord));
                 FjallCursor::Index { snapshot, objects: self.objects.clone(), region, entries }
+            }
+            ScanPlan::Range { after, upto } => {
+                FjallCursor::All(snapshot.range(&self.objects, range_bounds(region, after, upto)))
             }
         }
     }
