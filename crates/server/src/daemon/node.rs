@@ -952,6 +952,12 @@ impl<S: Store> Node<S> {
                     f.applied = Some(a.max(obj_version));
                     Some(a < obj_version)
                 }
+                // A blind put did not read what is stored, but its version (the newest
+                // issued here for the key) is above it: no need to read it now either.
+                None if obj_version >= f.version => {
+                    f.applied = Some(obj_version);
+                    Some(true)
+                }
                 None => None,
             },
             None => None,
