@@ -847,6 +847,11 @@ impl Sim {
                 node.store.commit(vec![w]).unwrap();
             }
             self.daemons[i].jobs.extend(ready.jobs);
+            if self.trace_all {
+                for line in &ready.log {
+                    eprintln!("{:>10.3} ms  server {s}: {line}", self.now.as_secs_f64() * 1e3);
+                }
+            }
             // Messages for a connection being closed are lost with it.
             for t in ready.close {
                 self.close_conn(t);

@@ -521,6 +521,9 @@ impl Shell {
     /// The storage part of a `Ready`: the version floor committed at once, the round and
     /// the tasks queued to the storage thread in order. Returns the messages to send.
     fn store(&mut self, ready: node::Ready) -> io::Result<Vec<Outgoing>> {
+        for line in &ready.log {
+            eprintln!("hyperdex daemon: {line}");
+        }
         if let Some(w) = ready.floor {
             self.node.store.commit(vec![w])?;
         }

@@ -89,11 +89,17 @@ pub struct Ready {
     /// Connections that sent server-to-server messages without being a server of the
     /// current configuration.
     pub close: Vec<usize>,
+    /// Lines for the daemon's log.
+    pub log: Vec<String>,
 }
 
 impl Ready {
     pub fn is_empty(&self) -> bool {
-        self.floor.is_none() && self.jobs.is_empty() && self.send.is_empty() && self.close.is_empty()
+        self.floor.is_none()
+            && self.jobs.is_empty()
+            && self.send.is_empty()
+            && self.close.is_empty()
+            && self.log.is_empty()
     }
 }
 
@@ -234,6 +240,10 @@ struct JoinIn {
     wanted: std::collections::HashSet<Vec<u8>>,
     /// Keys written during this join beyond the confirmed range.
     touched: std::collections::HashSet<Vec<u8>>,
+    /// For the log: keys compared with the source's, objects received, objects removed.
+    compared: u64,
+    received: u64,
+    removed: u64,
 }
 
 impl JoinIn {
@@ -245,6 +255,9 @@ impl JoinIn {
             verified_all: false,
             wanted: Default::default(),
             touched: Default::default(),
+            compared: 0,
+            received: 0,
+            removed: 0,
         }
     }
 
@@ -401,6 +414,8 @@ pub struct Node<S: Store> {
     heartbeats: std::collections::VecDeque<(u64, Instant)>,
     next_heartbeat: Instant,
     stopping: bool,
+    /// Lines for the daemon's log (see [`Ready::log`]).
+    log: Vec<String>,
 }
 
 const MAX_HELD: usize = 100_000;
@@ -453,6 +468,7 @@ impl<S: Store> Node<S> {
             heartbeats: Default::default(),
             next_heartbeat: now,
             stopping: false,
+            log: Vec::new(),
         };
         node.version_clock = clock_nanos.max(floor);
         node.version_floor = floor;
@@ -619,7 +635,25 @@ impl<S: Store> Node<S> {
             }
         }
         self.xfers_in.retain(|r, v| joining.contains(&(*r, *v)));
-        self.joins.retain(|r, j| joining.contains(&(*r, j.vid)));
+        let ended: Vec<u64> =
+            self.joins.iter().filter(|(r, j)| !joining.contains(&(**r, j.vid))).map(|(r, _)| *r).collect();
+        for region in ended {
+            let Some(j) = self.joins.remove(&region) else { continue };
+            let joined = self
+                .region(region)
+                .is_some_and(|(_, _, r)| r.replicas.iter().any(|p| p.server == me && p.vid == j.vid));
+            let how = if !joined {
+                "stopped joining"
+            } else if j.all_trusted {
+                "joined (a full copy)"
+            } else {
+                "joined (caught up)"
+            };
+            self.log.push(format!(
+                "{how} region {region}: {} keys compared, {} objects received, {} removed",
+                j.compared, j.received, j.removed
+            ));
+        }
         for (region, vid) in joining {
             if self.xfers_in.get(&region) != Some(&vid) {
                 self.xfers_in.insert(region, vid);
@@ -1175,6 +1209,9 @@ impl<S: Store> Node<S> {
             // A transfer this configuration no longer has: ignore it.
             return;
         }
+        if let Some(j) = self.joins.get_mut(&region) {
+            j.received += objects.len() as u64;
+        }
         for o in objects {
             let values = o.values.map(Rc::new);
             self.apply(region, &o.key, o.version, values.is_some(), values.as_ref());
@@ -1287,6 +1324,10 @@ impl<S: Store> Node<S> {
             }
         }
         let indexed = self.index.get(&region).is_some_and(|ix| ix.subspace > 0);
+        if let Some(j) = self.joins.get_mut(&region) {
+            j.compared += entries.len() as u64;
+            j.removed += gone.len() as u64;
+        }
         for (key, rec) in gone {
             let skey = storage_key(region, &key);
             if indexed {
@@ -1420,7 +1461,13 @@ impl<S: Store> Node<S> {
                 send.extend(msgs);
             }
         }
-        Ready { floor: self.floor_write.take(), jobs, send, close: std::mem::take(&mut self.close) }
+        Ready {
+            floor: self.floor_write.take(),
+            jobs,
+            send,
+            close: std::mem::take(&mut self.close),
+            log: std::mem::take(&mut self.log),
+        }
     }
 
     /// Whether a step left messages or writes that `ready` would hand out.
@@ -1430,6 +1477,7 @@ impl<S: Store> Node<S> {
             || self.floor_write.is_some()
             || !self.jobs.is_empty()
             || !self.close.is_empty()
+            || !self.log.is_empty()
     }
 
     /// Whether a server-to-server message on `conn` comes from an available server of the
