@@ -329,6 +329,10 @@ pub struct Coordinator {
     /// Servers a peer reported (server → the reporter): their heartbeats renew nothing, and
     /// they are removed once their read lease has run out.
     suspects: HashMap<u64, u64>,
+    /// Per server, the configuration that last made it available: a heartbeat earns a read
+    /// lease only from a daemon that has that configuration (one that registered again
+    /// must not serve from the configuration it had before it was removed).
+    avail_since: HashMap<u64, u64>,
     /// The server that registered on each connection.
     conn_server: HashMap<usize, u64>,
     /// (connection, nonce, version the waiter has): one standing wait per connection.
@@ -365,6 +369,7 @@ impl Coordinator {
         // A coordinator that restarted does not know what its predecessor granted: every
         // available server may hold a read lease until one full grant from now.
         let granted = state.available().into_iter().map(|s| (s, now + read_lease(lease))).collect();
+        let avail_since = state.available().into_iter().map(|s| (s, state.version)).collect();
         Coordinator {
             published: state.version,
             state,
@@ -372,6 +377,7 @@ impl Coordinator {
             deadline,
             granted,
             suspects: HashMap::new(),
+            avail_since,
             conn_server: HashMap::new(),
             waiters: Vec::new(),
             config_bytes,
@@ -445,6 +451,7 @@ impl Coordinator {
                 };
                 if code == CoordCode::Success {
                     self.suspects.remove(&server);
+                    self.avail_since.insert(server, self.state.version);
                     if fresh {
                         // A new process: the one before it serves nothing any more.
                         self.granted.remove(&server);
@@ -463,14 +470,19 @@ impl Coordinator {
                 }
                 Some(Msg::CoordReply { code })
             }
-            Msg::Heartbeat { server, .. } => {
+            Msg::Heartbeat { server, version } => {
                 // Only the connection the server registered on renews its leases; a server
                 // declared failed must register again, and a reported one gets nothing more.
                 if from == Some(server) && self.state.is_available(server) && !self.suspects.contains_key(&server) {
                     self.deadline.insert(server, now + self.lease);
-                    let grant = read_lease(self.lease);
-                    self.granted.insert(server, now + grant);
-                    Some(Msg::HeartbeatAck { lease_ms: grant.as_millis() as u64 })
+                    // A read lease only once it runs the configuration that made it available.
+                    if version >= self.avail_since.get(&server).copied().unwrap_or(0) {
+                        let grant = read_lease(self.lease);
+                        self.granted.insert(server, now + grant);
+                        Some(Msg::HeartbeatAck { lease_ms: grant.as_millis() as u64 })
+                    } else {
+                        None
+                    }
                 } else {
                     None
                 }
@@ -1001,6 +1013,17 @@ mod tests {
         let v = core.state.version;
         core.step(t, CoordInput::Message { conn: 1, nonce: 0, msg: Msg::Report { server: 1, suspect: 2, version: v } });
         assert_eq!(core.state.config().server_state(2), Some(ServerState::NotAvailable));
+        // A server that registered again gets no read lease before it has the configuration
+        // that made it available (it may still route by the one that removed it).
+        reg(&mut core, t0, 12, 2);
+        let since = core.state.version;
+        let _ = core.ready();
+        let old = CoordInput::Message { conn: 12, nonce: 7, msg: Msg::Heartbeat { server: 2, version: since - 1 } };
+        core.step(t0, old);
+        assert!(core.ready().send.is_empty(), "no lease under an older configuration");
+        let cur = CoordInput::Message { conn: 12, nonce: 8, msg: Msg::Heartbeat { server: 2, version: since } };
+        core.step(t0, cur);
+        assert_eq!(core.ready().send, vec![(12, 8, Msg::HeartbeatAck { lease_ms: 500 })]);
         // A restarted coordinator assumes every available server may hold a full grant.
         let mut again = Coordinator::new(core.state.clone(), Duration::from_secs(1), t0);
         let v = again.state.version;

@@ -1810,8 +1810,8 @@ fn joint_simulation_keeps_histories_linearizable_and_acknowledged_writes() {
 }
 
 /// Also every replica of every region holding the same objects at the end, in runs where
-/// no region lost every replica. Known to fail on a few seeds (17 of 40000 at this
-/// writing, 593 and 1637 among the first 5000): a write whose client got no answer stays applied
+/// no region lost every replica. Known to fail on a few seeds (5 of 40000 at this
+/// writing, 2239 and 3592 among the first 5000): a write whose client got no answer stays applied
 /// at the hops near the end of its path and not at those before when every server that
 /// held it in flight lost that state (crashes, or a replaced point leader whose writes
 /// the next hop refuses). Histories stay linearizable; a repair (pending hops kept in

@@ -779,7 +779,9 @@ impl<S: Store> Node<S> {
             return;
         }
         let had = self.leased();
-        let until = sent + lease;
+        // A tenth kept back: this clock is read once per batch of requests, and clocks
+        // drift.
+        let until = sent + lease - lease / 10;
         if self.lease_until.is_none_or(|t| t < until) {
             self.lease_until = Some(until);
         }
@@ -1089,7 +1091,8 @@ impl<S: Store> Node<S> {
                     // What the target asked for, as storage has it now (a newer write
                     // reached the target through the chain first: it keeps that one).
                     let mut objects = Vec::new();
-                    while objects.len() < XFER_BATCH_OBJECTS {
+                    let mut bytes = 0usize;
+                    while objects.len() < XFER_BATCH_OBJECTS && bytes < XFER_BATCH_BYTES {
                         let Some(key) = x.want.pop_front() else { break };
                         let o = match self.store.get(&storage_key(x.region, &key)) {
                             Ok(Some(rec)) => {
@@ -1099,6 +1102,7 @@ impl<S: Store> Node<S> {
                             // Gone since the summary: nothing to keep there either.
                             Ok(None) | Err(_) => TransferObject { key, version: 0, values: None },
                         };
+                        bytes += o.key.len() + o.values.iter().flatten().map(|v| v.len() + 4).sum::<usize>() + 16;
                         objects.push(o);
                     }
                     Batch::Wanted(objects)
@@ -1275,9 +1279,14 @@ impl<S: Store> Node<S> {
         if !(joining && tail == Some(from)) || self.joins.get(&region).is_none_or(|j| j.vid != vid) {
             return;
         }
+        // A drop of the region still queued (a cancelled earlier join): storage holds what
+        // it will delete, so read it as empty (what came since is in the cache).
+        let dropped = self.dropping.iter().any(|(r, _)| *r == region);
         // The first summary: does this server hold anything it cannot trust?
         let mut all = false;
-        if after.is_none() {
+        if after.is_none() && dropped {
+            all = true;
+        } else if after.is_none() {
             let join = &self.joins[&region];
             let mut stale = false;
             for item in self.store.snapshot_region(region, &ScanPlan::Range { after: None, upto: None }) {
@@ -1307,7 +1316,8 @@ impl<S: Store> Node<S> {
         let mut mine: FastMap<Vec<u8>, u64> = FastMap::default();
         let mut gone = Vec::new();
         let plan = ScanPlan::Range { after: after.clone(), upto: upto.clone() };
-        for item in self.store.snapshot_region(region, &plan) {
+        let scan = if dropped { None } else { Some(self.store.snapshot_region(region, &plan)) };
+        for item in scan.into_iter().flatten() {
             match item {
                 Ok((k, v)) => {
                     let Some(key) = k.as_ref().get(8..) else { continue };
@@ -1356,7 +1366,8 @@ impl<S: Store> Node<S> {
         if let Some(j) = self.joins.get_mut(&region) {
             match &upto {
                 None => j.verified_all = true,
-                Some(u) => j.verified_to = Some(u.clone()),
+                Some(u) if j.verified_to.as_ref().is_none_or(|v| v < u) => j.verified_to = Some(u.clone()),
+                Some(_) => {}
             }
             if !j.all_trusted {
                 j.wanted.extend(want.iter().cloned());

@@ -981,10 +981,11 @@ fn requests_wait_for_a_read_lease() {
     node.step(t0 + Duration::from_millis(10), Input::HeartbeatAck { nonce, lease: Duration::from_millis(500) });
     let got = answers(&mut node);
     assert!(matches!(got.as_slice(), [(1, Msg::GetReply { rc: ReturnCode::NotFound, .. })]), "{got:?}");
-    // The lease runs from when the heartbeat was sent: at t0 + 500 ms it is over.
-    node.step(t0 + Duration::from_millis(499), Input::Message { conn: CLIENT, from: None, nonce: 2, msg: get.clone() });
+    // The lease runs from when the heartbeat was sent, less a tenth kept back: at t0 +
+    // 450 ms it is over.
+    node.step(t0 + Duration::from_millis(449), Input::Message { conn: CLIENT, from: None, nonce: 2, msg: get.clone() });
     assert_eq!(answers(&mut node).len(), 1);
-    node.step(t0 + Duration::from_millis(500), Input::Message { conn: CLIENT, from: None, nonce: 3, msg: get.clone() });
+    node.step(t0 + Duration::from_millis(450), Input::Message { conn: CLIENT, from: None, nonce: 3, msg: get.clone() });
     assert!(answers(&mut node).is_empty());
     node.step(t0 + Duration::from_secs(11), Input::Tick);
     let got = answers(&mut node);
@@ -999,4 +1000,62 @@ fn requests_wait_for_a_read_lease() {
     assert!(answers(&mut node).is_empty());
     node.step(t + Duration::from_secs(1), Input::Tick);
     assert_eq!(node.last_heartbeat(), None, "no heartbeat sent once stopping");
+}
+
+/// A joining server whose earlier join of the region was cancelled, with the drop of its
+/// old copy still queued, reads the region as empty: it asks for what the source lists
+/// instead of confirming objects the drop is about to delete.
+#[test]
+fn a_join_behind_a_queued_drop_asks_for_everything() {
+    use super::storage::encode_record;
+    use hyperdex_core::config::ServerState;
+    let mut st = CoordState::new(5);
+    st.register(1, "127.0.0.1:1");
+    st.register(2, "127.0.0.1:2");
+    st.add_space("space s key k attributes int n create 1 partitions tolerate 1 failures");
+    assert!(st.remove_server(2, ServerState::NotAvailable));
+    assert_eq!(st.register_in(2, "127.0.0.1:2", st.cluster, true), CoordCode::Success);
+    let joining = st.config();
+    let region = joining.spaces[0].subspaces[0].regions[0].clone();
+    assert_eq!(region.joining.len(), 1);
+    let mut cancelled = joining.clone();
+    cancelled.version += 1;
+    cancelled.spaces[0].subspaces[0].regions[0].joining.clear();
+    let mut again = joining.clone();
+    again.version += 2;
+    again.spaces[0].subspaces[0].regions[0].joining[0].vid += 1000;
+    let vid = again.spaces[0].subspaces[0].regions[0].joining[0].vid;
+    let mut store = MemStore::default();
+    store.0.insert(storage_key(region.id, b"k"), encode_record(7, &[vec![1; 8]]));
+    let now = std::time::Instant::now();
+    let mut node = Node::new(2, store, 1 << 30, now, 1);
+    for cfg in [joining, cancelled, again.clone()] {
+        node.step(now, Input::Config(cfg));
+    }
+    // Nothing is committed: the drop queued by the cancelled join has not run.
+    let summary = Msg::TransferSummary {
+        version: again.version,
+        region: region.id,
+        vid,
+        seq: 1,
+        after: None,
+        upto: None,
+        entries: vec![(b"k".to_vec(), 7)],
+    };
+    node.step(now, Input::Message { conn: 5, from: Some(1), nonce: 0, msg: summary });
+    let r = node.ready();
+    let mut sent = r.send;
+    for (round, msgs) in std::iter::once(r.jobs).flatten().filter_map(|j| match j {
+        Job::Round(n, w) => Some((n, w)),
+        Job::Task(_) => None,
+    }) {
+        node.store.commit(msgs).unwrap();
+        node.step(now, Input::Committed(round));
+    }
+    sent.extend(node.ready().send);
+    let want = sent.iter().find_map(|(_, _, m)| match m {
+        Msg::TransferWant { keys, all, .. } => Some((keys.clone(), *all)),
+        _ => None,
+    });
+    assert_eq!(want, Some((vec![b"k".to_vec()], true)), "{sent:?}");
 }
