@@ -472,6 +472,11 @@ fn a_full_stop_and_restart_brings_every_object_back() {
 /// successful write of each key whose chain held it (the longest), the writers' throughput
 /// before the kill and while the cluster repairs and rebuilds the lost replicas (until
 /// `wait-until-stable`), and how long that rebuild took.
+/// How many objects a benchmark loads: `N` from the environment, or 100,000.
+fn bench_objects() -> usize {
+    std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+}
+
 /// Puts `objects` objects into space kv, a window of 1024 writes in flight.
 fn preload(cl: &Cluster, objects: usize) {
     let mut c = client(cl);
@@ -504,7 +509,7 @@ fn preload(cl: &Cluster, objects: usize) {
 #[test]
 #[ignore]
 fn bench_catch_up() {
-    let objects: usize = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let objects = bench_objects();
     let mut cl = Cluster::start("bench-catch-up", 2);
     cl.add_space("space kv key k attributes string v, int n create 8 partitions tolerate 1 failures");
     wait_stable(&cl);
@@ -547,7 +552,7 @@ fn bench_catch_up() {
 #[test]
 #[ignore]
 fn bench_faults() {
-    let objects: usize = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let objects = bench_objects();
     let mut cl = Cluster::start("bench-faults", 3);
     cl.add_space("space kv key k attributes string v, int n create 8 partitions tolerate 1 failures");
     let cfg0 = wait_stable(&cl);

@@ -790,7 +790,7 @@ impl Sim {
             .flat_map(|sp| &sp.subspaces)
             .flat_map(|ss| &ss.regions)
             .any(|r| !r.replicas.is_empty() && !r.replicas.iter().any(|p| cfg.available(p.server)));
-        if offline && self.stats.beyond == 0 {
+        if offline {
             self.stats.beyond = 1;
         }
         if let Some(last) = &self.last_cfg {

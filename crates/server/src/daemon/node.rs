@@ -278,6 +278,29 @@ impl JoinIn {
     }
 }
 
+impl<B: AsRef<[u8]>, C: Iterator<Item = io::Result<(B, B)>>> XferOut<C> {
+    /// The next record of the snapshot: its object key and stored bytes; None once the
+    /// snapshot is read to its end.
+    fn next_record(&mut self) -> io::Result<Option<(Vec<u8>, B)>> {
+        loop {
+            let Some(item) = self.cursor.as_mut().and_then(|c| c.next()) else {
+                self.scanned = true;
+                self.cursor = None;
+                return Ok(None);
+            };
+            let (skey, rec) = item?;
+            if let Some(key) = skey.as_ref().get(8..) {
+                return Ok(Some((key.to_vec(), rec)));
+            }
+        }
+    }
+}
+
+/// About how many bytes a transfer object takes in a batch (for the batch size limit).
+fn transfer_bytes(o: &TransferObject) -> usize {
+    o.key.len() + o.values.iter().flatten().map(|v| v.len() + 4).sum::<usize>() + 16
+}
+
 /// The message that carries transfer batch `u` of `x`.
 fn batch_msg<C>(version: u64, x: &XferOut<C>, u: &Unacked) -> Msg {
     let (region, vid, seq) = (x.region, x.vid, u.seq);
@@ -386,9 +409,8 @@ pub struct Node<S: Store> {
     close: Vec<usize>,
     /// Transfers this server sends (it is the region's tail).
     xfers_out: Vec<XferOut<S::Cursor>>,
-    /// Regions this server is joining: region → the transfer's virtual id.
-    xfers_in: FastMap<u64, u64>,
-    /// What this server trusts of each region it is joining (see [`JoinIn`]).
+    /// The regions this server is joining (with the transfer's virtual id), and what it
+    /// trusts of each (see [`JoinIn`]).
     joins: FastMap<u64, JoinIn>,
     /// Peers reported to the coordinator, with the configuration version of the report.
     reported: FastMap<u64, u64>,
@@ -454,7 +476,6 @@ impl<S: Store> Node<S> {
             jobs: Vec::new(),
             close: Vec::new(),
             xfers_out: Vec::new(),
-            xfers_in: FastMap::default(),
             joins: FastMap::default(),
             reported: FastMap::default(),
             storage_error: None,
@@ -634,7 +655,6 @@ impl<S: Store> Node<S> {
                 });
             }
         }
-        self.xfers_in.retain(|r, v| joining.contains(&(*r, *v)));
         let ended: Vec<u64> =
             self.joins.iter().filter(|(r, j)| !joining.contains(&(**r, j.vid))).map(|(r, _)| *r).collect();
         for region in ended {
@@ -655,16 +675,13 @@ impl<S: Store> Node<S> {
             ));
         }
         for (region, vid) in joining {
-            if self.xfers_in.get(&region) != Some(&vid) {
-                self.xfers_in.insert(region, vid);
-                self.joins.insert(region, JoinIn::new(vid));
-            }
+            self.joins.entry(region).or_insert_with(|| JoinIn::new(vid));
         }
         // Regions this server held and no longer does (removed from their chain, a transfer
         // cancelled, their space removed): their objects go.
         // Not while this server is itself out of the configuration (stopping, or declared
-        // failed): what it holds stays until it is given its regions again (then a joining
-        // region starts empty anyway).
+        // failed): what it holds stays until it is given its regions again (then summaries
+        // from each region's source reconcile it; see `transfer_summary`).
         let member = self.config.available(me);
         for rid in held_before {
             let region = self.region(rid).map(|(_, _, r)| holds(r));
@@ -672,7 +689,7 @@ impl<S: Store> Node<S> {
                 None => true,
                 Some(still) => member && !still,
             };
-            if gone && !self.xfers_in.contains_key(&rid) {
+            if gone && !self.joins.contains_key(&rid) {
                 self.drop_region(rid);
             }
         }
@@ -967,11 +984,14 @@ impl<S: Store> Node<S> {
     /// At the point leader's own hop the in-flight table already knows the newest version
     /// applied (versions are issued there), which spares a storage read per write.
     fn apply(&mut self, region: u64, key: &[u8], obj_version: u64, store: bool, values: Option<&Vals>) {
-        if !self.index.contains_key(&region) {
+        let Some(ix) = self.index.get(&region).copied() else {
             // The region left this server (its space was removed) while the write was in
             // flight: storing it now would land after the region was dropped, for good.
             return;
-        }
+        };
+        // Regions of later subspaces keep an index of their dimensions: the values this
+        // write replaces are needed to move their entries.
+        let indexed = ix.subspace > 0;
         let skey = storage_key(region, key);
         // A region being joined: an object not trusted yet (an older copy) is replaced by
         // whatever the chain or the source sends, whatever its version.
@@ -982,6 +1002,9 @@ impl<S: Store> Node<S> {
             }
             _ => false,
         };
+        // At the point leader, its in-flight view of the key knows the newest version
+        // applied here (unless a blind put left it unknown: then storage is read once).
+        let mut learn = false;
         let known = match self.inflight.get_mut(&(region, key.to_vec())) {
             Some(f) => match f.applied {
                 Some(a) => {
@@ -994,21 +1017,23 @@ impl<S: Store> Node<S> {
                     f.applied = Some(obj_version);
                     Some(true)
                 }
-                None => None,
+                None => {
+                    learn = true;
+                    None
+                }
             },
             None => None,
         };
-        // Regions of later subspaces keep an index of their dimensions: the values this
-        // write replaces are needed to move their entries.
-        let indexed = self.index.get(&region).is_some_and(|ix| ix.subspace > 0);
         let mut old = None;
         let newer = match known {
             Some(n) => n,
             None => match self.read(&skey) {
                 Ok((v, vals)) => {
                     old = vals;
-                    if let Some(f) = self.inflight.get_mut(&(region, key.to_vec())) {
-                        f.applied = Some(v.max(obj_version));
+                    if learn {
+                        if let Some(f) = self.inflight.get_mut(&(region, key.to_vec())) {
+                            f.applied = Some(v.max(obj_version));
+                        }
                     }
                     force || v < obj_version
                 }
@@ -1102,7 +1127,7 @@ impl<S: Store> Node<S> {
                             // Gone since the summary: nothing to keep there either.
                             Ok(None) | Err(_) => TransferObject { key, version: 0, values: None },
                         };
-                        bytes += o.key.len() + o.values.iter().flatten().map(|v| v.len() + 4).sum::<usize>() + 16;
+                        bytes += transfer_bytes(&o);
                         objects.push(o);
                     }
                     Batch::Wanted(objects)
@@ -1112,24 +1137,20 @@ impl<S: Store> Node<S> {
                     let mut objects = Vec::new();
                     let mut bytes = 0usize;
                     while objects.len() < XFER_BATCH_OBJECTS && bytes < XFER_BATCH_BYTES {
-                        let Some(item) = x.cursor.as_mut().and_then(|c| c.next()) else {
-                            x.scanned = true;
-                            x.cursor = None;
-                            break;
-                        };
-                        let (skey, rec) = match item {
-                            Ok((k, v)) => (k, v),
+                        let (key, rec) = match x.next_record() {
+                            Ok(Some(r)) => r,
+                            Ok(None) => break,
                             Err(e) => {
                                 self.storage_error.get_or_insert(e);
                                 return;
                             }
                         };
-                        let Some(key) = skey.as_ref().get(8..) else { continue };
                         // A record that does not decode is not copied (reads of it fail too).
                         let Ok(rec) = decode_record(rec.as_ref()) else { continue };
-                        bytes += key.len() + rec.values.iter().map(|v| v.len() + 4).sum::<usize>() + 16;
                         let values = (!rec.deleted).then_some(rec.values);
-                        objects.push(TransferObject { key: key.to_vec(), version: rec.version, values });
+                        let o = TransferObject { key, version: rec.version, values };
+                        bytes += transfer_bytes(&o);
+                        objects.push(o);
                     }
                     if objects.is_empty() {
                         break;
@@ -1142,22 +1163,17 @@ impl<S: Store> Node<S> {
                     let mut entries = Vec::new();
                     let mut bytes = 0usize;
                     while entries.len() < XFER_SUMMARY_KEYS && bytes < XFER_SUMMARY_BYTES {
-                        let Some(item) = x.cursor.as_mut().and_then(|c| c.next()) else {
-                            x.scanned = true;
-                            x.cursor = None;
-                            break;
-                        };
-                        let (skey, rec) = match item {
-                            Ok((k, v)) => (k, v),
+                        let (key, rec) = match x.next_record() {
+                            Ok(Some(r)) => r,
+                            Ok(None) => break,
                             Err(e) => {
                                 self.storage_error.get_or_insert(e);
                                 return;
                             }
                         };
-                        let Some(key) = skey.as_ref().get(8..) else { continue };
                         let Some(version) = record_version(rec.as_ref()) else { continue };
                         bytes += key.len() + 16;
-                        entries.push((key.to_vec(), version));
+                        entries.push((key, version));
                     }
                     let upto = if x.scanned { None } else { entries.last().map(|e| e.0.clone()) };
                     Batch::Summary { after: x.acked_to.clone(), upto, entries }

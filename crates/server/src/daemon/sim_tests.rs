@@ -91,6 +91,19 @@ impl Store for MemStore {
 
 const CLIENT: usize = 1_000_000;
 
+/// A client's write of `key` setting attribute 1 (an int) to `n`, under configuration
+/// `version`, sent to the point leader of `region`.
+fn set_n(version: u64, region: u64, key: &[u8], n: i64) -> Msg {
+    let funcs = vec![Func {
+        attr: 1,
+        op: FuncOp::Set,
+        arg_type: DataType::Int64,
+        arg: n.to_le_bytes().to_vec(),
+        map_key: None,
+    }];
+    Msg::Atomic { version, region, key: key.to_vec(), flags: 0, checks: vec![], funcs }
+}
+
 /// Gives `node` a read lease the way the coordinator does: a tick sends a heartbeat, and its
 /// acknowledgement grants the lease (here a year, longer than any test's clock runs).
 fn grant_lease(node: &mut Node<MemStore>, now: std::time::Instant) {
@@ -376,28 +389,10 @@ fn a_corrupt_stored_record_fails_its_requests_only() {
     assert!(matches!(reply, Msg::GetReply { rc: ReturnCode::ServerError, .. }), "{reply:?}");
     assert!(sim.nodes[&leader].storage_error.is_none(), "a corrupt record must not stop the daemon");
     // Writes to the object are refused too (its old regions are unknown); other keys work.
-    let set = |n: i64| {
-        vec![Func { attr: 1, op: FuncOp::Set, arg_type: DataType::Int64, arg: n.to_le_bytes().to_vec(), map_key: None }]
-    };
-    sim.client_send(
-        leader,
-        2,
-        Msg::Atomic {
-            version: cfg.version,
-            region: region.id,
-            key: key.clone(),
-            flags: 0,
-            checks: vec![],
-            funcs: set(7),
-        },
-    );
+    sim.client_send(leader, 2, set_n(cfg.version, region.id, &key, 7));
     let other = b"fine".to_vec();
     let r2 = sp.key_region(&other).unwrap();
-    sim.client_send(
-        r2.replicas[0].server,
-        3,
-        Msg::Atomic { version: cfg.version, region: r2.id, key: other, flags: 0, checks: vec![], funcs: set(8) },
-    );
+    sim.client_send(r2.replicas[0].server, 3, set_n(cfg.version, r2.id, &other, 8));
     while sim.step() {}
     assert_eq!(sim.replies[&2], ReturnCode::ServerError);
     assert_eq!(sim.replies[&3], ReturnCode::Success);
@@ -469,15 +464,7 @@ fn writes_and_requests_that_wait_too_long_are_answered_reconfigure() {
     let key = b"slow".to_vec();
     let region = sp.key_region(&key).unwrap();
     let leader = region.replicas[0].server;
-    let set = vec![Func {
-        attr: 1,
-        op: FuncOp::Set,
-        arg_type: DataType::Int64,
-        arg: 1i64.to_le_bytes().to_vec(),
-        map_key: None,
-    }];
-    let write =
-        Msg::Atomic { version: cfg.version, region: region.id, key: key.clone(), flags: 0, checks: vec![], funcs: set };
+    let write = set_n(cfg.version, region.id, &key, 1);
     sim.feed(leader, Input::Message { conn: CLIENT, from: None, nonce: 1, msg: write });
     let get = Msg::Get { version: cfg.version + 5, region: region.id, key: key.clone() };
     sim.feed(leader, Input::Message { conn: CLIENT, from: None, nonce: 2, msg: get });
@@ -533,20 +520,7 @@ fn answers_wait_for_the_round_of_their_writes() {
     node.step(now, Input::Config(cfg.clone()));
     grant_lease(&mut node, now);
     let _ = node.ready();
-    let put = |key: &[u8], n: i64| Msg::Atomic {
-        version: cfg.version,
-        region: sp.key_region(key).unwrap().id,
-        key: key.to_vec(),
-        flags: 0,
-        checks: vec![],
-        funcs: vec![Func {
-            attr: 1,
-            op: FuncOp::Set,
-            arg_type: DataType::Int64,
-            arg: n.to_le_bytes().to_vec(),
-            map_key: None,
-        }],
-    };
+    let put = |key: &[u8], n: i64| set_n(cfg.version, sp.key_region(key).unwrap().id, key, n);
     node.step(now, Input::Message { conn: CLIENT, from: None, nonce: 1, msg: put(b"a", 1) });
     let r1 = node.ready();
     let (round1, writes1) = r1.round().expect("a round of writes");
@@ -582,22 +556,7 @@ fn a_removed_space_is_dropped_after_the_writes_queued_before_it() {
     let mut sim = Sim::new(&cfg);
     sim.eager = false;
     for (i, key) in [b"a", b"b", b"c"].iter().enumerate() {
-        let region = sp.key_region(*key).unwrap();
-        let set = vec![Func {
-            attr: 1,
-            op: FuncOp::Set,
-            arg_type: DataType::Int64,
-            arg: 7i64.to_le_bytes().to_vec(),
-            map_key: None,
-        }];
-        let msg = Msg::Atomic {
-            version: cfg.version,
-            region: region.id,
-            key: key.to_vec(),
-            flags: 0,
-            checks: vec![],
-            funcs: set,
-        };
+        let msg = set_n(cfg.version, sp.key_region(*key).unwrap().id, *key, 7);
         sim.feed(1, Input::Message { conn: CLIENT, from: None, nonce: i as u64 + 1, msg });
     }
     assert!(sim.storage[&1].len() >= 3, "the writes wait for storage");
@@ -634,17 +593,7 @@ fn a_new_head_writes_above_the_writes_in_flight_through_it() {
     grant_lease(&mut fast, now);
     let _ = fast.ready();
     sim.nodes.insert(old_head, fast);
-    let set = |n: i64| {
-        vec![Func { attr: 1, op: FuncOp::Set, arg_type: DataType::Int64, arg: n.to_le_bytes().to_vec(), map_key: None }]
-    };
-    let write = |cfg: &Configuration, n: i64| Msg::Atomic {
-        version: cfg.version,
-        region: region.id,
-        key: key.clone(),
-        flags: 0,
-        checks: vec![],
-        funcs: set(n),
-    };
+    let write = |cfg: &Configuration, n: i64| set_n(cfg.version, region.id, &key, n);
     sim.feed(old_head, Input::Message { conn: CLIENT, from: None, nonce: 1, msg: write(&cfg, 1) });
     // Deliver the write down the chain (the tail applies it), but no acknowledgement: the
     // write is still in flight at the next replica.
@@ -842,15 +791,7 @@ fn a_write_refused_again_and_again_fails_after_the_pending_timeout() {
     let key = b"k".to_vec();
     let region = sp.key_region(&key).unwrap();
     let leader = region.replicas[0].server;
-    let set = vec![Func {
-        attr: 1,
-        op: FuncOp::Set,
-        arg_type: DataType::Int64,
-        arg: 1i64.to_le_bytes().to_vec(),
-        map_key: None,
-    }];
-    let write =
-        Msg::Atomic { version: cfg.version, region: region.id, key: key.clone(), flags: 0, checks: vec![], funcs: set };
+    let write = set_n(cfg.version, region.id, &key, 1);
     sim.feed(leader, Input::Message { conn: CLIENT, from: None, nonce: 1, msg: write });
     // Every copy of the write sent to the next hop is refused.
     let mut refusals = 0;
@@ -917,20 +858,7 @@ fn old_tombstones_are_swept_and_young_ones_kept() {
     commit(&mut node);
     assert!(left_in(&node, region, b"zz"));
     // ... then "zz" is written again before the sweep reaches its (old) tombstone.
-    let put = Msg::Atomic {
-        version: node.config.version,
-        region,
-        key: b"zz".to_vec(),
-        flags: 0,
-        checks: vec![],
-        funcs: vec![Func {
-            attr: 1,
-            op: FuncOp::Set,
-            arg_type: DataType::Int64,
-            arg: 9i64.to_le_bytes().to_vec(),
-            map_key: None,
-        }],
-    };
+    let put = set_n(node.config.version, region, b"zz", 9);
     node.step(later, Input::Message { conn: CLIENT, from: None, nonce: 1, msg: put });
     commit(&mut node);
     for _ in 0..2 {
