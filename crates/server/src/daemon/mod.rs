@@ -294,8 +294,8 @@ impl Shell {
         let mut configs = Vec::new();
         while let Some(c) = self.coord.as_mut() {
             match c.next_owned(MAX_FRAME) {
-                Ok(Some((ty, _nonce, body))) => match Msg::decode(ty, &body) {
-                    Ok(Msg::CoordReply { code }) if _nonce == 3 => {
+                Ok(Some((ty, nonce, body))) => match Msg::decode(ty, &body) {
+                    Ok(Msg::CoordReply { code }) if nonce == 3 => {
                         // The answer to a clean shutdown.
                         self.shutdown_acked = code == CoordCode::Success;
                     }
@@ -320,7 +320,7 @@ impl Shell {
                     }
                     Ok(Msg::HeartbeatAck { lease_ms }) => {
                         let lease = Duration::from_millis(lease_ms.min(60_000));
-                        self.node.step(Instant::now(), Input::HeartbeatAck { nonce: _nonce, lease });
+                        self.node.step(Instant::now(), Input::HeartbeatAck { nonce, lease });
                     }
                     Ok(Msg::Config { config }) => match Configuration::decode(&config) {
                         Ok(cfg) => configs.push(cfg),

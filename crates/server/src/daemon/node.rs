@@ -320,6 +320,16 @@ fn batch_msg<C>(version: u64, x: &XferOut<C>, u: &Unacked) -> Msg {
     }
 }
 
+/// What a transfer summary means to the joining server (see `Node::summary_diff`).
+struct SummaryDiff {
+    /// Keys whose objects to ask the source for.
+    want: Vec<Vec<u8>>,
+    /// Objects held here that the source does not have, with what they held.
+    gone: Vec<(Vec<u8>, Option<super::storage::Record>)>,
+    /// This server holds nothing of the region it cannot trust.
+    all: bool,
+}
+
 /// At most this many keys, or this many bytes of keys, per transfer summary.
 const XFER_SUMMARY_KEYS: usize = 1024;
 const XFER_SUMMARY_BYTES: usize = 64 << 10;
@@ -1274,6 +1284,67 @@ impl<S: Store> Node<S> {
         self.pump_transfers();
     }
 
+    /// What a summary of (`after`, `upto`] means here, read-only: the keys to ask for,
+    /// the objects to remove (with what they held, for the index), and whether this server
+    /// holds nothing it cannot trust (asked on the first summary only).
+    fn summary_diff(
+        &self,
+        region: u64,
+        join: &JoinIn,
+        after: Option<Vec<u8>>,
+        upto: &Option<Vec<u8>>,
+        entries: &[(Vec<u8>, u64)],
+    ) -> io::Result<SummaryDiff> {
+        // A drop of the region still queued (a cancelled earlier join): storage holds what
+        // it will delete, so read it as empty (what came since is in the cache).
+        let dropped = self.dropping.iter().any(|(r, _)| *r == region);
+        let mut all = false;
+        if after.is_none() {
+            all = dropped;
+            if !dropped {
+                let every = ScanPlan::Range { after: None, upto: None };
+                let mut stale = false;
+                for item in self.store.snapshot_region(region, &every) {
+                    let (k, _) = item?;
+                    if k.as_ref().get(8..).is_some_and(|key| !join.trusted(key)) {
+                        stale = true;
+                        break;
+                    }
+                }
+                all = !stale;
+            }
+        }
+        let trusted = |key: &[u8]| all || join.trusted(key);
+        // What storage holds here in the summarised stretch (one sequential read), and the
+        // objects of it the source does not have.
+        let listed: std::collections::HashSet<&[u8]> = entries.iter().map(|e| e.0.as_slice()).collect();
+        let mut mine: FastMap<Vec<u8>, u64> = FastMap::default();
+        let mut gone = Vec::new();
+        if !dropped {
+            for item in self.store.snapshot_region(region, &ScanPlan::Range { after, upto: upto.clone() }) {
+                let (k, v) = item?;
+                let Some(key) = k.as_ref().get(8..) else { continue };
+                if !listed.contains(key) && !trusted(key) {
+                    gone.push((key.to_vec(), decode_record(v.as_ref()).ok()));
+                } else if let Some(version) = record_version(v.as_ref()) {
+                    mine.insert(key.to_vec(), version);
+                }
+            }
+        }
+        let mut want = Vec::new();
+        for (key, v) in entries {
+            // What was applied here since (cached) is newer than storage.
+            let have = match self.cache.get(&storage_key(region, key)) {
+                Some(c) => c.version,
+                None => mine.get(key).copied().unwrap_or(0),
+            };
+            if (trusted(key) && have < *v) || (!trusted(key) && have != *v) {
+                want.push(key.clone());
+            }
+        }
+        Ok(SummaryDiff { want, gone, all })
+    }
+
     /// A summary from the source of a region this server is joining: objects here that
     /// are not trusted and that the source does not have go; the keys whose objects differ
     /// from the source's (or are missing here) are asked for.
@@ -1295,65 +1366,20 @@ impl<S: Store> Node<S> {
         if !(joining && tail == Some(from)) || self.joins.get(&region).is_none_or(|j| j.vid != vid) {
             return;
         }
-        // A drop of the region still queued (a cancelled earlier join): storage holds what
-        // it will delete, so read it as empty (what came since is in the cache).
-        let dropped = self.dropping.iter().any(|(r, _)| *r == region);
-        // The first summary: does this server hold anything it cannot trust?
-        let mut all = false;
-        if after.is_none() && dropped {
-            all = true;
-        } else if after.is_none() {
-            let join = &self.joins[&region];
-            let mut stale = false;
-            for item in self.store.snapshot_region(region, &ScanPlan::Range { after: None, upto: None }) {
-                match item {
-                    Ok((k, _)) => {
-                        if k.as_ref().get(8..).is_some_and(|key| !join.trusted(key)) {
-                            stale = true;
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        self.storage_error.get_or_insert(e);
-                        return;
-                    }
-                }
+        // Worked on here, put back at the end (a storage error stops the daemon anyway).
+        let Some(mut join) = self.joins.remove(&region) else { return };
+        let SummaryDiff { want, gone, all } = match self.summary_diff(region, &join, after, &upto, &entries) {
+            Ok(d) => d,
+            Err(e) => {
+                self.storage_error.get_or_insert(e);
+                self.joins.insert(region, join);
+                return;
             }
-            all = !stale;
-        }
-        if all {
-            if let Some(j) = self.joins.get_mut(&region) {
-                j.all_trusted = true;
-            }
-        }
-        // What storage holds here in the summarised stretch (one sequential read), and the
-        // objects of it the source does not have.
-        let listed: std::collections::HashSet<&[u8]> = entries.iter().map(|e| e.0.as_slice()).collect();
-        let mut mine: FastMap<Vec<u8>, u64> = FastMap::default();
-        let mut gone = Vec::new();
-        let plan = ScanPlan::Range { after: after.clone(), upto: upto.clone() };
-        let scan = if dropped { None } else { Some(self.store.snapshot_region(region, &plan)) };
-        for item in scan.into_iter().flatten() {
-            match item {
-                Ok((k, v)) => {
-                    let Some(key) = k.as_ref().get(8..) else { continue };
-                    if !all && !listed.contains(key) && !self.joins[&region].trusted(key) {
-                        gone.push((key.to_vec(), decode_record(v.as_ref()).ok()));
-                    } else if let Some(version) = record_version(v.as_ref()) {
-                        mine.insert(key.to_vec(), version);
-                    }
-                }
-                Err(e) => {
-                    self.storage_error.get_or_insert(e);
-                    return;
-                }
-            }
-        }
+        };
+        join.all_trusted |= all;
+        join.compared += entries.len() as u64;
+        join.removed += gone.len() as u64;
         let indexed = self.index.get(&region).is_some_and(|ix| ix.subspace > 0);
-        if let Some(j) = self.joins.get_mut(&region) {
-            j.compared += entries.len() as u64;
-            j.removed += gone.len() as u64;
-        }
         for (key, rec) in gone {
             let skey = storage_key(region, &key);
             if indexed {
@@ -1363,32 +1389,17 @@ impl<S: Store> Node<S> {
             // Removed, not a tombstone: the source has no version of it to keep writes below.
             self.writes.push((skey.clone(), None));
             self.remember(skey, 0, None, self.round);
-            if let Some(j) = self.joins.get_mut(&region) {
-                j.trust(&key);
-            }
+            join.trust(&key);
         }
-        let mut want = Vec::new();
-        for (key, v) in &entries {
-            // What was applied here since (cached) is newer than storage.
-            let have = match self.cache.get(&storage_key(region, key)) {
-                Some(c) => c.version,
-                None => mine.get(key).copied().unwrap_or(0),
-            };
-            let trusted = self.joins[&region].trusted(key);
-            if (trusted && have < *v) || (!trusted && have != *v) {
-                want.push(key.clone());
-            }
+        match &upto {
+            None => join.verified_all = true,
+            Some(u) if join.verified_to.as_ref().is_none_or(|v| v < u) => join.verified_to = Some(u.clone()),
+            Some(_) => {}
         }
-        if let Some(j) = self.joins.get_mut(&region) {
-            match &upto {
-                None => j.verified_all = true,
-                Some(u) if j.verified_to.as_ref().is_none_or(|v| v < u) => j.verified_to = Some(u.clone()),
-                Some(_) => {}
-            }
-            if !j.all_trusted {
-                j.wanted.extend(want.iter().cloned());
-            }
+        if !join.all_trusted {
+            join.wanted.extend(want.iter().cloned());
         }
+        self.joins.insert(region, join);
         // Leaves once the removals above are stored.
         self.outbox.push((Dest::Conn(conn), 0, Msg::TransferWant { region, vid, seq, all, keys: want }));
     }
