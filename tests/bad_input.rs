@@ -172,21 +172,30 @@ fn a_chain_of_many_local_hops_does_not_crash_a_daemon() {
     let mut c = RawConn::connect(port).unwrap();
     c.send(&Msg::Hello { cluster: cfg.cluster, server: peer });
     coord.send(&Msg::Heartbeat { server: peer, version: cfg.version });
-    let chain = |n: usize| Msg::ChainOp {
-        version: cfg.version,
-        leader: 77,
-        op: 1,
-        hop: 0,
-        space: cfg.space(b"hb").unwrap().id,
-        key: b"k".to_vec(),
-        obj_version: 1,
-        hops: vec![Hop { region: r.id, server: me, store: true }; n],
-        values: Some(vec![b"x".to_vec()]),
+    // Hops 0 to n-2 are ours (the peer's), the last the daemon's.
+    let chain = |n: usize| {
+        let mut hops = vec![Hop { region: r.id, server: peer, store: true }; n - 1];
+        hops.push(Hop { region: r.id, server: me, store: true });
+        Msg::ChainOp {
+            version: cfg.version,
+            leader: 77,
+            op: 1,
+            hop: (n - 1) as u16,
+            space: cfg.space(b"hb").unwrap().id,
+            key: b"k".to_vec(),
+            obj_version: 1,
+            hops,
+            values: Some(vec![b"x".to_vec()]),
+        }
     };
-    // Allowed length: walked to the end and acknowledged back to us.
+    // Allowed length: applied at its end and acknowledged back to us (the hop before it).
     c.send(&chain(MAX_HOPS));
     let ack = c.recv().map(|(_, m)| m);
-    assert!(matches!(ack, Some(Msg::ChainAck { leader: 77, op: 1, hop: 0 })), "{ack:?}");
+    let back = (MAX_HOPS - 2) as u16;
+    assert!(
+        matches!(ack, Some(Msg::ChainAck { leader: 77, op: 1, region, hop }) if region == r.id && hop == back),
+        "{ack:?}"
+    );
     // Too long: the frame is refused and the connection closed.
     let mut out = Vec::new();
     chain(MAX_HOPS + 1).encode(1, &mut out);

@@ -445,8 +445,8 @@ fn main() {
                 values: None,
             },
         ),
-        ("chain-ack", Msg::ChainAck { leader: 1, op: 2, hop: 0 }),
-        ("chain-fail", Msg::ChainFail { leader: 1, op: 2, hop: 3 }),
+        ("chain-ack", Msg::ChainAck { leader: 1, op: 2, region: 7, hop: 0 }),
+        ("chain-fail", Msg::ChainFail { leader: 1, op: 2, region: 7, hop: 3 }),
         (
             "search-start",
             search_start(

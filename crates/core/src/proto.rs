@@ -215,10 +215,11 @@ pub enum Msg {
         /// None: the object is deleted. Some: its non-key values, in schema order.
         values: Option<Vec<Vec<u8>>>,
     },
-    /// Hop `hop` (and every hop after it) has the write; sent to the hop before it.
+    /// Every hop after hop `hop` (of region `region`) has the write; sent back to hop `hop`.
     ChainAck {
         leader: u64,
         op: u64,
+        region: u64,
         hop: u16,
     },
     /// Starts a search of one region (sent to the region's head). Replies: SearchReply
@@ -254,11 +255,12 @@ pub enum Msg {
         n: u32,
         objects: Vec<u8>,
     },
-    /// The write could not pass the hop after `hop` (refused, or a server on the way was
-    /// lost); sent back to hop `hop`, which fails its entry and passes this on.
+    /// The write could not pass the hop after `hop` (of region `region`): refused, or a
+    /// server on the way was lost. Sent back to hop `hop`, which sends the write again.
     ChainFail {
         leader: u64,
         op: u64,
+        region: u64,
         hop: u16,
     },
 }
@@ -494,8 +496,8 @@ impl Msg {
                     }
                 }
             }
-            Msg::ChainAck { leader, op, hop } | Msg::ChainFail { leader, op, hop } => {
-                w.u64(*leader).u64(*op).u16(*hop);
+            Msg::ChainAck { leader, op, region, hop } | Msg::ChainFail { leader, op, region, hop } => {
+                w.u64(*leader).u64(*op).u64(*region).u16(*hop);
             }
             Msg::SearchStart { version, region, mode, checks, sort_attr, limit, maximize } => {
                 w.u64(*version).u64(*region).u8(*mode).count(checks.len());
@@ -655,8 +657,8 @@ impl Msg {
                 };
                 Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values }
             }
-            msg::CHAIN_ACK => Msg::ChainAck { leader: r.u64()?, op: r.u64()?, hop: r.u16()? },
-            msg::CHAIN_FAIL => Msg::ChainFail { leader: r.u64()?, op: r.u64()?, hop: r.u16()? },
+            msg::CHAIN_ACK => Msg::ChainAck { leader: r.u64()?, op: r.u64()?, region: r.u64()?, hop: r.u16()? },
+            msg::CHAIN_FAIL => Msg::ChainFail { leader: r.u64()?, op: r.u64()?, region: r.u64()?, hop: r.u16()? },
             msg::SEARCH_START => {
                 let version = r.u64()?;
                 let region = r.u64()?;
@@ -784,8 +786,8 @@ mod tests {
                 hops: vec![Hop { region: 1, server: 2, store: true }, Hop { region: 5, server: 6, store: false }],
                 values: Some(vec![b"v".to_vec()]),
             },
-            Msg::ChainAck { leader: 1, op: 2, hop: 0 },
-            Msg::ChainFail { leader: 1, op: 2, hop: 3 },
+            Msg::ChainAck { leader: 1, op: 2, region: 7, hop: 0 },
+            Msg::ChainFail { leader: 1, op: 2, region: 7, hop: 3 },
             Msg::SearchStart {
                 version: 3,
                 region: 4,

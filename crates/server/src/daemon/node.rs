@@ -116,16 +116,48 @@ pub enum Dest {
 enum Origin {
     /// The client that sent the op (hop 0 at the point leader).
     Client { conn: usize, nonce: u64 },
-    /// The previous hop, reached back over the connection the op arrived on.
-    Peer { conn: usize },
+    /// The previous hop, reached back over the connection the op arrived on; `send`: the
+    /// nonce of the frame it came in (answers carry it back: a hop counts only the answer to
+    /// its latest send).
+    Peer { conn: usize, send: u64 },
     /// The previous hop is this same server.
-    Local,
+    Local { send: u64 },
 }
 
-struct PendingHop {
-    /// When this hop sent the write on (for [`Node::expire`]).
-    since: Instant,
+impl Origin {
+    /// The same upstream, whichever send of it (a later send replaces an earlier one).
+    fn same_sender(&self, other: &Origin) -> bool {
+        match (self, other) {
+            (Origin::Peer { conn: a, .. }, Origin::Peer { conn: b, .. }) => a == b,
+            (Origin::Local { .. }, Origin::Local { .. }) => true,
+            (a, b) => a == b,
+        }
+    }
+}
+
+/// One way a write reached this hop: who to answer, and what that hop is (its index in
+/// the path it sent, and its region; 0 for the client's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Upstream {
     origin: Origin,
+    hop: u16,
+    prev_region: u64,
+}
+
+/// A write this server passed on and whose acknowledgement it awaits, one per write and
+/// region (keyed by leader, op and region). The same write may arrive again along another
+/// path (re-sent by a repaired chain, perhaps from another server): it joins this entry,
+/// goes on along the newest path, and every way it came is answered.
+struct PendingHop {
+    /// When this hop first sent the write on (for [`Node::expire`]).
+    since: Instant,
+    up: Upstream,
+    /// Other ways the same write came here (usually none).
+    also: Vec<Upstream>,
+    /// This hop's index in `hops`.
+    hop: u16,
+    /// The nonce of the latest send to `next`: only answers carrying it count.
+    sent: u64,
     region: u64,
     key: Vec<u8>,
     obj_version: u64,
@@ -402,7 +434,8 @@ pub struct Node<S: Store> {
     /// The time of the input being handled.
     now: Instant,
     inflight: FastMap<(u64, Vec<u8>), InFlight>,
-    pending: FastMap<(u64, u64, u16), PendingHop>,
+    /// Keyed by leader, op and region (see [`PendingHop`]).
+    pending: FastMap<(u64, u64, u64), PendingHop>,
     next_op: u64,
     /// Per-key versions come from this counter, so a version is never reused, even across
     /// deletes and restarts: it starts above both the clock and the stored floor.
@@ -731,11 +764,11 @@ impl<S: Store> Node<S> {
         }
         // Writes in flight whose next hop changed (a server left or joined the chain) go on
         // along the new chain; those this server can no longer carry fail.
-        let mut keys: Vec<(u64, u64, u16)> = self.pending.keys().copied().collect();
+        let mut keys: Vec<(u64, u64, u64)> = self.pending.keys().copied().collect();
         keys.sort_unstable();
         for k in keys {
             let Some(p) = self.pending.get(&k) else { continue };
-            let i = k.2 as usize;
+            let i = p.hop as usize;
             match self.reroute(&p.hops, i) {
                 Ok(h) => {
                     if p.stalled || h.get(i + 1) != p.hops.get(i + 1) {
@@ -748,7 +781,7 @@ impl<S: Store> Node<S> {
                         p.stalled = true;
                     }
                 }
-                Err(_) => self.fail_hop(k.0, k.1, k.2),
+                Err(_) => self.fail_hop(k),
             }
         }
         self.replay_held();
@@ -925,14 +958,13 @@ impl<S: Store> Node<S> {
     /// Sends the write of pending hop `k` again, along `hops`.
     /// The write keeps its first send time: however often it is sent again, it fails after
     /// [`PENDING_TIMEOUT`] without an acknowledgement.
-    fn resend(&mut self, k: (u64, u64, u16), hops: Vec<Hop>) {
-        let Some(p) = self.pending.remove(&k) else { return };
-        let (leader, op, hop) = k;
-        let since = p.since;
-        self.chain_hop(p.origin, leader, op, hop, p.space, p.key, p.obj_version, hops, p.values);
-        if let Some(again) = self.pending.get_mut(&k) {
-            again.since = since;
-        }
+    fn resend(&mut self, k: (u64, u64, u64), hops: Vec<Hop>) {
+        let Some(p) = self.pending.get(&k) else { return };
+        let (origin, hop, space, key, obj_version, values) =
+            (p.up.origin, p.hop, p.space, p.key.clone(), p.obj_version, p.values.clone());
+        // chain_hop finds the entry and carries it on (its first send time, every way the
+        // write came here).
+        self.chain_hop(origin, k.0, k.1, hop, space, key, obj_version, hops, values);
     }
 
     /// The newest version this server knows for a storage key, and the object if present:
@@ -1559,6 +1591,11 @@ impl<S: Store> Node<S> {
                 if self.check_peer(conn, from).is_none() || leader == 0 {
                     return;
                 }
+                if hop == 0 || hop as usize >= hops.len() {
+                    // Hop 0 is the point leader's own: no peer sends it.
+                    self.close.push(conn);
+                    return;
+                }
                 // Every version this server has seen, applied or still in flight through it,
                 // stays below the versions it issues if it becomes a point leader: a new head
                 // must never write below what its successors hold.
@@ -1584,15 +1621,16 @@ impl<S: Store> Node<S> {
                     match rerouted {
                         Ok(h) => hops = h,
                         Err(_) => {
-                            if hop > 0 {
-                                self.outbox.push((Dest::Conn(conn), 0, Msg::ChainFail { leader, op, hop: hop - 1 }));
+                            if let Some(m) = fail_back(&hops, leader, op, hop) {
+                                self.outbox.push((Dest::Conn(conn), nonce, m));
                             }
                             return;
                         }
                     }
                 }
                 let values = values.map(Rc::new);
-                self.chain_hop(Origin::Peer { conn }, leader, op, hop, space, key, obj_version, hops, values);
+                let origin = Origin::Peer { conn, send: nonce };
+                self.chain_hop(origin, leader, op, hop, space, key, obj_version, hops, values);
             }
             Msg::SearchStart { version, region, mode, checks, sort_attr, limit, maximize } => {
                 if version > self.config.version || !self.leased() {
@@ -1603,18 +1641,19 @@ impl<S: Store> Node<S> {
             }
             Msg::SearchMore { region } => self.searches.more(self.now, conn, nonce, region, &mut self.outbox),
             Msg::SearchStop { region } => self.searches.stop(conn, nonce, region),
-            Msg::ChainAck { leader, op, hop } => {
-                if let (Some(s), true) = (self.check_peer(conn, from), hop > 0) {
-                    self.chain_ack(leader, op, hop - 1, s);
+            Msg::ChainAck { leader, op, region, hop } => {
+                if let Some(s) = self.check_peer(conn, from) {
+                    self.chain_ack(leader, op, region, hop, s, nonce);
                 }
             }
-            Msg::ChainFail { leader, op, hop } => {
+            Msg::ChainFail { leader, op, region, hop } => {
                 if let Some(s) = self.check_peer(conn, from) {
                     // The next hop could not take the write (it left the chain, or its
                     // configuration is not ours): hops after it may have applied it, so it
                     // is not abandoned but sent again along the chain (of the next
                     // configuration, or of ours at the next tick).
-                    if let Some(p) = self.pending.get_mut(&(leader, op, hop)).filter(|p| p.next == s) {
+                    let latest = |p: &&mut PendingHop| p.next == s && p.hop == hop && p.sent == nonce;
+                    if let Some(p) = self.pending.get_mut(&(leader, op, region)).filter(latest) {
                         p.stalled = true;
                     }
                 }
@@ -1691,8 +1730,11 @@ impl<S: Store> Node<S> {
         let reply = match msg {
             Msg::Get { .. } => Msg::GetReply { rc: ReturnCode::Reconfigure, values: Vec::new() },
             Msg::SearchStart { region, .. } => search_fail(region, ReturnCode::Reconfigure),
-            Msg::ChainOp { leader, op, hop, .. } if hop > 0 => Msg::ChainFail { leader, op, hop: hop - 1 },
-            Msg::ChainOp { .. } | Msg::TransferData { .. } | Msg::TransferSummary { .. } => return,
+            Msg::ChainOp { leader, op, hop, hops, .. } => match fail_back(&hops, leader, op, hop) {
+                Some(m) => m,
+                None => return,
+            },
+            Msg::TransferData { .. } | Msg::TransferSummary { .. } => return,
             _ => Msg::AtomicReply { rc: ReturnCode::Reconfigure },
         };
         self.outbox.push((Dest::Conn(conn), nonce, reply));
@@ -1701,14 +1743,14 @@ impl<S: Store> Node<S> {
     /// Writes whose link to the next hop broke are sent again (the shell reconnects); those
     /// whose next hop left the chain already went on when the configuration changed.
     fn retry_stalled(&mut self) {
-        let mut keys: Vec<(u64, u64, u16)> = self.pending.iter().filter(|(_, p)| p.stalled).map(|(k, _)| *k).collect();
+        let mut keys: Vec<(u64, u64, u64)> = self.pending.iter().filter(|(_, p)| p.stalled).map(|(k, _)| *k).collect();
         keys.sort_unstable();
         for k in keys {
             let Some(p) = self.pending.get(&k) else { continue };
-            match self.reroute(&p.hops, k.2 as usize) {
+            match self.reroute(&p.hops, p.hop as usize) {
                 Ok(h) => self.resend(k, h),
                 Err(ReturnCode::Offline) => {}
-                Err(_) => self.fail_hop(k.0, k.1, k.2),
+                Err(_) => self.fail_hop(k),
             }
         }
     }
@@ -1726,14 +1768,15 @@ impl<S: Store> Node<S> {
                 self.refuse(conn, nonce, msg);
             }
         }
-        let late: Vec<(u64, u64, u16)> = self
+        let mut late: Vec<(u64, u64, u64)> = self
             .pending
             .iter()
             .filter(|(_, p)| now.duration_since(p.since) > PENDING_TIMEOUT)
             .map(|(k, _)| *k)
             .collect();
-        for (leader, op, hop) in late {
-            self.fail_hop(leader, op, hop);
+        late.sort_unstable();
+        for k in late {
+            self.fail_hop(k);
         }
     }
 
@@ -1879,27 +1922,52 @@ impl<S: Store> Node<S> {
         hops: Vec<Hop>,
         values: Option<Vals>,
     ) {
-        let h = hops[hop as usize];
+        let Some(&h) = hops.get(hop as usize) else { return };
+        let prev_region = hop.checked_sub(1).and_then(|j| hops.get(j as usize)).map_or(0, |p| p.region);
+        let up = Upstream { origin, hop, prev_region };
         if h.server != self.id || !self.index.contains_key(&h.region) {
             // Not ours under our configuration: refuse (the leader answers RECONFIGURE).
-            if let (Origin::Peer { conn }, true) = (origin, hop > 0) {
-                self.outbox.push((Dest::Conn(conn), 0, Msg::ChainFail { leader, op, hop: hop - 1 }));
+            if let (Origin::Peer { conn, send }, Some(m)) = (origin, fail_back(&hops, leader, op, hop)) {
+                self.outbox.push((Dest::Conn(conn), send, m));
             }
             return;
         }
+        let k = (leader, op, h.region);
+        // The same write already waiting here (it came another way, or is sent again): it
+        // goes on as one entry that answers every way it came, and keeps its first send
+        // time. Otherwise an upstream whose way was superseded would never hear of it, and
+        // the hops before it would never apply a write the hops after it applied.
+        let (since, mut also) = match self.pending.remove(&k) {
+            Some(old) => {
+                let mut also = old.also;
+                also.push(old.up);
+                (old.since, also)
+            }
+            None => (self.now, Vec::new()),
+        };
+        // One answer per upstream hop: the one to its latest send.
+        also.retain(|u| !(u.hop == up.hop && u.prev_region == up.prev_region && u.origin.same_sender(&up.origin)));
         let last = hop as usize + 1 == hops.len();
         let key_region = hops[0].region;
         if last {
             self.apply(h.region, &key, obj_version, h.store, values.as_ref());
-            self.ack_origin(origin, leader, op, hop, key_region, &key);
+            self.ack_origin(up, leader, op, key_region, &key);
+            for u in also {
+                self.ack_origin(u, leader, op, key_region, &key);
+            }
             return;
         }
         let (Some(&next), Some(next_hop)) = (hops.get(hop as usize + 1), hop.checked_add(1)) else { return };
+        let sent = self.next_op;
+        self.next_op += 1;
         self.pending.insert(
-            (leader, op, hop),
+            k,
             PendingHop {
-                since: self.now,
-                origin,
+                since,
+                up,
+                also,
+                hop,
+                sent,
                 region: h.region,
                 key: key.clone(),
                 obj_version,
@@ -1913,7 +1981,7 @@ impl<S: Store> Node<S> {
             },
         );
         if next.server == self.id {
-            self.chain_hop(Origin::Local, leader, op, next_hop, space, key, obj_version, hops, values);
+            self.chain_hop(Origin::Local { send: sent }, leader, op, next_hop, space, key, obj_version, hops, values);
         } else {
             let m = Msg::ChainOp {
                 version: self.config.version,
@@ -1926,34 +1994,42 @@ impl<S: Store> Node<S> {
                 hops,
                 values: values.map(|v| Rc::try_unwrap(v).unwrap_or_else(|v| (*v).clone())),
             };
-            self.outbox.push((Dest::Server(next.server), 0, m));
+            self.outbox.push((Dest::Server(next.server), sent, m));
         }
     }
 
-    /// The hop after `hop` (on server `from`) acknowledged: apply and pass the ack backwards.
-    /// Only the server the write was last sent to counts: after a repair the same hop
-    /// number may have gone to another server first, along a path that is no longer whole.
-    fn chain_ack(&mut self, leader: u64, op: u64, hop: u16, from: u64) {
-        if self.pending.get(&(leader, op, hop)).is_none_or(|p| p.next != from) {
+    /// The hop after hop `hop` of `region` (on server `from`) acknowledged: apply and pass
+    /// the ack backwards. Only the server and hop the write was last sent to count: after a
+    /// repair the write may have gone elsewhere first, along a path that is no longer whole.
+    fn chain_ack(&mut self, leader: u64, op: u64, region: u64, hop: u16, from: u64, send: u64) {
+        let k = (leader, op, region);
+        if self.pending.get(&k).is_none_or(|p| p.next != from || p.hop != hop || p.sent != send) {
             return;
         }
-        let Some(p) = self.pending.remove(&(leader, op, hop)) else { return };
+        let Some(p) = self.pending.remove(&k) else { return };
         self.apply(p.region, &p.key, p.obj_version, p.store, p.values.as_ref());
-        self.ack_origin(p.origin, leader, op, hop, p.key_region, &p.key);
+        self.ack_origin(p.up, leader, op, p.key_region, &p.key);
+        for u in p.also {
+            self.ack_origin(u, leader, op, p.key_region, &p.key);
+        }
     }
 
-    fn ack_origin(&mut self, origin: Origin, leader: u64, op: u64, hop: u16, key_region: u64, key: &[u8]) {
-        match origin {
-            Origin::Client { conn, nonce } => {
+    fn ack_origin(&mut self, up: Upstream, leader: u64, op: u64, key_region: u64, key: &[u8]) {
+        let Some(hop) = up.hop.checked_sub(1) else {
+            if let Origin::Client { conn, nonce } = up.origin {
                 self.finish_inflight(key_region, key);
                 self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Success }));
             }
-            Origin::Peer { conn } => self.outbox.push((Dest::Conn(conn), 0, Msg::ChainAck { leader, op, hop })),
-            Origin::Local => {
-                if hop > 0 {
-                    self.chain_ack(leader, op, hop - 1, self.id);
-                }
+            return;
+        };
+        let region = up.prev_region;
+        match up.origin {
+            // Hop 0 is the leader's own (handled above).
+            Origin::Client { .. } => {}
+            Origin::Peer { conn, send } => {
+                self.outbox.push((Dest::Conn(conn), send, Msg::ChainAck { leader, op, region, hop }));
             }
+            Origin::Local { send } => self.chain_ack(leader, op, region, hop, self.id, send),
         }
     }
 
@@ -1972,27 +2048,36 @@ impl<S: Store> Node<S> {
         }
     }
 
-    fn fail_hop(&mut self, leader: u64, op: u64, hop: u16) {
-        let Some(p) = self.pending.remove(&(leader, op, hop)) else { return };
-        match p.origin {
-            Origin::Client { conn, nonce } => {
-                // The write may or may not have reached some replicas (RECONFIGURE says its
-                // effect is unknown). Other writes of the key may still be in flight and
-                // acknowledged later: keep the in-flight view until all of them are done.
-                if let Some(f) = self.inflight.get_mut(&(p.key_region, p.key.clone())) {
-                    f.failed = true;
+    /// Gives up the pending write `k` here: every way it came hears of it.
+    fn fail_hop(&mut self, k: (u64, u64, u64)) {
+        let Some(p) = self.pending.remove(&k) else { return };
+        let (leader, op, _) = k;
+        for u in std::iter::once(p.up).chain(p.also) {
+            let Some(hop) = u.hop.checked_sub(1) else {
+                if let Origin::Client { conn, nonce } = u.origin {
+                    // The write may or may not have reached some replicas (RECONFIGURE
+                    // says its effect is unknown). Other writes of the key may still be in
+                    // flight and acknowledged later: keep the in-flight view until all of
+                    // them are done.
+                    if let Some(f) = self.inflight.get_mut(&(p.key_region, p.key.clone())) {
+                        f.failed = true;
+                    }
+                    self.finish_inflight(p.key_region, &p.key);
+                    self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Reconfigure }));
                 }
-                self.finish_inflight(p.key_region, &p.key);
-                self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Reconfigure }));
-            }
-            Origin::Peer { conn } => {
-                if hop > 0 {
-                    self.outbox.push((Dest::Conn(conn), 0, Msg::ChainFail { leader, op, hop: hop - 1 }));
+                continue;
+            };
+            let region = u.prev_region;
+            match u.origin {
+                Origin::Client { .. } => {}
+                Origin::Peer { conn, send } => {
+                    self.outbox.push((Dest::Conn(conn), send, Msg::ChainFail { leader, op, region, hop }));
                 }
-            }
-            Origin::Local => {
-                if hop > 0 {
-                    self.fail_hop(leader, op, hop - 1);
+                Origin::Local { send } => {
+                    let latest = |q: &PendingHop| q.next == self.id && q.hop == hop && q.sent == send;
+                    if self.pending.get(&(leader, op, region)).is_some_and(latest) {
+                        self.fail_hop((leader, op, region));
+                    }
                 }
             }
         }
@@ -2144,6 +2229,13 @@ fn key_ok(t: DataType, key: &[u8]) -> bool {
 /// came before; when the copy is done it becomes the tail, and the path does not change).
 fn write_chain(r: &Region) -> impl Iterator<Item = &hyperdex_core::config::Replica> {
     r.replicas.iter().chain(&r.joining)
+}
+
+/// The CHAIN_FAIL that refuses hop `hop` of `hops` to the hop before it (none for hop 0).
+fn fail_back(hops: &[Hop], leader: u64, op: u64, hop: u16) -> Option<Msg> {
+    let prev = hop.checked_sub(1)?;
+    let region = hops.get(prev as usize)?.region;
+    Some(Msg::ChainFail { leader, op, region, hop: prev })
 }
 
 /// The hops of a write (value-dependent chaining): the key region's replicas, then for each

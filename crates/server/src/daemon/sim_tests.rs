@@ -9,7 +9,7 @@ use super::storage::{decode_record, index_prefix, storage_key, Record, ScanPlan,
 use crate::coordinator::CoordState;
 use hyperdex_core::config::Configuration;
 use hyperdex_core::ops::{Func, FuncOp};
-use hyperdex_core::proto::{flags, Msg};
+use hyperdex_core::proto::{flags, Hop, Msg};
 use hyperdex_core::CoordCode;
 use hyperdex_core::{DataType, ReturnCode};
 use proptest::prelude::*;
@@ -429,17 +429,14 @@ fn a_refused_write_is_sent_again_and_does_not_hide_a_later_write_still_in_flight
         .links
         .iter()
         .find_map(|(l, q)| {
-            q.iter()
-                .position(|(_, _, m)| matches!(m, Msg::ChainOp { hop: 1, .. }))
-                .map(|i| (*l, i, q[i].2.clone(), l.1))
+            q.iter().position(|(_, _, m)| matches!(m, Msg::ChainOp { hop: 1, .. })).map(|i| (*l, i, q[i].clone(), l.1))
         })
         .unwrap();
     sim.links.get_mut(&link).unwrap().remove(pos);
-    let Msg::ChainOp { op, .. } = op_a else { unreachable!() };
-    sim.feed(
-        leader,
-        Input::Message { conn: next as usize, from: Some(next), nonce: 0, msg: Msg::ChainFail { leader, op, hop: 0 } },
-    );
+    let (_, sent, Msg::ChainOp { op, hops, .. }) = op_a else { unreachable!() };
+    let fail = Msg::ChainFail { leader, op, region: hops[0].region, hop: 0 };
+    // The answer carries the nonce of the send it answers.
+    sim.feed(leader, Input::Message { conn: next as usize, from: Some(next), nonce: sent, msg: fail });
     assert_eq!(sim.replies.get(&1), None, "A waits to be sent again");
     // C builds on B, which is still in flight.
     sim.client_send(leader, 3, atomic(flags::FAIL_IF_NOT_FOUND, f(FuncOp::NumAdd, 1)));
@@ -797,12 +794,12 @@ fn a_write_refused_again_and_again_fails_after_the_pending_timeout() {
     let mut refusals = 0;
     for second in 1..=12u64 {
         while let Some((link, pos, m)) = sim.links.iter().find_map(|(l, q)| {
-            q.iter().position(|(_, _, m)| matches!(m, Msg::ChainOp { hop: 1, .. })).map(|i| (*l, i, q[i].2.clone()))
+            q.iter().position(|(_, _, m)| matches!(m, Msg::ChainOp { hop: 1, .. })).map(|i| (*l, i, q[i].clone()))
         }) {
             sim.links.get_mut(&link).unwrap().remove(pos);
-            let Msg::ChainOp { leader: l, op, .. } = m else { unreachable!() };
-            let fail = Msg::ChainFail { leader: l, op, hop: 0 };
-            sim.feed(leader, Input::Message { conn: link.1 as usize, from: Some(link.1), nonce: 0, msg: fail });
+            let (_, sent, Msg::ChainOp { leader: l, op, hops, .. }) = m else { unreachable!() };
+            let fail = Msg::ChainFail { leader: l, op, region: hops[0].region, hop: 0 };
+            sim.feed(leader, Input::Message { conn: link.1 as usize, from: Some(link.1), nonce: sent, msg: fail });
             refusals += 1;
         }
         sim.clock = std::time::Duration::from_secs(second);
@@ -986,4 +983,74 @@ fn a_join_behind_a_queued_drop_asks_for_everything() {
         _ => None,
     });
     assert_eq!(want, Some((vec![b"k".to_vec()], true)), "{sent:?}");
+}
+
+/// A write that reaches a hop a second time, from another upstream (a repaired chain sent
+/// it again while the first copy was still in flight), goes on as one entry: only the
+/// answer to its latest send counts, and that answer is passed back to every upstream it
+/// came from. (Before, the second copy replaced the first and its upstream never heard
+/// back, and an answer to the first send could be taken for the second.)
+#[test]
+fn a_write_that_arrives_twice_answers_both_upstreams_after_its_latest_send() {
+    let cfg = cluster_config();
+    let sp = cfg.space(b"s").unwrap().clone();
+    let key = b"k".to_vec();
+    let kr = sp.key_region(&key).unwrap().clone();
+    let (leader, me, next) = (kr.replicas[0].server, kr.replicas[1].server, kr.replicas[2].server);
+    let hops: Vec<Hop> = kr.replicas.iter().map(|p| Hop { region: kr.id, server: p.server, store: true }).collect();
+    let t0 = std::time::Instant::now();
+    let mut node = Node::new(me, MemStore::default(), 1 << 30, t0, 1);
+    node.step(t0, Input::Config(cfg.clone()));
+    let _ = node.ready();
+    let op_msg = || Msg::ChainOp {
+        version: cfg.version,
+        leader,
+        op: 77,
+        hop: 1,
+        space: sp.id,
+        key: key.clone(),
+        obj_version: 5,
+        hops: hops.clone(),
+        values: Some(vec![1i64.to_le_bytes().to_vec()]),
+    };
+    let forwarded = |node: &mut Node<MemStore>| -> Vec<u64> {
+        let r = node.ready();
+        r.send
+            .iter()
+            .filter(|(d, _, m)| *d == Dest::Server(next) && matches!(m, Msg::ChainOp { .. }))
+            .map(|s| s.1)
+            .collect()
+    };
+    // The first copy, from the leader on conn 7; then the same write from conn 8.
+    node.step(t0, Input::Message { conn: 7, from: Some(leader), nonce: 100, msg: op_msg() });
+    let first = forwarded(&mut node);
+    node.step(t0, Input::Message { conn: 8, from: Some(leader), nonce: 200, msg: op_msg() });
+    let second = forwarded(&mut node);
+    assert_eq!((first.len(), second.len()), (1, 1), "each copy goes on to the next hop");
+    assert_ne!(first[0], second[0], "each send has its own nonce");
+    let ack = |nonce| Input::Message {
+        conn: 9,
+        from: Some(next),
+        nonce,
+        msg: Msg::ChainAck { leader, op: 77, region: kr.id, hop: 1 },
+    };
+    // The answer to the first send does not count: the write went on again since.
+    node.step(t0, ack(first[0]));
+    let r = node.ready();
+    assert!(r.round().is_none() && r.send.is_empty(), "nothing applied or answered: {:?}", r.send);
+    // The answer to the latest send does: applied, and both upstreams hear of it once the
+    // write is committed.
+    node.step(t0, ack(second[0]));
+    let r = node.ready();
+    let (round, writes) = r.round().expect("the write is applied");
+    assert!(writes.iter().any(|w| w.0 == storage_key(kr.id, &key)), "the object is written");
+    node.step(t0, Input::Committed(round));
+    let acks: Vec<(Dest, u64)> = node
+        .ready()
+        .send
+        .into_iter()
+        .filter(|(_, _, m)| matches!(m, Msg::ChainAck { hop: 0, region, .. } if *region == kr.id))
+        .map(|(d, n, _)| (d, n))
+        .collect();
+    assert_eq!(acks, vec![(Dest::Conn(8), 200), (Dest::Conn(7), 100)]);
 }
