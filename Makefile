@@ -137,6 +137,9 @@ bench-ops:
 bench-search:
 	bench/search.sh
 
+bench-scale:
+	bench/scale.sh
+
 bench-faults:
 	cargo build --release --workspace
 	cargo test --release --test failures bench_faults -- --ignored --nocapture

@@ -26,6 +26,12 @@
  * checked: each operation must succeed, and a get must return exactly what
  * the earlier phases wrote.
  *
+ * Which keys: by default operation i of a phase uses key i. With -b B it uses
+ * key B + i (to load more objects after earlier runs); with -r R, a key drawn
+ * at random (the same sequence every run) from B .. B+R-1, for reads spread
+ * over a large store. -G makes the latency phase do gets only (of keys that
+ * exist already), without its synchronous puts.
+ *
  * Output: one "name value" line per measurement, for scripts to read:
  *   <phase>_seconds, <phase>_ops_per_sec      per throughput phase
  *   ratio_<phase>_vs_<put>                    per phase after a put phase:
@@ -39,6 +45,7 @@
  *
  *   loadgen [-h host] [-p port] [-s space] [-a attr] [-n ops] [-w window]
  *           [-k key_bytes] [-v value_bytes] [-L latency_ops] [-o op,op,...] [-S settle_ms]
+ *           [-b first_key] [-r random_range] [-G]
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -92,6 +99,9 @@ struct options {
     int value_bytes;
     long latency_ops;
     long settle_ms;     /* -S: pause before each throughput phase */
+    long base;          /* -b: the first key */
+    long range;         /* -r: random keys in base .. base+range-1 (0: key base+i) */
+    int sync_gets_only; /* -G */
     struct phase phases[MAX_PHASES];
     int phases_sz;
 };
@@ -131,6 +141,7 @@ static void usage(const char* argv0)
     fprintf(stderr,
             "usage: %s [-h host] [-p port] [-s space] [-a attr] [-n ops] [-w window]\n"
             "          [-k key_bytes] [-v value_bytes] [-L latency_ops] [-o op,op,...] [-S settle_ms]\n"
+            "          [-b first_key] [-r random_range] [-G]\n"
             "operations:",
             argv0);
     for (i = 0; i < OP_COUNT; ++i) {
@@ -197,6 +208,7 @@ static int parse_options(int argc, char** argv, struct options* o)
     int c;
     long v;
 
+    memset(o, 0, sizeof(*o));
     o->host = "127.0.0.1";
     o->port = 1982;
     o->space = "bench";
@@ -209,7 +221,7 @@ static int parse_options(int argc, char** argv, struct options* o)
     if (parse_phases("put,get", o) != 0) {
         return -1;
     }
-    while ((c = getopt(argc, argv, "h:p:s:a:n:w:k:v:L:o:S:")) != -1) {
+    while ((c = getopt(argc, argv, "h:p:s:a:n:w:k:v:L:o:S:b:r:G")) != -1) {
         switch (c) {
         case 'h': o->host = optarg; break;
         case 's': o->space = optarg; break;
@@ -242,6 +254,13 @@ static int parse_options(int argc, char** argv, struct options* o)
         case 'S':
             if (parse_long(optarg, 0, 60000, &o->settle_ms) != 0) goto bad;
             break;
+        case 'b':
+            if (parse_long(optarg, 0, 999999999999L, &o->base) != 0) goto bad;
+            break;
+        case 'r':
+            if (parse_long(optarg, 0, 999999999999L, &o->range) != 0) goto bad;
+            break;
+        case 'G': o->sync_gets_only = 1; break;
         default:
             goto bad;
         }
@@ -255,10 +274,21 @@ bad:
     return -1;
 }
 
-/* Key i: i in decimal, zero-padded to exactly key_bytes bytes. */
+/* splitmix64: a well-mixed 64-bit function of i (the same on every run). */
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* The key of operation i: its number in decimal, zero-padded to exactly key_bytes
+ * bytes (see -b and -r). */
 static void make_key(const struct options* o, long i, char* key)
 {
-    snprintf(key, (size_t)o->key_bytes + 1, "%0*ld", o->key_bytes, i);
+    long n = o->range > 0 ? o->base + (long)(mix((uint64_t)i) % (uint64_t)o->range) : o->base + i;
+    snprintf(key, (size_t)o->key_bytes + 1, "%0*ld", o->key_bytes, n);
 }
 
 static struct hyperclient_attribute attribute(const char* name, const char* v, size_t sz,
@@ -645,7 +675,7 @@ int main(int argc, char** argv)
     if (run_phases(client, &o) == 0) {
         printf("sync_ops %ld\n", o.latency_ops);
         fflush(stdout);
-        ok = run_sync(client, &o, OP_PUT) == 0 && run_sync(client, &o, OP_GET) == 0;
+        ok = (o.sync_gets_only || run_sync(client, &o, OP_PUT) == 0) && run_sync(client, &o, OP_GET) == 0;
     }
     printf("errors %ld\n", errors);
 

@@ -876,7 +876,10 @@ impl<S: Store> Node<S> {
         if !self.writes.is_empty() {
             let r = self.round;
             self.round += 1;
-            self.jobs.push(Job::Round(r, std::mem::take(&mut self.writes)));
+            // The next round starts with room for about as many writes as this one had
+            // (one allocation, instead of a chain of reallocations as it grows).
+            let room = self.writes.len().next_power_of_two();
+            self.jobs.push(Job::Round(r, std::mem::replace(&mut self.writes, Vec::with_capacity(room))));
         }
     }
 
@@ -1502,9 +1505,11 @@ impl<S: Store> Node<S> {
         // Messages that carry no promise about this server's storage leave at once: writes
         // going down a chain (the hop after applies nothing before its own commit), refusals,
         // copies for a joining server (it acknowledges what it stored), and reports.
-        let (mut send, later): (Vec<Outgoing>, Vec<Outgoing>) = self.outbox.drain(..).partition(|(_, _, m)| {
-            matches!(
-                m,
+        let mut send: Vec<Outgoing> = Vec::with_capacity(self.outbox.len());
+        let mut later: Vec<Outgoing> = Vec::with_capacity(self.outbox.len());
+        for o in self.outbox.drain(..) {
+            let now = matches!(
+                o.2,
                 Msg::ChainOp { .. }
                     | Msg::ChainFail { .. }
                     | Msg::TransferData { .. }
@@ -1512,8 +1517,13 @@ impl<S: Store> Node<S> {
                     | Msg::TransferDone { .. }
                     | Msg::Report { .. }
                     | Msg::Heartbeat { .. }
-            )
-        });
+            );
+            if now {
+                send.push(o);
+            } else {
+                later.push(o);
+            }
+        }
         let last_round = jobs.iter().rev().find_map(|j| match j {
             Job::Round(r, _) => Some(*r),
             Job::Task(_) => None,
