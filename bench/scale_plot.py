@@ -4,7 +4,8 @@ against the number of objects (logarithmic), ours next to Redis.
 
 usage: scale_plot.py RESULTS.txt OUT.svg
 
-RESULTS.txt holds the lines "scale <who> <count> <put/s> <get/s> <p50 us> <p99 us> <rss>"
+RESULTS.txt holds the lines "scale <who> <count> <put/s> <get/s right after the load>
+<p50 us> <p99 us> <rss> <get/s settled>"
 that bench/scale.sh writes (other lines are ignored).
 """
 
@@ -20,10 +21,10 @@ def read(path):
     with open(path, encoding="utf-8") as f:
         for line in f:
             p = line.split()
-            if len(p) == 8 and p[0] == "scale":
+            if len(p) == 9 and p[0] == "scale":
                 who, count = p[1], int(p[2])
                 rows.setdefault(who, []).append(
-                    {"count": count, "put": float(p[3]), "get": float(p[4]), "rss": float(p[7])}
+                    {"count": count, "put": float(p[3]), "load_get": float(p[4]), "rss": float(p[7]), "get": float(p[8])}
                 )
     for v in rows.values():
         v.sort(key=lambda r: r["count"])
@@ -90,6 +91,9 @@ def main() -> int:
         thr.append((f"{NAMES[who]}: put", COLORS[who], False, [(r["count"], r["put"]) for r in pts]))
         if who != "ours3":
             thr.append((f"{NAMES[who]}: get", COLORS[who], True, [(r["count"], r["get"]) for r in pts]))
+        if who == "ours1":
+            pts_load = [(r["count"], r["load_get"]) for r in pts]
+            thr.append((f"{NAMES[who]}: get right after the load", "#57a6ff", True, pts_load))
     ymax = max(v for _, _, _, pts in thr for _, v in pts) * 1.1
     panel(out, 90, 40, 560, 250, "Throughput (one client, window 1024)", "operations/s", thr, counts, ymax)
     mem = []
