@@ -221,8 +221,8 @@ impl FjallStore {
         // One background worker: with more, fjall 3.1's workers bounce compaction requests
         // between each other and burn a core (measured: 40% of the daemon's CPU under load).
         let db = fjall::Database::builder(dir.join("objects.fjall")).worker_threads(1).open().map_err(to_io)?;
-        // Every table's filter and index blocks stay in memory (about 1.3 and 1 byte per
-        // object). By default only the first levels' do; the others' go through the 32 MiB
+        // Every table's filter and index blocks stay in memory (a few bytes per object).
+        // By default only the first levels' do; the others' go through the 32 MiB
         // block cache, and right after a large load, while compactions reshape the levels,
         // every point read reloaded them from the files: gets fell from 500k to 3k per
         // second at 10M objects (bench/scale.sh).
