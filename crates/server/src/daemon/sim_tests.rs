@@ -1054,3 +1054,66 @@ fn a_write_that_arrives_twice_answers_both_upstreams_after_its_latest_send() {
         .collect();
     assert_eq!(acks, vec![(Dest::Conn(8), 200), (Dest::Conn(7), 100)]);
 }
+
+/// The object cache stays within its size however many objects pass through it, evicting
+/// as it goes (committed entries only), and an evicted object is read back from storage.
+#[test]
+fn the_object_cache_stays_within_its_size_and_evicted_objects_are_read_from_storage() {
+    let mut st = CoordState::new(99);
+    st.register(1, "127.0.0.1:1");
+    st.add_space("space s key k attributes int n create 4 partitions tolerate 0 failures");
+    let cfg = st.config();
+    let sp = cfg.space(b"s").unwrap().clone();
+    let t0 = std::time::Instant::now();
+    let limit = 16 << 10;
+    let mut node = Node::new(1, MemStore::default(), limit, t0, 1);
+    node.step(t0, Input::Config(cfg.clone()));
+    grant_lease(&mut node, t0);
+    let _ = node.ready();
+    let key = |i: u32| format!("key{i}").into_bytes();
+    let mut most = 0;
+    for i in 0..2000u32 {
+        let k = key(i);
+        let region = sp.key_region(&k).unwrap().id;
+        node.step(
+            t0,
+            Input::Message {
+                conn: CLIENT,
+                from: None,
+                nonce: i as u64 + 1,
+                msg: set_n(cfg.version, region, &k, i as i64),
+            },
+        );
+        let r = node.ready();
+        if let Some((round, writes)) = r.round() {
+            node.store.commit(writes).unwrap();
+            node.step(t0, Input::Committed(round));
+            // The answer, released by the commit.
+            let _ = node.ready();
+        }
+        most = most.max(node.cache_bytes());
+    }
+    // Within the limit, give or take the entry that went over it.
+    assert!(most <= limit + 256, "the cache grew to {most} bytes (limit {limit})");
+    assert!(node.cache_bytes() > limit / 2, "and it is used: {} bytes", node.cache_bytes());
+    // The first objects were evicted long ago: read back from storage, right.
+    for i in [0u32, 1, 2, 999, 1999] {
+        let k = key(i);
+        let region = sp.key_region(&k).unwrap().id;
+        node.step(
+            t0,
+            Input::Message {
+                conn: CLIENT,
+                from: None,
+                nonce: 10_000 + i as u64,
+                msg: Msg::Get { version: cfg.version, region, key: k },
+            },
+        );
+        let sent = node.ready().send;
+        let want = vec![(i as i64).to_le_bytes().to_vec()];
+        assert!(
+            matches!(sent.as_slice(), [(_, _, Msg::GetReply { rc: ReturnCode::Success, values })] if *values == want),
+            "key {i}: {sent:?}"
+        );
+    }
+}
