@@ -12,10 +12,13 @@
 #       redis-benchmark -n N -d 100 -P W -c 1  -t set,get -r 1000000   (the comparison)
 #       redis-benchmark -n N -d 100 -P W -c 50 -t set,get -r 1000000   (for reference)
 #       redis-benchmark -n L -d 100 -P 1 -c 1  -t set,get -r 1000000   (latency)
+#       redis-benchmark -n N -d 100 -P CW -c C -t set,get -r 1000000 (many clients)
+#     after the same many-client load on our daemon: C load generator processes at
+#     once, each with a window of CW, on disjoint keys (N in all);
 #  5. prints every number and the ratios ours / redis; stops everything.
 #
 # Environment: N (200000), W (1024), L (10000, synchronous ops), PARTITIONS (16),
-# KEEP_BENCH_DIR=1 keeps the temporary directory.
+# CLIENTS (8), CLIENT_W (128), KEEP_BENCH_DIR=1 keeps the temporary directory.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +28,8 @@ cd "$top"
 
 N=${N:-200000}
 W=${W:-1024}
+CLIENTS=${CLIENTS:-8}
+CLIENT_W=${CLIENT_W:-128}
 L=${L:-10000}
 PARTITIONS=${PARTITIONS:-16}
 HOST=127.0.0.1
@@ -84,6 +89,28 @@ echo "space bench key k attributes v create $PARTITIONS partitions tolerate 0 fa
     hyperdex add-space -h "$HOST" -p "$cport"
 echo "bench: loadgen -n $N -w $W -L $L"
 "$work/bin/loadgen" -h "$HOST" -p "$cport" -s bench -n "$N" -w "$W" -L "$L" | tee "$work/ours.txt"
+# many PHASE: CLIENTS load generators at once on disjoint keys; prints ops/s over the
+# whole group (first start to last exit).
+many() {
+    local per=$((N / CLIENTS)) i start end
+    local pids=()
+    start=$(date +%s.%N)
+    for i in $(seq 0 $((CLIENTS - 1))); do
+        "$work/bin/loadgen" -h "$HOST" -p "$cport" -s bench -n "$per" -w "$CLIENT_W" -L 0 \
+            -b $((i * per)) -o "$1" >"$work/many-$1-$i.txt" &
+        pids+=("$!")
+    done
+    for i in "${pids[@]}"; do
+        wait "$i"
+    done
+    end=$(date +%s.%N)
+    awk -v n=$((per * CLIENTS)) -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", n / (b - a) }'
+}
+echo "bench: $CLIENTS loadgen processes at once, -w $CLIENT_W each"
+many_put=$(many put)
+many_get=$(many get)
+echo "many_put_ops_per_sec $many_put"
+echo "many_get_ops_per_sec $many_get"
 cluster_stop
 
 # --- Redis -----------------------------------------------------------------
@@ -103,6 +130,8 @@ echo "bench: redis-benchmark -n $N -d 100 -P $W -c 50 -t set,get -r 1000000"
 rb -n "$N" -P "$W" -c 50 | tee "$work/redis-c50.csv"
 echo "bench: redis-benchmark -n $L -d 100 -P 1 -c 1 -t set,get -r 1000000"
 rb -n "$L" -P 1 -c 1 | tee "$work/redis-sync.csv"
+echo "bench: redis-benchmark -n $N -d 100 -P $CLIENT_W -c $CLIENTS -t set,get -r 1000000"
+rb -n "$N" -P "$CLIENT_W" -c "$CLIENTS" | tee "$work/redis-many.csv"
 
 # --- Summary ---------------------------------------------------------------
 ours_put=$(value put_ops_per_sec "$work/ours.txt")
@@ -111,6 +140,8 @@ r1_set=$(redis_csv SET rps "$work/redis-c1.csv" | awk '{ printf "%.0f", $1 }')
 r1_get=$(redis_csv GET rps "$work/redis-c1.csv" | awk '{ printf "%.0f", $1 }')
 r50_set=$(redis_csv SET rps "$work/redis-c50.csv" | awk '{ printf "%.0f", $1 }')
 r50_get=$(redis_csv GET rps "$work/redis-c50.csv" | awk '{ printf "%.0f", $1 }')
+rm_set=$(redis_csv SET rps "$work/redis-many.csv" | awk '{ printf "%.0f", $1 }')
+rm_get=$(redis_csv GET rps "$work/redis-many.csv" | awk '{ printf "%.0f", $1 }')
 rs_set_p50=$(redis_csv SET p50_latency_ms "$work/redis-sync.csv")
 rs_get_p50=$(redis_csv GET p50_latency_ms "$work/redis-sync.csv")
 rs_set_p99=$(redis_csv SET p99_latency_ms "$work/redis-sync.csv")
@@ -128,7 +159,11 @@ printf '%-30s %16s %12s\n' "sync put/SET p50, p99 (us)" \
 printf '%-30s %16s %12s\n' "sync get/GET p50, p99 (us)" \
     "$(value get_p50_us "$work/ours.txt"), $(value get_p99_us "$work/ours.txt")" \
     "$(awk -v a="$rs_get_p50" -v b="$rs_get_p99" 'BEGIN { printf "%.1f, %.1f", a * 1000, b * 1000 }')"
+printf '%-30s %16s %12s\n' "$CLIENTS clients x window $CLIENT_W: put" "$many_put" "$rm_set (-c $CLIENTS -P $CLIENT_W)"
+printf '%-30s %16s %12s\n' "$CLIENTS clients x window $CLIENT_W: get" "$many_get" "$rm_get"
 echo "ratio_put_vs_redis_c1 $(ratio "$ours_put" "$r1_set")"
 echo "ratio_get_vs_redis_c1 $(ratio "$ours_get" "$r1_get")"
 echo "ratio_put_vs_redis_c50 $(ratio "$ours_put" "$r50_set")"
 echo "ratio_get_vs_redis_c50 $(ratio "$ours_get" "$r50_get")"
+echo "ratio_many_put_vs_redis_c${CLIENTS}_p${CLIENT_W} $(ratio "$many_put" "$rm_set")"
+echo "ratio_many_get_vs_redis_c${CLIENTS}_p${CLIENT_W} $(ratio "$many_get" "$rm_get")"

@@ -2104,10 +2104,13 @@ impl<S: Store> Node<S> {
                 Origin::Peer { conn, send } => {
                     self.outbox.push((Dest::Conn(conn), send, Msg::ChainFail { leader, op, region, hop }));
                 }
+                // The hop before is this server's own entry of the previous region: like a
+                // peer's on CHAIN_FAIL, it sends the write again (next tick, along the chains
+                // as they are then) rather than giving up, since hops after it may have it.
                 Origin::Local { send } => {
-                    let latest = |q: &PendingHop| q.next == self.id && q.hop == hop && q.sent == send;
-                    if self.pending.get(&(leader, op, region)).is_some_and(latest) {
-                        self.fail_hop((leader, op, region));
+                    let latest = |q: &&mut PendingHop| q.next == self.id && q.hop == hop && q.sent == send;
+                    if let Some(q) = self.pending.get_mut(&(leader, op, region)).filter(latest) {
+                        q.stalled = true;
                     }
                 }
             }
