@@ -15,8 +15,8 @@
 
 use super::search::{Schema, Searches};
 use super::storage::{
-    decode_record, encode_record, encode_tombstone, index_key, indexed_marker, record_version, storage_key, ScanPlan,
-    Store, VERSION_FLOOR_KEY,
+    decode_record, encode_record, encode_tombstone, index_key, indexed_marker, record_version, storage_key, Record,
+    ScanPlan, Store, VERSION_FLOOR_KEY,
 };
 use crate::fasthash::FastMap;
 use hyperdex_core::config::{Configuration, Region, RegionIndex, Space};
@@ -330,6 +330,60 @@ impl<B: AsRef<[u8]>, C: Iterator<Item = io::Result<(B, B)>>> XferOut<C> {
                 return Ok(Some((key.to_vec(), rec)));
             }
         }
+    }
+
+    /// The next batch to send (None: nothing for now): the objects the target asked for,
+    /// as storage has them now (a newer write reached the target through the chain first:
+    /// it keeps that one); else, once summarised, plain batches of the snapshot for a
+    /// target that holds nothing; else a summary of the snapshot's next stretch, every key
+    /// with its version (the first one is sent even for an empty region: its answer says
+    /// whether the target holds anything).
+    fn next_batch(&mut self, get: impl Fn(&[u8]) -> io::Result<Option<Record>>) -> io::Result<Option<Batch>> {
+        if !self.want.is_empty() {
+            let mut objects = Vec::new();
+            let mut bytes = 0usize;
+            while objects.len() < XFER_BATCH_OBJECTS && bytes < XFER_BATCH_BYTES {
+                let Some(key) = self.want.pop_front() else { break };
+                let o = match get(&storage_key(self.region, &key)) {
+                    Ok(Some(rec)) => {
+                        let values = (!rec.deleted).then_some(rec.values);
+                        TransferObject { key, version: rec.version, values }
+                    }
+                    // Gone since the summary: nothing to keep there either.
+                    Ok(None) | Err(_) => TransferObject { key, version: 0, values: None },
+                };
+                bytes += transfer_bytes(&o);
+                objects.push(o);
+            }
+            return Ok(Some(Batch::Wanted(objects)));
+        }
+        if self.scanned {
+            return Ok(None);
+        }
+        if self.full {
+            let mut objects = Vec::new();
+            let mut bytes = 0usize;
+            while objects.len() < XFER_BATCH_OBJECTS && bytes < XFER_BATCH_BYTES {
+                let Some((key, rec)) = self.next_record()? else { break };
+                // A record that does not decode is not copied (reads of it fail too).
+                let Ok(rec) = decode_record(rec.as_ref()) else { continue };
+                let values = (!rec.deleted).then_some(rec.values);
+                let o = TransferObject { key, version: rec.version, values };
+                bytes += transfer_bytes(&o);
+                objects.push(o);
+            }
+            return Ok((!objects.is_empty()).then_some(Batch::Data(objects)));
+        }
+        let mut entries = Vec::new();
+        let mut bytes = 0usize;
+        while entries.len() < XFER_SUMMARY_KEYS && bytes < XFER_SUMMARY_BYTES {
+            let Some((key, rec)) = self.next_record()? else { break };
+            let Some(version) = record_version(rec.as_ref()) else { continue };
+            bytes += key.len() + 16;
+            entries.push((key, version));
+        }
+        let upto = if self.scanned { None } else { entries.last().map(|e| e.0.clone()) };
+        Ok(Some(Batch::Summary { after: self.acked_to.clone(), upto, entries }))
     }
 }
 
@@ -1178,71 +1232,13 @@ impl<S: Store> Node<S> {
                 x.unacked.push_back(u);
             }
             while x.unacked.len() < XFER_WINDOW {
-                let batch = if !x.want.is_empty() {
-                    // What the target asked for, as storage has it now (a newer write
-                    // reached the target through the chain first: it keeps that one).
-                    let mut objects = Vec::new();
-                    let mut bytes = 0usize;
-                    while objects.len() < XFER_BATCH_OBJECTS && bytes < XFER_BATCH_BYTES {
-                        let Some(key) = x.want.pop_front() else { break };
-                        let o = match self.store.get(&storage_key(x.region, &key)) {
-                            Ok(Some(rec)) => {
-                                let values = (!rec.deleted).then_some(rec.values);
-                                TransferObject { key, version: rec.version, values }
-                            }
-                            // Gone since the summary: nothing to keep there either.
-                            Ok(None) | Err(_) => TransferObject { key, version: 0, values: None },
-                        };
-                        bytes += transfer_bytes(&o);
-                        objects.push(o);
+                let batch = match x.next_batch(|skey| self.store.get(skey)) {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.storage_error.get_or_insert(e);
+                        return;
                     }
-                    Batch::Wanted(objects)
-                } else if x.scanned {
-                    break;
-                } else if x.full {
-                    let mut objects = Vec::new();
-                    let mut bytes = 0usize;
-                    while objects.len() < XFER_BATCH_OBJECTS && bytes < XFER_BATCH_BYTES {
-                        let (key, rec) = match x.next_record() {
-                            Ok(Some(r)) => r,
-                            Ok(None) => break,
-                            Err(e) => {
-                                self.storage_error.get_or_insert(e);
-                                return;
-                            }
-                        };
-                        // A record that does not decode is not copied (reads of it fail too).
-                        let Ok(rec) = decode_record(rec.as_ref()) else { continue };
-                        let values = (!rec.deleted).then_some(rec.values);
-                        let o = TransferObject { key, version: rec.version, values };
-                        bytes += transfer_bytes(&o);
-                        objects.push(o);
-                    }
-                    if objects.is_empty() {
-                        break;
-                    }
-                    Batch::Data(objects)
-                } else {
-                    // A summary: every key of the next stretch of the snapshot, with its
-                    // version. The first one is sent even for an empty region (its answer
-                    // says whether the target holds anything).
-                    let mut entries = Vec::new();
-                    let mut bytes = 0usize;
-                    while entries.len() < XFER_SUMMARY_KEYS && bytes < XFER_SUMMARY_BYTES {
-                        let (key, rec) = match x.next_record() {
-                            Ok(Some(r)) => r,
-                            Ok(None) => break,
-                            Err(e) => {
-                                self.storage_error.get_or_insert(e);
-                                return;
-                            }
-                        };
-                        let Some(version) = record_version(rec.as_ref()) else { continue };
-                        bytes += key.len() + 16;
-                        entries.push((key, version));
-                    }
-                    let upto = if x.scanned { None } else { entries.last().map(|e| e.0.clone()) };
-                    Batch::Summary { after: x.acked_to.clone(), upto, entries }
                 };
                 let seq = x.next_seq;
                 x.next_seq += 1;
