@@ -25,6 +25,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 # shellcheck source=scripts/cluster.sh
 . scripts/cluster.sh
+# shellcheck source=bench/common.sh
+. bench/common.sh
 
 N=${N:-200000}
 W=${W:-1024}
@@ -34,52 +36,10 @@ L=${L:-10000}
 PARTITIONS=${PARTITIONS:-16}
 HOST=127.0.0.1
 
-redis_pid=
-work=$(mktemp -d "${TMPDIR:-/tmp}/hyperdex-bench.XXXXXX")
-finish() {
-    local rc=$?
-    trap - EXIT INT TERM
-    cluster_stop
-    if [ -n "$redis_pid" ]; then
-        kill "$redis_pid" 2>/dev/null || true
-        wait "$redis_pid" 2>/dev/null || true
-    fi
-    if [ "$rc" -ne 0 ] || [ -n "${KEEP_BENCH_DIR:-}" ]; then
-        echo "bench: files kept in $work" >&2
-    else
-        rm -rf "$work"
-    fi
-    exit "$rc"
-}
-trap finish EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_init bench
+bench_need_redis
+bench_build
 
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-    echo "bench: installing redis-server (Debian package)"
-    sudo=
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
-fi
-
-echo "bench: building"
-make --no-print-directory -s build
-make --no-print-directory -s install PREFIX="$work/prefix" >/dev/null
-make --no-print-directory -s examples PREFIX="$work/prefix" EXAMPLES_OUT="$work/bin" >/dev/null
-export LD_LIBRARY_PATH="$work/prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export PATH="$top/target/release:$PATH"
-
-# value NAME FILE: the number on the line "NAME <number>".
-value() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
-# redis_csv TEST FIELD FILE: one field of redis-benchmark --csv output
-# ("test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",...).
-redis_csv() {
-    awk -F, -v t="$1" -v f="$2" '
-        { gsub(/"/, "") }
-        NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-        $1 == t { print $(col[f]) }' "$3"
-}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 # --- HyperDex --------------------------------------------------------------
@@ -114,15 +74,7 @@ echo "many_get_ops_per_sec $many_get"
 cluster_stop
 
 # --- Redis -----------------------------------------------------------------
-redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no \
-    --daemonize no --logfile "$work/redis.log" &
-redis_pid=$!
-deadline=$((SECONDS + 30))
-until [ "$(redis-cli -p "$rport" ping 2>/dev/null)" = "PONG" ]; do
-    kill -0 "$redis_pid" 2>/dev/null || { echo "bench: redis-server exited" >&2; exit 1; }
-    [ "$SECONDS" -lt "$deadline" ] || { echo "bench: redis-server not ready" >&2; exit 1; }
-    sleep 0.1 # poll interval of a condition wait with a deadline
-done
+bench_start_redis "$rport"
 rb() { redis-benchmark -p "$rport" --csv -d 100 -t set,get -r 1000000 "$@"; }
 echo "bench: redis-benchmark -n $N -d 100 -P $W -c 1 -t set,get -r 1000000"
 rb -n "$N" -P "$W" -c 1 | tee "$work/redis-c1.csv"

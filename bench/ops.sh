@@ -31,6 +31,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 # shellcheck source=scripts/cluster.sh
 . scripts/cluster.sh
+# shellcheck source=bench/common.sh
+. bench/common.sh
 
 N=${N:-100000}
 W=${W:-1024}
@@ -43,21 +45,7 @@ SETTLE_MS=${SETTLE_MS:-1000}
 HOST=127.0.0.1
 SPACE=bench_ops
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/hyperdex-bench-ops.XXXXXX")
-finish() {
-    local rc=$?
-    trap - EXIT INT TERM
-    cluster_stop
-    if [ "$rc" -ne 0 ] || [ -n "${KEEP_BENCH_DIR:-}" ]; then
-        echo "bench-ops: files kept in $work" >&2
-    else
-        rm -rf "$work"
-    fi
-    exit "$rc"
-}
-trap finish EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_init bench-ops
 
 case "$ROUNDS" in '' | *[!0-9]* | 0) echo "bench-ops: ROUNDS must be a positive integer" >&2; exit 2 ;; esac
 IFS=, read -r -a ops <<<"$OPS"
@@ -67,12 +55,7 @@ for op in "${ops[@]}"; do
     esac
 done
 
-echo "bench-ops: building"
-make --no-print-directory -s build
-make --no-print-directory -s install PREFIX="$work/prefix" >/dev/null
-make --no-print-directory -s examples PREFIX="$work/prefix" EXAMPLES_OUT="$work/bin" >/dev/null
-export LD_LIBRARY_PATH="$work/prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export PATH="$top/target/release:$PATH"
+bench_build
 
 # Every measured op phase sits between two put phases: throughput drifts while the store
 # grows (flushes and compactions), so each op is compared with the mean of the puts just

@@ -35,6 +35,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 # shellcheck source=scripts/cluster.sh
 . scripts/cluster.sh
+# shellcheck source=bench/common.sh
+. bench/common.sh
 
 POINTS=${POINTS:-"100000 1000000 3000000 10000000"}
 POINTS3=${POINTS3-"100000 1000000 3000000"}
@@ -45,41 +47,9 @@ PARTITIONS=${PARTITIONS:-16}
 SETTLE_S=${SETTLE_S:-15}
 HOST=127.0.0.1
 
-redis_pid=
-work=$(mktemp -d "${TMPDIR:-/tmp}/hyperdex-scale.XXXXXX")
-finish() {
-    local rc=$?
-    trap - EXIT INT TERM
-    cluster_stop
-    if [ -n "$redis_pid" ]; then
-        kill "$redis_pid" 2>/dev/null || true
-        wait "$redis_pid" 2>/dev/null || true
-    fi
-    if [ "$rc" -ne 0 ] || [ -n "${KEEP_BENCH_DIR:-}" ]; then
-        echo "bench-scale: files kept in $work" >&2
-    else
-        rm -rf "$work"
-    fi
-    exit "$rc"
-}
-trap finish EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-    echo "bench-scale: installing redis-server (Debian package)"
-    sudo=
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
-fi
-
-echo "bench-scale: building"
-make --no-print-directory -s build
-make --no-print-directory -s install PREFIX="$work/prefix" >/dev/null
-make --no-print-directory -s examples PREFIX="$work/prefix" EXAMPLES_OUT="$work/bin" >/dev/null
-export LD_LIBRARY_PATH="$work/prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export PATH="$top/target/release:$PATH"
+bench_init bench-scale
+bench_need_redis
+bench_build
 if [ -n "${CACHE_MB:-}" ]; then
     # The cluster helper starts daemons with the binary named by HYPERDEX: wrap it to pass
     # the cache size.
@@ -94,14 +64,7 @@ fi
 
 results="$work/results.txt"
 : >"$results"
-value() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
 rss_of() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
-redis_csv() {
-    awk -F, -v t="$1" -v f="$2" '
-        { gsub(/"/, "") }
-        NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-        $1 == t { print $(col[f]) }' "$3"
-}
 
 # ours LABEL DAEMONS TOLERATE POINTS...
 ours() {
@@ -145,25 +108,17 @@ fi
 
 # --- Redis -----------------------------------------------------------------
 read -r rport <<<"$(cluster_free_ports 1)"
-redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no \
-    --daemonize no --logfile "$work/redis.log" &
-redis_pid=$!
-deadline=$((SECONDS + 30))
-until [ "$(redis-cli -p "$rport" ping 2>/dev/null)" = "PONG" ]; do
-    kill -0 "$redis_pid" 2>/dev/null || { echo "bench-scale: redis-server exited" >&2; exit 1; }
-    [ "$SECONDS" -lt "$deadline" ] || { echo "bench-scale: redis-server not ready" >&2; exit 1; }
-    sleep 0.1 # poll interval of a condition wait with a deadline
-done
+bench_start_redis "$rport"
 loaded=0
 for count in $POINTS; do
     echo "bench-scale: redis: loading keys $loaded..$count"
     start=$(date +%s.%N)
     python3 bench/redis_load.py "$loaded" "$count" 100 | redis-cli -p "$rport" --pipe >"$work/pipe.txt"
+    grep -q "errors: 0," "$work/pipe.txt" || { echo "bench-scale: redis-cli --pipe reported errors: $(tail -1 "$work/pipe.txt")" >&2; exit 1; }
     end=$(date +%s.%N)
+    load_rate=$(awk -v n=$((count - loaded)) -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", n / (b - a) }')
     loaded=$count
     [ "$(redis-cli -p "$rport" dbsize)" -eq "$count" ] || { echo "bench-scale: redis holds $(redis-cli -p "$rport" dbsize) keys, not $count" >&2; exit 1; }
-    load_rate=$(awk -v n="$count" -v a="$start" -v b="$end" -v p="${prev_count:-0}" 'BEGIN { printf "%.0f", (n - p) / (b - a) }')
-    prev_count=$count
     redis-benchmark -p "$rport" --csv -d 100 -t set,get -n "$GETS" -P "$W" -c 1 -r "$count" >"$work/rb.csv"
     redis-benchmark -p "$rport" --csv -d 100 -t get -n "$L" -P 1 -c 1 -r "$count" >"$work/rbs.csv"
     # redis-benchmark's SETs overwrote random existing keys: the count is unchanged.

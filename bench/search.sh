@@ -32,6 +32,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 # shellcheck source=scripts/cluster.sh
 . scripts/cluster.sh
+# shellcheck source=bench/common.sh
+. bench/common.sh
 
 N=${N:-100000}
 W=${W:-1024}
@@ -50,28 +52,8 @@ for v in N W L ROUNDS PARTITIONS SETTLE_MS DIAG; do
 done
 [ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 64 ] || { echo "bench-search: ROUNDS must be 1..64" >&2; exit 2; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/hyperdex-bench-search.XXXXXX")
-finish() {
-    local rc=$?
-    trap - EXIT INT TERM
-    cluster_stop
-    if [ "$rc" -ne 0 ] || [ -n "${KEEP_BENCH_DIR:-}" ]; then
-        echo "bench-search: files kept in $work" >&2
-    else
-        rm -rf "$work"
-    fi
-    exit "$rc"
-}
-trap finish EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-echo "bench-search: building"
-make --no-print-directory -s build
-make --no-print-directory -s install PREFIX="$work/prefix" >/dev/null
-make --no-print-directory -s examples PREFIX="$work/prefix" EXAMPLES_OUT="$work/bin" >/dev/null
-export LD_LIBRARY_PATH="$work/prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export PATH="$top/target/release:$PATH"
+bench_init bench-search
+bench_build
 
 read -r -a ports <<<"$(cluster_free_ports "$((DAEMONS + 1))")"
 cport=${ports[0]}
