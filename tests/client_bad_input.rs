@@ -480,8 +480,8 @@ fn bad_input_answers_to_add_space_and_rm_space_of_the_wrong_kind() {
     assert_eq!(c.rm_space(b"x"), ReturnCode::NotFound);
     let reqs = coord.requests();
     assert_eq!(reqs.len(), 6);
-    assert_eq!(reqs[0], Msg::AddSpace { description: "space x key k attributes v".into() });
-    assert_eq!(reqs[5], Msg::RmSpace { name: "x".into() });
+    assert_eq!(reqs[0], Msg::AddSpace { description: "space x key k attributes v".into(), token: 0 });
+    assert_eq!(reqs[5], Msg::RmSpace { name: "x".into(), token: 0 });
 }
 
 #[test]

@@ -28,6 +28,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let msg = Msg::AddSpace {
         description: "space s key k attributes v subspace v create 2 partitions tolerate 1 failures".into(),
+        token: 0,
     };
     core.step(now, CoordInput::Message { conn: 9, nonce: 1, msg });
     let _ = core.ready();

@@ -357,7 +357,7 @@ impl<T: Clone> Client<T> {
         if parse_space(&joined).is_err() {
             return ReturnCode::BadSpace;
         }
-        let rc = self.coord_rpc(&Msg::AddSpace { description: joined });
+        let rc = self.coord_rpc(&Msg::AddSpace { description: joined, token: 0 });
         if rc == ReturnCode::Success {
             let _ = self.refresh_config();
         }
@@ -369,7 +369,7 @@ impl<T: Clone> Client<T> {
         let Ok(name) = std::str::from_utf8(name) else {
             return ReturnCode::NotFound;
         };
-        let rc = self.coord_rpc(&Msg::RmSpace { name: name.to_string() });
+        let rc = self.coord_rpc(&Msg::RmSpace { name: name.to_string(), token: 0 });
         if rc == ReturnCode::Success {
             let _ = self.refresh_config();
         }

@@ -89,6 +89,15 @@ pub struct Configuration {
     /// Every registered server, with its state. Only AVAILABLE ones serve.
     pub servers: Vec<Server>,
     pub spaces: Vec<Space>,
+    /// The coordinators of the cluster's group (raft id and address), in id order.
+    pub coordinators: Vec<CoordinatorAddr>,
+}
+
+/// One member of the coordinator group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoordinatorAddr {
+    pub id: u64,
+    pub addr: String,
 }
 
 impl Space {
@@ -295,6 +304,10 @@ impl Configuration {
                 }
             }
         }
+        w.count(self.coordinators.len());
+        for c in &self.coordinators {
+            w.u64(c.id).bytes(c.addr.as_bytes());
+        }
     }
 
     /// Decodes and validates a configuration (every attribute index in range, every type a
@@ -372,8 +385,13 @@ impl Configuration {
             }
             spaces.push(Space { id, name, fault_tolerance, attrs, subspaces });
         }
+        let n = r.count(12)?;
+        let mut coordinators = Vec::with_capacity(n);
+        for _ in 0..n {
+            coordinators.push(CoordinatorAddr { id: r.u64()?, addr: r.string()?.to_string() });
+        }
         r.finish()?;
-        Ok(Configuration { cluster, version, servers, spaces })
+        Ok(Configuration { cluster, version, servers, spaces, coordinators })
     }
 
     /// The text `hyperdex show-config` prints (spec/cluster.md §7.1).
@@ -381,6 +399,9 @@ impl Configuration {
         use std::fmt::Write;
         let mut s = String::new();
         let _ = writeln!(s, "configuration cluster={} version={}", self.cluster, self.version);
+        for c in &self.coordinators {
+            let _ = writeln!(s, "coordinator id={} address={}", c.id, c.addr);
+        }
         for srv in &self.servers {
             let _ = writeln!(s, "server id=server({}) address={} state={}", srv.id, srv.addr, srv.state.name());
         }
@@ -433,6 +454,7 @@ mod tests {
             cluster: 7,
             version: 3,
             servers: vec![Server { id: 11, addr: "127.0.0.1:2012".into(), state: ServerState::Available }],
+            coordinators: vec![CoordinatorAddr { id: 1, addr: "127.0.0.1:1982".into() }],
             spaces: vec![Space {
                 id: 1,
                 name: "kv".into(),

@@ -17,6 +17,10 @@ pub mod msg {
     pub const SHUTDOWN: u8 = 9;
     pub const TRANSFER_DONE: u8 = 10;
     pub const HEARTBEAT_ACK: u8 = 11;
+    pub const REDIRECT: u8 = 12;
+    pub const JOIN: u8 = 13;
+    pub const JOINED: u8 = 14;
+    pub const RAFT: u8 = 15;
     pub const GET: u8 = 16;
     pub const GET_REPLY: u8 = 17;
     pub const ATOMIC: u8 = 18;
@@ -92,11 +96,40 @@ pub enum Msg {
     Config {
         config: Vec<u8>,
     },
+    /// `token`: chosen by the client (0: none); a request sent again with the same token
+    /// (after its coordinator failed) is answered with the first one's outcome, not done twice.
     AddSpace {
         description: String,
+        token: u64,
     },
     RmSpace {
         name: String,
+        token: u64,
+    },
+    /// A coordinator that is not the group's leader answers any request with this (same
+    /// nonce): ask `leader` (host:port) instead; empty when it knows of no leader yet.
+    Redirect {
+        leader: String,
+    },
+    /// A new coordinator (raft id `id`, listening on `addr`) asks to join the group.
+    /// `cluster`: the cluster its data directory belongs to (0: none yet). Answered with
+    /// [`Msg::Joined`] once the group's membership includes it, a [`Msg::Redirect`], or a
+    /// [`Msg::CoordReply`] refusal.
+    Join {
+        id: u64,
+        addr: String,
+        cluster: u64,
+    },
+    /// The joining coordinator is a member of cluster `cluster`'s group.
+    Joined {
+        cluster: u64,
+    },
+    /// One raft message between coordinators of cluster `cluster`; `from_addr` is where the
+    /// sender listens, `body` the raft message (protobuf).
+    Raft {
+        cluster: u64,
+        from_addr: String,
+        body: Vec<u8>,
     },
     /// A daemon announces itself (first start or restart). `cluster`: the cluster its data
     /// directory belongs to (0: none yet, a new server). `fresh`: the first registration of
@@ -355,6 +388,10 @@ impl Msg {
             Msg::Register { .. } => msg::REGISTER,
             Msg::Heartbeat { .. } => msg::HEARTBEAT,
             Msg::HeartbeatAck { .. } => msg::HEARTBEAT_ACK,
+            Msg::Redirect { .. } => msg::REDIRECT,
+            Msg::Join { .. } => msg::JOIN,
+            Msg::Joined { .. } => msg::JOINED,
+            Msg::Raft { .. } => msg::RAFT,
             Msg::Report { .. } => msg::REPORT,
             Msg::Shutdown { .. } => msg::SHUTDOWN,
             Msg::TransferDone { .. } => msg::TRANSFER_DONE,
@@ -389,11 +426,23 @@ impl Msg {
             Msg::Config { config } => {
                 w.bytes(config);
             }
-            Msg::AddSpace { description } => {
-                w.bytes(description.as_bytes());
+            Msg::AddSpace { description, token } => {
+                w.bytes(description.as_bytes()).u64(*token);
             }
-            Msg::RmSpace { name } => {
-                w.bytes(name.as_bytes());
+            Msg::RmSpace { name, token } => {
+                w.bytes(name.as_bytes()).u64(*token);
+            }
+            Msg::Redirect { leader } => {
+                w.bytes(leader.as_bytes());
+            }
+            Msg::Join { id, addr, cluster } => {
+                w.u64(*id).bytes(addr.as_bytes()).u64(*cluster);
+            }
+            Msg::Joined { cluster } => {
+                w.u64(*cluster);
+            }
+            Msg::Raft { cluster, from_addr, body } => {
+                w.u64(*cluster).bytes(from_addr.as_bytes()).bytes(body);
             }
             Msg::Register { server, addr, cluster, fresh } => {
                 w.u64(*server).bytes(addr.as_bytes()).u64(*cluster).u8(*fresh as u8);
@@ -522,8 +571,12 @@ impl Msg {
         let m = match msg_type {
             msg::CONFIG_WAIT => Msg::ConfigWait { have: r.u64()? },
             msg::CONFIG => Msg::Config { config: r.bytes()?.to_vec() },
-            msg::ADD_SPACE => Msg::AddSpace { description: r.string()?.to_string() },
-            msg::RM_SPACE => Msg::RmSpace { name: r.string()?.to_string() },
+            msg::ADD_SPACE => Msg::AddSpace { description: r.string()?.to_string(), token: r.u64()? },
+            msg::RM_SPACE => Msg::RmSpace { name: r.string()?.to_string(), token: r.u64()? },
+            msg::REDIRECT => Msg::Redirect { leader: r.string()?.to_string() },
+            msg::JOIN => Msg::Join { id: r.u64()?, addr: r.string()?.to_string(), cluster: r.u64()? },
+            msg::JOINED => Msg::Joined { cluster: r.u64()? },
+            msg::RAFT => Msg::Raft { cluster: r.u64()?, from_addr: r.string()?.to_string(), body: r.bytes()?.to_vec() },
             msg::REGISTER => Msg::Register {
                 server: r.u64()?,
                 addr: r.string()?.to_string(),
@@ -712,8 +765,13 @@ mod tests {
         vec![
             Msg::ConfigWait { have: 9 },
             Msg::Config { config: vec![1, 2, 3] },
-            Msg::AddSpace { description: "space kv key k".into() },
-            Msg::RmSpace { name: "kv".into() },
+            Msg::AddSpace { description: "space kv key k".into(), token: 77 },
+            Msg::RmSpace { name: "kv".into(), token: 0 },
+            Msg::Redirect { leader: "127.0.0.1:1983".into() },
+            Msg::Redirect { leader: String::new() },
+            Msg::Join { id: 12, addr: "127.0.0.1:1984".into(), cluster: 0 },
+            Msg::Joined { cluster: 99 },
+            Msg::Raft { cluster: 99, from_addr: "127.0.0.1:1982".into(), body: vec![8, 1, 16, 2] },
             Msg::Register { server: 5, addr: "127.0.0.1:2012".into(), cluster: 9, fresh: true },
             Msg::Heartbeat { server: 5, version: 7 },
             Msg::HeartbeatAck { lease_ms: 500 },

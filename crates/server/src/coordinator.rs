@@ -6,7 +6,7 @@
 //! out); [`run`] is the mio shell that moves bytes and writes the state file.
 
 use crate::net::Conn;
-use hyperdex_core::config::{Configuration, Region, Replica, Server, ServerState, Space, Subspace};
+use hyperdex_core::config::{Configuration, CoordinatorAddr, Region, Replica, Server, ServerState, Space, Subspace};
 use hyperdex_core::hashing::partition;
 use hyperdex_core::proto::Msg;
 use hyperdex_core::space::parse_space;
@@ -37,6 +37,8 @@ pub struct CoordState {
     pub next_id: u64,
     pub servers: Vec<ServerRec>,
     pub spaces: Vec<Space>,
+    /// The coordinator group's members (raft id and address), in id order.
+    pub coordinators: Vec<CoordinatorAddr>,
 }
 
 const STATE_MAGIC: &[u8; 8] = b"HDXCRD02";
@@ -57,7 +59,7 @@ impl Rng {
 impl CoordState {
     /// A brand-new cluster with the given id.
     pub fn new(cluster: u64) -> CoordState {
-        CoordState { cluster, version: 1, next_id: 1, servers: Vec::new(), spaces: Vec::new() }
+        CoordState { cluster, version: 1, next_id: 1, servers: Vec::new(), spaces: Vec::new(), coordinators: Vec::new() }
     }
 
     fn id(&mut self) -> u64 {
@@ -73,6 +75,7 @@ impl CoordState {
             version: self.version,
             servers: self.servers.iter().map(|s| Server { id: s.id, addr: s.addr.clone(), state: s.state }).collect(),
             spaces: self.spaces.clone(),
+            coordinators: self.coordinators.clone(),
         }
     }
 
@@ -289,7 +292,14 @@ impl CoordState {
             return Err(DecodeError);
         }
         let servers = cfg.servers.into_iter().map(|s| ServerRec { id: s.id, addr: s.addr, state: s.state }).collect();
-        Ok(CoordState { cluster: cfg.cluster, version: cfg.version, next_id, servers, spaces: cfg.spaces })
+        Ok(CoordState {
+            cluster: cfg.cluster,
+            version: cfg.version,
+            next_id,
+            servers,
+            spaces: cfg.spaces,
+            coordinators: cfg.coordinators,
+        })
     }
 }
 
@@ -441,8 +451,8 @@ impl Coordinator {
                 }
                 None
             }
-            Msg::AddSpace { description } => Some(Msg::CoordReply { code: self.state.add_space(&description) }),
-            Msg::RmSpace { name } => Some(Msg::CoordReply { code: self.state.rm_space(&name) }),
+            Msg::AddSpace { description, .. } => Some(Msg::CoordReply { code: self.state.add_space(&description) }),
+            Msg::RmSpace { name, .. } => Some(Msg::CoordReply { code: self.state.rm_space(&name) }),
             Msg::Register { server, addr, cluster, fresh } => {
                 let code = match from {
                     // One server per connection.
@@ -915,7 +925,7 @@ mod tests {
             CoordInput::Message {
                 conn: 9,
                 nonce: 1,
-                msg: Msg::AddSpace { description: "space s key k tolerate 2 failures".into() },
+                msg: Msg::AddSpace { description: "space s key k tolerate 2 failures".into(), token: 0 },
             },
         );
         let r = core.ready();

@@ -56,11 +56,11 @@ pub fn add_space(host: &str, port: u16, description: &str) -> ReturnCode {
         eprintln!("{e}");
         return ReturnCode::BadSpace;
     }
-    coord_rc(rpc(host, port, &Msg::AddSpace { description: joined }))
+    coord_rc(rpc(host, port, &Msg::AddSpace { description: joined, token: 0 }))
 }
 
 pub fn rm_space(host: &str, port: u16, name: &str) -> ReturnCode {
-    coord_rc(rpc(host, port, &Msg::RmSpace { name: name.to_string() }))
+    coord_rc(rpc(host, port, &Msg::RmSpace { name: name.to_string(), token: 0 }))
 }
 
 pub fn show_config(host: &str, port: u16) -> Result<String, ReturnCode> {

@@ -1361,7 +1361,7 @@ impl Sim {
             let f = self.p.f;
             let description =
                 format!("space s key k attributes int n subspace n create 4 partitions tolerate {f} failures");
-            self.push(t, End::Admin, 1, Msg::AddSpace { description });
+            self.push(t, End::Admin, 1, Msg::AddSpace { description, token: 0 });
         }
         for i in 0..self.daemons.len() {
             let s = self.daemons[i].id;
