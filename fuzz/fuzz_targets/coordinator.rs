@@ -51,8 +51,8 @@ fuzz_target!(|data: &[u8]| {
         let ready = core.ready();
         assert!(core.state.version >= version, "the version went back");
         version = core.state.version;
-        if let Some(bytes) = &ready.persist {
-            assert_eq!(CoordState::decode(bytes).as_ref(), Ok(&core.state));
+        if ready.disk.is_some() {
+            assert_eq!(CoordState::decode(&core.state.encode()).as_ref(), Ok(&core.state));
         }
         for sp in &core.state.spaces {
             for ss in &sp.subspaces {

@@ -111,8 +111,9 @@ pub enum Msg {
     Redirect {
         leader: String,
     },
-    /// A new coordinator (raft id `id`, listening on `addr`) asks to join the group.
-    /// `cluster`: the cluster its data directory belongs to (0: none yet). Answered with
+    /// A new coordinator listening on `addr` asks to join the group. `id`: the raft id it
+    /// was given before (0: give it one). `cluster`: the cluster its data directory belongs
+    /// to (0: none yet). Answered with
     /// [`Msg::Joined`] once the group's membership includes it, a [`Msg::Redirect`], or a
     /// [`Msg::CoordReply`] refusal.
     Join {
@@ -120,9 +121,10 @@ pub enum Msg {
         addr: String,
         cluster: u64,
     },
-    /// The joining coordinator is a member of cluster `cluster`'s group.
+    /// The joining coordinator is member `id` of cluster `cluster`'s group.
     Joined {
         cluster: u64,
+        id: u64,
     },
     /// One raft message between coordinators of cluster `cluster`; `from_addr` is where the
     /// sender listens, `body` the raft message (protobuf).
@@ -438,8 +440,8 @@ impl Msg {
             Msg::Join { id, addr, cluster } => {
                 w.u64(*id).bytes(addr.as_bytes()).u64(*cluster);
             }
-            Msg::Joined { cluster } => {
-                w.u64(*cluster);
+            Msg::Joined { cluster, id } => {
+                w.u64(*cluster).u64(*id);
             }
             Msg::Raft { cluster, from_addr, body } => {
                 w.u64(*cluster).bytes(from_addr.as_bytes()).bytes(body);
@@ -575,7 +577,7 @@ impl Msg {
             msg::RM_SPACE => Msg::RmSpace { name: r.string()?.to_string(), token: r.u64()? },
             msg::REDIRECT => Msg::Redirect { leader: r.string()?.to_string() },
             msg::JOIN => Msg::Join { id: r.u64()?, addr: r.string()?.to_string(), cluster: r.u64()? },
-            msg::JOINED => Msg::Joined { cluster: r.u64()? },
+            msg::JOINED => Msg::Joined { cluster: r.u64()?, id: r.u64()? },
             msg::RAFT => Msg::Raft { cluster: r.u64()?, from_addr: r.string()?.to_string(), body: r.bytes()?.to_vec() },
             msg::REGISTER => Msg::Register {
                 server: r.u64()?,
@@ -770,7 +772,7 @@ mod tests {
             Msg::Redirect { leader: "127.0.0.1:1983".into() },
             Msg::Redirect { leader: String::new() },
             Msg::Join { id: 12, addr: "127.0.0.1:1984".into(), cluster: 0 },
-            Msg::Joined { cluster: 99 },
+            Msg::Joined { cluster: 99, id: 4 },
             Msg::Raft { cluster: 99, from_addr: "127.0.0.1:1982".into(), body: vec![8, 1, 16, 2] },
             Msg::Register { server: 5, addr: "127.0.0.1:2012".into(), cluster: 9, fresh: true },
             Msg::Heartbeat { server: 5, version: 7 },

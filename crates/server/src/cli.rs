@@ -12,7 +12,7 @@ pub const VERSION: &str = "1.0.0";
 const HELP: &str = "usage: hyperdex [--version] [--help] <command> [<args>]
 
 commands:
-  coordinator   run a coordinator   [-f|-d] [-D DIR] [-l IP] [-p PORT] [-c ADDR] [-P PORT] [--lease-ms MS]
+  coordinator   run a coordinator   [-f|-d] [-D DIR] [-l IP] [-p PORT] [-c ADDR -P PORT: join its group] [--lease-ms MS]
   daemon        run a storage daemon [-f|-d] [-D DIR] [-l IP] [-p PORT] [-c ADDR] [-P PORT] [-t N] [--sync] [--cache-mb MB]
   add-space     add a space (description on standard input)  [-h HOST] [-p PORT]
   rm-space      remove spaces                                [-h HOST] [-p PORT] NAME...
@@ -150,9 +150,6 @@ fn cmd_coordinator(args: &[String]) -> Result<i32, String> {
         ('L', "lease-ms", true),
     ];
     let p = parse(spec, args)?;
-    if p.values.contains_key("connect") || p.values.contains_key("connect-port") {
-        return Err("joining another coordinator (-c/-P) is not supported yet: run a single coordinator".into());
-    }
     let host = p.values.get("listen").cloned().unwrap_or_else(|| "0.0.0.0".into());
     let port = port(&p, "listen-port", 1982)?;
     let addr: SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
@@ -166,8 +163,29 @@ fn cmd_coordinator(args: &[String]) -> Result<i32, String> {
             _ => return Err(format!("--lease-ms {v}: expected milliseconds from 300 to 600000")),
         },
     };
+    // -c/-P: join the group of an existing coordinator (either flag alone takes the other's
+    // default, as the daemon's do).
+    let join = if p.values.contains_key("connect") || p.values.contains_key("connect-port") {
+        let h = p.values.get("connect").cloned().unwrap_or_else(|| "127.0.0.1".into());
+        Some((h, self::port(&p, "connect-port", 1982)?))
+    } else {
+        None
+    };
+    let toward =
+        join.as_ref().and_then(|(h, p)| std::net::ToSocketAddrs::to_socket_addrs(&(h.as_str(), *p)).ok()?.next());
+    let advertise = coordinator::shell::advertise(addr, toward);
+    if let (Some((h, _)), None) = (&join, toward) {
+        return Err(format!("--connect {h}: cannot resolve it"));
+    }
     let dir = server_common(&p, "hyperdex-coordinator.log")?;
-    coordinator::run(addr, &dir, std::time::Duration::from_millis(lease)).map_err(|e| format!("coordinator: {e}"))?;
+    let opts = coordinator::shell::Options {
+        listen: addr,
+        advertise,
+        dir,
+        lease: std::time::Duration::from_millis(lease),
+        join,
+    };
+    coordinator::shell::run(opts).map_err(|e| format!("coordinator: {e}"))?;
     Ok(0)
 }
 

@@ -771,7 +771,8 @@ impl Sim {
             }
             self.log.push_back((self.now, line));
         }
-        if r.persist.is_some() {
+        // A raft write without a new configuration (a commit index) has nothing to check.
+        if r.disk.is_some() && self.last_cfg.as_ref().is_none_or(|c| c.version != self.coord.state.version) {
             self.check_config();
         }
         for (cid, nonce, msg) in r.send {

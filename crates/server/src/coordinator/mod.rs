@@ -2,22 +2,27 @@
 //! chains) under a version that only grows, persists it in its data directory, and answers
 //! configuration waits, space changes and daemon registrations.
 //!
-//! [`CoordState`] is the pure state machine (requests in, answers and a new configuration
-//! out); [`run`] is the mio shell that moves bytes and writes the state file.
+//! [`CoordState`] is the replicated state machine (commands in, a new configuration out);
+//! [`Coordinator`] is one member of the coordinator group, without sockets or a clock: raft
+//! (tikv's raft-rs) orders the commands, and while it leads it also runs daemon leases and
+//! answers clients; [`raftlog`] makes the raft log durable; [`shell`] is the mio loop.
 
-use crate::net::Conn;
+pub mod raftlog;
+pub mod shell;
+
 use hyperdex_core::config::{Configuration, CoordinatorAddr, Region, Replica, Server, ServerState, Space, Subspace};
 use hyperdex_core::hashing::partition;
 use hyperdex_core::proto::Msg;
 use hyperdex_core::space::parse_space;
-use hyperdex_core::wire::{DResult, DecodeError, Reader, Writer, MAX_FRAME};
+use hyperdex_core::wire::{DResult, DecodeError, Reader, Writer};
 use hyperdex_core::CoordCode;
-use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token};
-use std::collections::HashMap;
+use raft::eraftpb::EntryType;
+use raft::{RawNode, StateRole};
+use raftlog::LogStore;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// A registered daemon.
@@ -39,9 +44,97 @@ pub struct CoordState {
     pub spaces: Vec<Space>,
     /// The coordinator group's members (raft id and address), in id order.
     pub coordinators: Vec<CoordinatorAddr>,
+    /// The outcomes of the last [`RECENT_TOKENS`] add-space and rm-space requests that carried
+    /// a token: one sent again (its coordinator failed before answering) gets this answer.
+    pub recent: VecDeque<(u64, CoordCode)>,
 }
 
-const STATE_MAGIC: &[u8; 8] = b"HDXCRD02";
+/// How many request tokens the state remembers.
+pub const RECENT_TOKENS: usize = 1024;
+
+/// A change to the replicated state: the payload of one raft log entry. Every coordinator
+/// applies the same commands in the same order, so each holds the same configurations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Register {
+        server: u64,
+        addr: String,
+        cluster: u64,
+        fresh: bool,
+    },
+    /// The leader declared `server` failed (NOT_AVAILABLE) or it shut down (SHUTDOWN).
+    Remove {
+        server: u64,
+        state: ServerState,
+        why: String,
+    },
+    TransferDone {
+        server: u64,
+        region: u64,
+        target: u64,
+        vid: u64,
+    },
+    AddSpace {
+        description: String,
+        token: u64,
+    },
+    RmSpace {
+        name: String,
+        token: u64,
+    },
+}
+
+impl Command {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut w = Writer::new(&mut out);
+        match self {
+            Command::Register { server, addr, cluster, fresh } => {
+                w.u8(1).u64(*server).bytes(addr.as_bytes()).u64(*cluster).u8(*fresh as u8);
+            }
+            Command::Remove { server, state, why } => {
+                w.u8(2).u64(*server).u8(*state as u8).bytes(why.as_bytes());
+            }
+            Command::TransferDone { server, region, target, vid } => {
+                w.u8(3).u64(*server).u64(*region).u64(*target).u64(*vid);
+            }
+            Command::AddSpace { description, token } => {
+                w.u8(4).bytes(description.as_bytes()).u64(*token);
+            }
+            Command::RmSpace { name, token } => {
+                w.u8(5).bytes(name.as_bytes()).u64(*token);
+            }
+        }
+        out
+    }
+
+    pub fn decode(buf: &[u8]) -> DResult<Command> {
+        let mut r = Reader::new(buf);
+        let c = match r.u8()? {
+            1 => Command::Register {
+                server: r.u64()?,
+                addr: r.string()?.to_string(),
+                cluster: r.u64()?,
+                fresh: r.u8()? != 0,
+            },
+            2 => Command::Remove {
+                server: r.u64()?,
+                state: ServerState::from_raw(r.u8()?).ok_or(DecodeError)?,
+                why: r.string()?.to_string(),
+            },
+            3 => Command::TransferDone { server: r.u64()?, region: r.u64()?, target: r.u64()?, vid: r.u64()? },
+            4 => Command::AddSpace { description: r.string()?.to_string(), token: r.u64()? },
+            5 => Command::RmSpace { name: r.string()?.to_string(), token: r.u64()? },
+            _ => return Err(DecodeError),
+        };
+        r.finish()?;
+        Ok(c)
+    }
+}
+
+const STATE_MAGIC: &[u8; 8] = b"HDXCRD03";
+/// The single coordinator's state file before the group (read once, to upgrade).
+const STATE_MAGIC_V2: &[u8; 8] = b"HDXCRD02";
 
 /// A small deterministic generator (xorshift64*) for replica placement.
 struct Rng(u64);
@@ -59,7 +152,15 @@ impl Rng {
 impl CoordState {
     /// A brand-new cluster with the given id.
     pub fn new(cluster: u64) -> CoordState {
-        CoordState { cluster, version: 1, next_id: 1, servers: Vec::new(), spaces: Vec::new(), coordinators: Vec::new() }
+        CoordState {
+            cluster,
+            version: 1,
+            next_id: 1,
+            servers: Vec::new(),
+            spaces: Vec::new(),
+            coordinators: Vec::new(),
+            recent: VecDeque::new(),
+        }
     }
 
     fn id(&mut self) -> u64 {
@@ -105,6 +206,11 @@ impl CoordState {
         }
         if self.servers.iter().any(|s| s.id != id && s.addr == addr) {
             return CoordCode::Duplicate;
+        }
+        let unchanged = self.servers.iter().any(|s| s.id == id && s.addr == addr && s.state == ServerState::Available);
+        if unchanged && !fresh {
+            // The same process again (it moved to another coordinator): nothing changes.
+            return CoordCode::Success;
         }
         if fresh {
             self.remove_server(id, ServerState::NotAvailable);
@@ -268,6 +374,85 @@ impl CoordState {
         }
     }
 
+    /// Applies one replicated command; the answer for whoever asked, and a line for the log.
+    pub fn apply(&mut self, cmd: &Command) -> (CoordCode, Option<String>) {
+        match cmd {
+            Command::Register { server, addr, cluster, fresh } => {
+                let before = self.version;
+                let code = self.register_in(*server, addr, *cluster, *fresh);
+                let line = if code == CoordCode::Success && self.version != before {
+                    Some(format!("server {server} registered at {addr}; configuration {}", self.version))
+                } else if code == CoordCode::Malformed && *cluster != 0 && *cluster != self.cluster {
+                    Some(format!(
+                        "refused server {server} at {addr}: its data belongs to cluster {cluster}, not {}",
+                        self.cluster
+                    ))
+                } else {
+                    None
+                };
+                (code, line)
+            }
+            Command::Remove { server, state, why } => {
+                if self.remove_server(*server, *state) {
+                    let what = if *state == ServerState::Shutdown {
+                        "shut down".to_string()
+                    } else {
+                        format!("failed ({why})")
+                    };
+                    (CoordCode::Success, Some(format!("server {server} {what}; configuration {}", self.version)))
+                } else {
+                    (CoordCode::Success, None)
+                }
+            }
+            Command::TransferDone { server, region, target, vid } => {
+                let code = self.transfer_done(*server, *region, *target, *vid);
+                let line = (code == CoordCode::Success).then(|| {
+                    format!(
+                        "server {target} joined region {region} (copied from server {server}); configuration {}",
+                        self.version
+                    )
+                });
+                (code, line)
+            }
+            Command::AddSpace { description, token } => {
+                let code = self.once(*token, |st| st.add_space(description));
+                (code, None)
+            }
+            Command::RmSpace { name, token } => (self.once(*token, |st| st.rm_space(name)), None),
+        }
+    }
+
+    /// Runs `f` unless a request with this token already ran (then its answer again).
+    fn once(&mut self, token: u64, f: impl FnOnce(&mut CoordState) -> CoordCode) -> CoordCode {
+        if token != 0 {
+            if let Some((_, code)) = self.recent.iter().find(|(t, _)| *t == token) {
+                return *code;
+            }
+        }
+        let code = f(self);
+        if token != 0 {
+            if self.recent.len() >= RECENT_TOKENS {
+                self.recent.pop_front();
+            }
+            self.recent.push_back((token, code));
+        }
+        code
+    }
+
+    /// Coordinator `id` (at `addr`) joined the group.
+    pub fn add_coordinator(&mut self, id: u64, addr: &str) {
+        self.coordinators.retain(|c| c.id != id);
+        self.coordinators.push(CoordinatorAddr { id, addr: addr.to_string() });
+        self.coordinators.sort_by_key(|c| c.id);
+        self.version += 1;
+    }
+
+    /// Coordinator `id` left the group.
+    pub fn remove_coordinator(&mut self, id: u64) {
+        self.coordinators.retain(|c| c.id != id);
+        self.version += 1;
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = STATE_MAGIC.to_vec();
         let mut cfg = Vec::new();
@@ -275,16 +460,39 @@ impl CoordState {
         let mut w = Writer::new(&mut out);
         w.u64(self.next_id);
         w.bytes(&cfg);
+        w.count(self.recent.len());
+        for (t, c) in &self.recent {
+            w.u64(*t).u16(*c as u16);
+        }
         out
     }
 
     pub fn decode(buf: &[u8]) -> DResult<CoordState> {
-        if buf.len() < 8 || &buf[..8] != STATE_MAGIC {
+        if buf.len() < 8 || (&buf[..8] != STATE_MAGIC && &buf[..8] != STATE_MAGIC_V2) {
             return Err(DecodeError);
         }
+        let v2 = &buf[..8] == STATE_MAGIC_V2;
         let mut r = Reader::new(&buf[8..]);
         let next_id = r.u64()?;
-        let cfg = Configuration::decode(r.bytes()?)?;
+        let cfg = if v2 {
+            // Written before configurations listed coordinators: an empty list.
+            let mut b = r.bytes()?.to_vec();
+            b.extend_from_slice(&0u32.to_le_bytes());
+            Configuration::decode(&b)?
+        } else {
+            Configuration::decode(r.bytes()?)?
+        };
+        let mut recent = VecDeque::new();
+        if !v2 {
+            let n = r.count(10)?;
+            if n > RECENT_TOKENS {
+                return Err(DecodeError);
+            }
+            for _ in 0..n {
+                let t = r.u64()?;
+                recent.push_back((t, CoordCode::from_raw(r.u16()?).ok_or(DecodeError)?));
+            }
+        }
         r.finish()?;
         // Counters this large cannot come from a real cluster (2^63 increments); refusing
         // them keeps every later `+ 1` from overflowing.
@@ -299,6 +507,7 @@ impl CoordState {
             servers,
             spaces: cfg.spaces,
             coordinators: cfg.coordinators,
+            recent,
         })
     }
 }
@@ -310,26 +519,96 @@ pub enum CoordInput {
     Message { conn: usize, nonce: u64, msg: Msg },
     /// Connection `conn` closed.
     Closed { conn: usize },
-    /// Time passed: expire leases.
+    /// Time passed: raft ticks, lease expiry.
     Tick,
 }
 
-/// What the shell must do after a step, in order: make `persist` durable (the state file),
-/// then send `send` in order, then close `close`. `log` lines go to the log.
+/// What must reach the disk before anything of the same [`CoordReady`] is sent: first
+/// `rewrite` (the whole raft log file, replacing it), then `append` at its end; fsynced.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DiskWrite {
+    pub rewrite: Option<Vec<u8>>,
+    pub append: Vec<u8>,
+}
+
+/// What the shell must do after a step, in order: make `disk` durable, then send `raft` to
+/// the other coordinators (by raft id) and `send` on connections, then close `close`.
+/// `log` lines go to the log.
 #[derive(Debug, Default)]
 pub struct CoordReady {
-    pub persist: Option<Vec<u8>>,
+    pub disk: Option<DiskWrite>,
+    pub raft: Vec<(u64, Msg)>,
     pub send: Vec<(usize, u64, Msg)>,
     pub close: Vec<usize>,
     pub log: Vec<String>,
 }
 
-/// The coordinator's logic without sockets or a clock: the configuration state machine,
-/// daemon leases (failure detection), and configuration waits.
+/// How often raft's logical clock ticks.
+pub const RAFT_TICK: Duration = Duration::from_millis(50);
+/// Ticks without a leader's heartbeat before a follower stands for election (randomised up to
+/// twice this): 0.5 to 1 s.
+pub const ELECTION_TICKS: usize = 10;
+/// The leader's heartbeat, in ticks (100 ms).
+const HEARTBEAT_TICKS: usize = 2;
+/// How long clients and daemons may take to find a new leader: a new leader's leases start
+/// this much longer, so an election never evicts healthy daemons.
+pub const FAILOVER_GRACE: Duration = Duration::from_secs(2);
+/// The raft log is compacted into a snapshot after this many applied entries.
+const SNAPSHOT_EVERY: u64 = 512;
+
+/// Who this coordinator is in its group.
+#[derive(Clone, Debug)]
+pub struct Member {
+    /// Raft id (nonzero).
+    pub id: u64,
+    /// Where it listens, as other coordinators, daemons and clients reach it.
+    pub addr: String,
+    /// The cluster it belongs to (known before it has the group's state).
+    pub cluster: u64,
+    /// Election timeout in ticks, or None for raft's randomised default. A simulation fixes
+    /// it per coordinator so that a seed replays exactly.
+    pub election_ticks: Option<usize>,
+}
+
+/// An answer owed once a proposal is applied.
+#[derive(Debug)]
+struct Pending {
+    conn: usize,
+    nonce: u64,
+    /// A registration binds the connection to its server once applied.
+    register: Option<(u64, bool)>,
+    shutdown: Option<u64>,
+}
+
+/// The coordinator's logic without sockets or a clock: a raft group member whose state
+/// machine is [`CoordState`]; while it leads, also daemon leases (failure detection) and
+/// the configuration waits of clients and daemons.
 pub struct Coordinator {
     pub state: CoordState,
     /// How long a daemon may stay silent before it is declared failed.
     pub lease: Duration,
+    member: Member,
+    raft: RawNode<LogStore>,
+    /// Leading since the last step (leader-only state below is valid).
+    leading: bool,
+    /// The index up to which committed entries are applied to `state`.
+    applied: u64,
+    seq: u64,
+    pending: HashMap<u64, Pending>,
+    /// Coordinators waiting to hear they joined: (connection, nonce, raft id).
+    joining: Vec<(usize, u64, u64)>,
+    /// Servers whose removal was proposed and not yet applied.
+    removing: HashSet<u64>,
+    /// Addresses of coordinators not yet in the applied state, from their messages.
+    learned: HashMap<u64, String>,
+    /// Connections of clients and daemons (closed when this coordinator stops leading).
+    clients: HashSet<usize>,
+    /// Raft messages to send.
+    outbox: Vec<raft::eraftpb::Message>,
+    disk: DiskWrite,
+    disk_dirty: bool,
+    /// The last raft tick.
+    ticked: Instant,
     /// Per available server, when its lease runs out (it is then declared failed).
     deadline: HashMap<u64, Instant>,
     /// Per server, until when it may serve reads: the read lease granted with the last
@@ -370,24 +649,79 @@ pub fn read_lease(lease: Duration) -> Duration {
     lease / 2
 }
 
+fn discard_logger() -> slog::Logger {
+    slog::Logger::root(slog::Discard, slog::o!())
+}
+
+fn raft_config(member: &Member, applied: u64) -> raft::Config {
+    let mut c = raft::Config {
+        id: member.id,
+        election_tick: ELECTION_TICKS,
+        heartbeat_tick: HEARTBEAT_TICKS,
+        applied,
+        max_size_per_msg: 1 << 20,
+        max_inflight_msgs: 256,
+        check_quorum: true,
+        pre_vote: true,
+        ..Default::default()
+    };
+    if let Some(t) = member.election_ticks {
+        c.election_tick = t;
+        c.min_election_tick = t;
+        c.max_election_tick = t + 1;
+    }
+    c
+}
+
 impl Coordinator {
-    /// A core over `state`. Every available server gets a fresh lease from `now`.
+    /// A group of one over `state` (its only member, id 1, leading at once): how a single
+    /// coordinator runs, and what unit tests drive.
     pub fn new(state: CoordState, lease: Duration, now: Instant) -> Coordinator {
+        let addr = state.coordinators.first().map(|c| c.addr.clone()).unwrap_or_default();
+        let member = Member { id: 1, addr, cluster: state.cluster, election_ticks: Some(ELECTION_TICKS) };
+        let store = LogStore::bootstrap(1, state.encode());
+        Coordinator::open(member, store, lease, now).expect("a bootstrapped log opens")
+    }
+
+    /// A member over its recovered raft log (an empty one: a coordinator that joined and
+    /// waits for the group's state). Err: the log's snapshot does not decode.
+    pub fn open(member: Member, store: LogStore, lease: Duration, now: Instant) -> Result<Coordinator, String> {
+        let snap = store.snapshot_ref();
+        let state = if snap.get_metadata().index == 0 {
+            CoordState::new(member.cluster)
+        } else {
+            CoordState::decode(&snap.data).map_err(|_| "the raft log's snapshot is corrupt".to_string())?
+        };
+        if member.cluster != 0 && state.cluster != member.cluster {
+            return Err(format!("the raft log belongs to cluster {}, not {}", state.cluster, member.cluster));
+        }
+        let applied = snap.get_metadata().index;
+        let raft = RawNode::new(&raft_config(&member, applied), store, &discard_logger())
+            .map_err(|e| format!("raft refused the log: {e}"))?;
         let mut config_bytes = Vec::new();
         state.config().encode(&mut config_bytes);
-        let deadline = state.available().into_iter().map(|s| (s, now + lease)).collect();
-        // A coordinator that restarted does not know what its predecessor granted: every
-        // available server may hold a read lease until one full grant from now.
-        let granted = state.available().into_iter().map(|s| (s, now + read_lease(lease))).collect();
-        let avail_since = state.available().into_iter().map(|s| (s, state.version)).collect();
-        Coordinator {
+        let mut c = Coordinator {
             published: state.version,
             state,
             lease,
-            deadline,
-            granted,
+            member,
+            raft,
+            leading: false,
+            applied,
+            seq: 0,
+            pending: HashMap::new(),
+            joining: Vec::new(),
+            removing: HashSet::new(),
+            learned: HashMap::new(),
+            clients: HashSet::new(),
+            outbox: Vec::new(),
+            disk: DiskWrite::default(),
+            disk_dirty: false,
+            ticked: now,
+            deadline: HashMap::new(),
+            granted: HashMap::new(),
             suspects: HashMap::new(),
-            avail_since,
+            avail_since: HashMap::new(),
             conn_server: HashMap::new(),
             waiters: Vec::new(),
             config_bytes,
@@ -395,7 +729,50 @@ impl Coordinator {
             configs: Vec::new(),
             close: Vec::new(),
             log: Vec::new(),
+        };
+        let voters = c.raft.raft.prs().conf().voters().ids();
+        if voters.len() == 1 && voters.contains(c.member.id) {
+            // Alone in its group: it leads at once (no one to wait for).
+            let _ = c.raft.campaign();
         }
+        c.pump(now);
+        Ok(c)
+    }
+
+    pub fn id(&self) -> u64 {
+        self.member.id
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leading
+    }
+
+    /// The raft term (for tests and logs).
+    pub fn term(&self) -> u64 {
+        self.raft.raft.term
+    }
+
+    /// Where coordinator `id` listens, if known.
+    pub fn peer_addr(&self, id: u64) -> Option<&str> {
+        self.state
+            .coordinators
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| c.addr.as_str())
+            .or_else(|| self.learned.get(&id).map(|a| a.as_str()))
+    }
+
+    /// The leader's address as far as this coordinator knows (empty: none known).
+    pub fn leader_addr(&self) -> String {
+        let l = self.raft.raft.leader_id;
+        if l == 0 {
+            return String::new();
+        }
+        self.peer_addr(l).unwrap_or_default().to_string()
+    }
+
+    fn members(&self) -> usize {
+        self.raft.raft.prs().iter().len()
     }
 
     /// Feeds one input at time `now`; effects come out of [`Coordinator::ready`].
@@ -403,7 +780,9 @@ impl Coordinator {
         match input {
             CoordInput::Message { conn, nonce, msg } => self.handle(now, conn, nonce, msg),
             CoordInput::Closed { conn } => {
+                self.clients.remove(&conn);
                 self.waiters.retain(|w| w.0 != conn);
+                self.joining.retain(|w| w.0 != conn);
                 if let Some(s) = self.conn_server.remove(&conn) {
                     // Unless it comes back at once (a new connection), it is gone.
                     let leased = self.granted.get(&s).copied().unwrap_or(now);
@@ -413,34 +792,95 @@ impl Coordinator {
                 }
             }
             CoordInput::Tick => {
-                let mut late: Vec<u64> = self.deadline.iter().filter(|(_, d)| **d <= now).map(|(s, _)| *s).collect();
-                // In a fixed order: the same inputs make the same configurations.
-                late.sort_unstable();
-                for s in late {
-                    self.deadline.remove(&s);
-                    self.granted.remove(&s);
-                    let why = if let Some(by) = self.suspects.remove(&s) {
-                        format!("server {by} lost its link to it")
-                    } else if self.conn_server.values().any(|v| *v == s) {
-                        format!("silent for its lease of {} ms", self.lease.as_millis())
-                    } else {
-                        "its connection closed and it did not come back".to_string()
-                    };
-                    if self.state.remove_server(s, ServerState::NotAvailable) {
-                        self.log.push(format!("server {s} failed ({why}); configuration {}", self.state.version));
+                let mut n = 0;
+                while now.saturating_duration_since(self.ticked) >= RAFT_TICK {
+                    self.raft.tick();
+                    self.ticked += RAFT_TICK;
+                    n += 1;
+                    if n > 4 * ELECTION_TICKS {
+                        // A long pause (a stopped process): no burst of ticks.
+                        self.ticked = now;
+                        break;
                     }
+                }
+                if self.leading {
+                    self.expire(now);
                 }
             }
         }
-        if self.state.version != self.published {
-            self.config_bytes.clear();
-            self.state.config().encode(&mut self.config_bytes);
+        self.pump(now);
+    }
+
+    /// Leases that ran out: propose their servers' removal.
+    fn expire(&mut self, now: Instant) {
+        let mut late: Vec<u64> = self.deadline.iter().filter(|(_, d)| **d <= now).map(|(s, _)| *s).collect();
+        // In a fixed order: the same inputs make the same configurations.
+        late.sort_unstable();
+        for s in late {
+            self.deadline.remove(&s);
+            self.granted.remove(&s);
+            let why = if let Some(by) = self.suspects.remove(&s) {
+                format!("server {by} lost its link to it")
+            } else if self.conn_server.values().any(|v| *v == s) {
+                format!("silent for its lease of {} ms", self.lease.as_millis())
+            } else {
+                "its connection closed and it did not come back".to_string()
+            };
+            self.propose_remove(s, ServerState::NotAvailable, why, None);
+        }
+    }
+
+    fn propose_remove(&mut self, server: u64, state: ServerState, why: String, reply: Option<(usize, u64)>) {
+        if reply.is_none() && !self.removing.insert(server) {
+            return;
+        }
+        let shutdown = (state == ServerState::Shutdown).then_some(server);
+        self.propose(Command::Remove { server, state, why }, reply, None, shutdown);
+    }
+
+    /// Appends `cmd` to the log; once applied, answers (conn, nonce) if given.
+    fn propose(
+        &mut self,
+        cmd: Command,
+        reply: Option<(usize, u64)>,
+        register: Option<(u64, bool)>,
+        shutdown: Option<u64>,
+    ) {
+        self.seq += 1;
+        let mut ctx = Vec::with_capacity(16);
+        ctx.extend_from_slice(&self.member.id.to_le_bytes());
+        ctx.extend_from_slice(&self.seq.to_le_bytes());
+        match self.raft.propose(ctx, cmd.encode()) {
+            Ok(()) => {
+                if let Some((conn, nonce)) = reply {
+                    self.pending.insert(self.seq, Pending { conn, nonce, register, shutdown });
+                }
+            }
+            Err(_) => {
+                // Not leading after all (an election began): the asker tries elsewhere.
+                if let Some((conn, nonce)) = reply {
+                    self.replies.push((conn, nonce, Msg::Redirect { leader: self.leader_addr() }));
+                }
+            }
         }
     }
 
     fn handle(&mut self, now: Instant, conn: usize, nonce: u64, msg: Msg) {
+        match msg {
+            Msg::Raft { cluster, from_addr, body } => return self.handle_raft(conn, cluster, from_addr, &body),
+            Msg::Join { id, addr, cluster } => return self.handle_join(conn, nonce, id, addr, cluster),
+            _ => {}
+        }
+        self.clients.insert(conn);
+        if !self.leading {
+            // Heartbeats and reports are not answered by a follower (the daemon moves on once
+            // it sees the redirect for its registration or wait).
+            let leader = self.leader_addr();
+            self.replies.push((conn, nonce, Msg::Redirect { leader }));
+            return;
+        }
         let from = self.conn_server.get(&conn).copied();
-        let reply = match msg {
+        match msg {
             Msg::ConfigWait { have } => {
                 if have < self.state.version {
                     self.configs.push((conn, nonce, Msg::Config { config: self.config_bytes.clone() }));
@@ -449,36 +889,21 @@ impl Coordinator {
                     self.waiters.retain(|w| w.0 != conn);
                     self.waiters.push((conn, nonce, have));
                 }
-                None
             }
-            Msg::AddSpace { description, .. } => Some(Msg::CoordReply { code: self.state.add_space(&description) }),
-            Msg::RmSpace { name, .. } => Some(Msg::CoordReply { code: self.state.rm_space(&name) }),
+            Msg::AddSpace { description, token } => {
+                self.propose(Command::AddSpace { description, token }, Some((conn, nonce)), None, None)
+            }
+            Msg::RmSpace { name, token } => {
+                self.propose(Command::RmSpace { name, token }, Some((conn, nonce)), None, None)
+            }
             Msg::Register { server, addr, cluster, fresh } => {
-                let code = match from {
+                if matches!(from, Some(s) if s != server) {
                     // One server per connection.
-                    Some(s) if s != server => CoordCode::Malformed,
-                    _ => self.state.register_in(server, &addr, cluster, fresh),
-                };
-                if code == CoordCode::Success {
-                    self.suspects.remove(&server);
-                    self.avail_since.insert(server, self.state.version);
-                    if fresh {
-                        // A new process: the one before it serves nothing any more.
-                        self.granted.remove(&server);
-                    }
-                    // Another connection that claimed this server is no longer it.
-                    self.conn_server.retain(|_, s| *s != server);
-                    self.conn_server.insert(conn, server);
-                    self.deadline.insert(server, now + self.lease);
-                    self.log
-                        .push(format!("server {server} registered at {addr}; configuration {}", self.state.version));
-                } else if cluster != 0 && cluster != self.state.cluster {
-                    self.log.push(format!(
-                        "refused server {server} at {addr}: its data belongs to cluster {cluster}, not {}",
-                        self.state.cluster
-                    ));
+                    self.replies.push((conn, nonce, Msg::CoordReply { code: CoordCode::Malformed }));
+                } else {
+                    let cmd = Command::Register { server, addr, cluster, fresh };
+                    self.propose(cmd, Some((conn, nonce)), Some((server, fresh)), None);
                 }
-                Some(Msg::CoordReply { code })
             }
             Msg::Heartbeat { server, version } => {
                 // Only the connection the server registered on renews its leases; a server
@@ -486,15 +911,11 @@ impl Coordinator {
                 if from == Some(server) && self.state.is_available(server) && !self.suspects.contains_key(&server) {
                     self.deadline.insert(server, now + self.lease);
                     // A read lease only once it runs the configuration that made it available.
-                    if version >= self.avail_since.get(&server).copied().unwrap_or(0) {
+                    if version >= self.avail_since.get(&server).copied().unwrap_or(u64::MAX) {
                         let grant = read_lease(self.lease);
                         self.granted.insert(server, now + grant);
-                        Some(Msg::HeartbeatAck { lease_ms: grant.as_millis() as u64 })
-                    } else {
-                        None
+                        self.replies.push((conn, nonce, Msg::HeartbeatAck { lease_ms: grant.as_millis() as u64 }));
                     }
-                } else {
-                    None
                 }
             }
             Msg::Report { server, suspect, version } => {
@@ -508,62 +929,351 @@ impl Coordinator {
                     // Removed once the read lease it may hold has run out (at once if none).
                     let leased = self.granted.get(&suspect).copied().unwrap_or(now);
                     if leased <= now {
-                        if self.state.remove_server(suspect, ServerState::NotAvailable) {
-                            self.deadline.remove(&suspect);
-                            self.granted.remove(&suspect);
-                            self.log.push(format!(
-                                "server {suspect} failed (server {server} lost its link to it); configuration {}",
-                                self.state.version
-                            ));
-                        }
+                        self.deadline.remove(&suspect);
+                        self.granted.remove(&suspect);
+                        let why = format!("server {server} lost its link to it");
+                        self.propose_remove(suspect, ServerState::NotAvailable, why, None);
                     } else {
                         self.suspects.insert(suspect, server);
                         self.deadline.insert(suspect, leased);
                     }
                 }
-                None
             }
             Msg::Shutdown { server } => {
                 if from != Some(server) {
-                    Some(Msg::CoordReply { code: CoordCode::Malformed })
+                    self.replies.push((conn, nonce, Msg::CoordReply { code: CoordCode::Malformed }));
                 } else {
-                    if self.state.remove_server(server, ServerState::Shutdown) {
-                        self.log.push(format!("server {server} shut down; configuration {}", self.state.version));
-                    }
                     self.deadline.remove(&server);
                     self.granted.remove(&server);
                     self.suspects.remove(&server);
-                    Some(Msg::CoordReply { code: CoordCode::Success })
+                    self.propose_remove(server, ServerState::Shutdown, String::new(), Some((conn, nonce)));
                 }
             }
             Msg::TransferDone { server, region, target, vid } => {
-                if from == Some(server) && self.state.transfer_done(server, region, target, vid) == CoordCode::Success {
-                    self.log.push(format!(
-                        "server {target} joined region {region} (copied from server {server}); configuration {}",
-                        self.state.version
-                    ));
+                if from == Some(server) {
+                    self.propose(Command::TransferDone { server, region, target, vid }, None, None, None);
                 }
-                None
             }
             // Anything else is not for a coordinator: drop that peer.
-            _ => {
-                self.close.push(conn);
-                None
-            }
-        };
-        if let Some(m) = reply {
-            self.replies.push((conn, nonce, m));
+            _ => self.close.push(conn),
         }
     }
 
-    /// The effects of the steps since the last call. A new configuration is persisted
-    /// before anything leaves, and reaches every waiter before the answers of this pass (so
-    /// once add_space returns, every follower already has the news in its socket).
+    /// A raft message from another coordinator. One from another cluster, from outside the
+    /// group, or not for this coordinator is refused (the connection is closed).
+    fn handle_raft(&mut self, conn: usize, cluster: u64, from_addr: String, body: &[u8]) {
+        use protobuf::Message as _;
+        let refuse = |c: &mut Coordinator, why: String| {
+            c.log.push(format!("refused a raft message from {from_addr}: {why}"));
+            c.close.push(conn);
+        };
+        if cluster != self.state.cluster || cluster == 0 {
+            return refuse(self, format!("it is for cluster {cluster}, this is cluster {}", self.state.cluster));
+        }
+        let m = match raft::eraftpb::Message::parse_from_bytes(body) {
+            Ok(m) => m,
+            Err(_) => return refuse(self, "malformed".into()),
+        };
+        if m.to != self.member.id || m.from == self.member.id || m.from == 0 {
+            return refuse(self, format!("it is from {} to {}, this is {}", m.from, m.to, self.member.id));
+        }
+        let uninitialized = self.members() == 0;
+        if !uninitialized && self.raft.raft.prs().get(m.from).is_none() {
+            return refuse(self, format!("coordinator {} is not a member of the group", m.from));
+        }
+        if self.peer_addr(m.from).is_none() && from_addr.parse::<SocketAddr>().is_ok() {
+            self.learned.insert(m.from, from_addr);
+        }
+        // Raft ignores messages of old terms; local message types are refused by step.
+        let _ = self.raft.step(m);
+    }
+
+    /// A coordinator asks to join: the leader adds it to the group (one change at a time)
+    /// and answers once that change is applied.
+    fn handle_join(&mut self, conn: usize, nonce: u64, id: u64, addr: String, cluster: u64) {
+        self.clients.insert(conn);
+        if !self.leading {
+            let leader = self.leader_addr();
+            self.replies.push((conn, nonce, Msg::Redirect { leader }));
+            return;
+        }
+        let refuse = |c: &mut Coordinator, code: CoordCode, why: String| {
+            c.log.push(format!("refused coordinator {id} at {addr}: {why}"));
+            c.replies.push((conn, nonce, Msg::CoordReply { code }));
+        };
+        if cluster != 0 && cluster != self.state.cluster {
+            let why = format!("its data belongs to cluster {cluster}, not {}", self.state.cluster);
+            return refuse(self, CoordCode::Malformed, why);
+        }
+        if id >= 1 << 63 || addr.parse::<SocketAddr>().is_err() {
+            return refuse(self, CoordCode::Malformed, "bad id or address".into());
+        }
+        if let Some(c) = self.state.coordinators.iter().find(|c| c.id == id || c.addr == addr) {
+            if (c.id == id || id == 0) && c.addr == addr {
+                // It joined before and did not hear back, or lost its identity file.
+                let (cluster, id) = (self.state.cluster, c.id);
+                self.replies.push((conn, nonce, Msg::Joined { cluster, id }));
+            } else {
+                let why = format!("coordinator {} at {} is already a member", c.id, c.addr);
+                refuse(self, CoordCode::Duplicate, why);
+            }
+            return;
+        }
+        if self.raft.raft.has_pending_conf() {
+            // One membership change at a time: ask again shortly.
+            let me = self.member.addr.clone();
+            self.replies.push((conn, nonce, Msg::Redirect { leader: me }));
+            return;
+        }
+        // Ids in joining order: the next after every member's.
+        let id = if id != 0 { id } else { self.state.coordinators.iter().map(|c| c.id).max().unwrap_or(1) + 1 };
+        let mut cc = raft::eraftpb::ConfChange::default();
+        cc.set_change_type(raft::eraftpb::ConfChangeType::AddNode);
+        cc.node_id = id;
+        match self.raft.propose_conf_change(addr.as_bytes().to_vec(), cc) {
+            Ok(()) => self.joining.push((conn, nonce, id)),
+            Err(_) => self.replies.push((conn, nonce, Msg::Redirect { leader: String::new() })),
+        }
+    }
+
+    /// Runs raft's ready cycle until it has nothing more: stores what must become durable,
+    /// queues messages, applies committed entries.
+    fn pump(&mut self, now: Instant) {
+        let mut conf_changed = false;
+        while self.raft.has_ready() {
+            let mut rd = self.raft.ready();
+            self.outbox.extend(rd.take_messages());
+            if !rd.snapshot().is_empty() {
+                let snap = rd.snapshot().clone();
+                self.install_snapshot(snap);
+            }
+            conf_changed |= self.apply_entries(now, rd.take_committed_entries());
+            if !rd.entries().is_empty() {
+                let ents = rd.take_entries();
+                if self.raft.mut_store().append(&ents) {
+                    raftlog::entries_record(&mut self.disk.append, &ents);
+                    self.disk_dirty = true;
+                }
+            }
+            if let Some(hs) = rd.hs() {
+                self.raft.mut_store().set_hard_state(hs.clone());
+                raftlog::hard_state_record(&mut self.disk.append, hs);
+                self.disk_dirty = true;
+            }
+            self.outbox.extend(rd.take_persisted_messages());
+            let mut light = self.raft.advance(rd);
+            if let Some(commit) = light.commit_index() {
+                self.raft.mut_store().set_commit(commit);
+                let hs = self.raft.store().hard_state().clone();
+                raftlog::hard_state_record(&mut self.disk.append, &hs);
+                self.disk_dirty = true;
+            }
+            self.outbox.extend(light.take_messages());
+            conf_changed |= self.apply_entries(now, light.take_committed_entries());
+            self.raft.advance_apply();
+        }
+        let snap_index = self.raft.store().snapshot_ref().get_metadata().index;
+        if conf_changed || self.applied >= snap_index + SNAPSHOT_EVERY {
+            // The snapshot carries the membership as applied: a restart never replays a
+            // membership change against a log that already holds it.
+            let conf = self.raft.raft.prs().conf().to_conf_state();
+            let data = self.state.encode();
+            let applied = self.applied;
+            self.raft.mut_store().compact(applied, conf, data);
+            self.disk.rewrite = Some(self.raft.store().encode_all());
+            self.disk.append.clear();
+            self.disk_dirty = true;
+        }
+        let leading = self.raft.raft.state == StateRole::Leader;
+        if leading != self.leading {
+            self.leading = leading;
+            if leading {
+                self.start_leading(now);
+            } else {
+                self.stop_leading();
+            }
+        }
+        if self.leading {
+            self.sync_leases(now);
+        }
+        if self.state.version != self.published {
+            self.config_bytes.clear();
+            self.state.config().encode(&mut self.config_bytes);
+        }
+    }
+
+    fn install_snapshot(&mut self, snap: raft::eraftpb::Snapshot) {
+        match CoordState::decode(&snap.data) {
+            Ok(st) if st.cluster == self.state.cluster || self.state.cluster == 0 => {
+                let index = snap.get_metadata().index;
+                self.state = st;
+                self.applied = index;
+                self.raft.mut_store().apply_snapshot(snap);
+                self.disk.rewrite = Some(self.raft.store().encode_all());
+                self.disk.append.clear();
+                self.disk_dirty = true;
+                self.log.push(format!(
+                    "installed the group's state at index {index}: configuration {}",
+                    self.state.version
+                ));
+            }
+            _ => self.log.push("ignored a snapshot that does not decode as this cluster's state".into()),
+        }
+    }
+
+    /// Applies committed entries to the state machine; true when the membership changed.
+    fn apply_entries(&mut self, now: Instant, entries: Vec<raft::eraftpb::Entry>) -> bool {
+        use protobuf::Message as _;
+        let mut conf_changed = false;
+        for e in entries {
+            if e.index <= self.applied {
+                continue;
+            }
+            self.applied = e.index;
+            match e.get_entry_type() {
+                EntryType::EntryConfChange => {
+                    let Ok(cc) = raft::eraftpb::ConfChange::parse_from_bytes(&e.data) else { continue };
+                    if self.raft.apply_conf_change(&cc).is_err() {
+                        continue;
+                    }
+                    conf_changed = true;
+                    let addr = String::from_utf8_lossy(&e.context).to_string();
+                    match cc.get_change_type() {
+                        raft::eraftpb::ConfChangeType::RemoveNode => self.state.remove_coordinator(cc.node_id),
+                        _ => self.state.add_coordinator(cc.node_id, &addr),
+                    }
+                    self.log.push(format!(
+                        "coordinator {} at {addr} joined the group; configuration {}",
+                        cc.node_id, self.state.version
+                    ));
+                    let cluster = self.state.cluster;
+                    let mut done = Vec::new();
+                    self.joining.retain(|(c, n, id)| {
+                        if *id == cc.node_id {
+                            done.push((*c, *n));
+                        }
+                        *id != cc.node_id
+                    });
+                    for (c, n) in done {
+                        self.replies.push((c, n, Msg::Joined { cluster, id: cc.node_id }));
+                    }
+                }
+                EntryType::EntryNormal if !e.data.is_empty() => {
+                    let Ok(cmd) = Command::decode(&e.data) else {
+                        self.log.push(format!("skipped log entry {}: it does not decode", e.index));
+                        continue;
+                    };
+                    if let Command::Remove { server, .. } = &cmd {
+                        self.removing.remove(server);
+                    }
+                    let (code, line) = self.state.apply(&cmd);
+                    if let Some(l) = line {
+                        self.log.push(l);
+                    }
+                    let mine = e.context.len() == 16 && e.context[..8] == self.member.id.to_le_bytes();
+                    if mine {
+                        let seq = u64::from_le_bytes(e.context[8..16].try_into().unwrap());
+                        if let Some(p) = self.pending.remove(&seq) {
+                            self.answer(now, p, code);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        conf_changed
+    }
+
+    /// The answer to an applied proposal of this leader, with its lease bookkeeping.
+    fn answer(&mut self, now: Instant, p: Pending, code: CoordCode) {
+        if let (Some((server, fresh)), CoordCode::Success) = (p.register, code) {
+            self.suspects.remove(&server);
+            self.avail_since.insert(server, self.state.version);
+            if fresh {
+                // A new process: the one before it serves nothing any more.
+                self.granted.remove(&server);
+            }
+            // Another connection that claimed this server is no longer it.
+            self.conn_server.retain(|_, s| *s != server);
+            self.conn_server.insert(p.conn, server);
+            self.deadline.insert(server, now + self.lease);
+        }
+        if let Some(server) = p.shutdown {
+            self.deadline.remove(&server);
+            self.granted.remove(&server);
+            self.suspects.remove(&server);
+        }
+        self.replies.push((p.conn, p.nonce, Msg::CoordReply { code }));
+    }
+
+    /// This coordinator was elected: every available server gets a fresh lease before any
+    /// may be declared failed (their daemons need time to find the new leader), and may
+    /// hold a read lease granted by the previous leader until it certainly ran out.
+    fn start_leading(&mut self, now: Instant) {
+        let single = self.members() <= 1;
+        let (grace, margin) = if single {
+            (Duration::ZERO, Duration::ZERO)
+        } else {
+            // A deposed leader may grant leases until it notices (check-quorum: within two
+            // election timeouts of the last time a majority heard from it).
+            (FAILOVER_GRACE, RAFT_TICK * (4 * ELECTION_TICKS) as u32)
+        };
+        self.deadline.clear();
+        self.granted.clear();
+        self.avail_since.clear();
+        self.suspects.clear();
+        for s in self.state.available() {
+            self.deadline.insert(s, now + self.lease + grace);
+            self.granted.insert(s, now + read_lease(self.lease) + margin);
+            self.avail_since.insert(s, self.state.version);
+        }
+        if !single {
+            self.log.push(format!("leading the coordinator group (term {})", self.raft.raft.term));
+        }
+    }
+
+    /// Another coordinator leads now: the clients and daemons connected here must find it.
+    fn stop_leading(&mut self) {
+        self.log.push(format!("no longer leading (term {})", self.raft.raft.term));
+        let mut conns: Vec<usize> = self.clients.drain().collect();
+        conns.sort_unstable();
+        self.close.extend(conns);
+        self.pending.clear();
+        self.joining.clear();
+        self.removing.clear();
+        self.waiters.clear();
+        self.conn_server.clear();
+        self.deadline.clear();
+        self.granted.clear();
+        self.suspects.clear();
+        self.avail_since.clear();
+    }
+
+    /// Servers that became available through entries applied here (e.g. registered with the
+    /// previous leader) get a lease; servers no longer available lose theirs.
+    fn sync_leases(&mut self, now: Instant) {
+        for s in self.state.available() {
+            if !self.deadline.contains_key(&s) && !self.removing.contains(&s) {
+                self.deadline.insert(s, now + self.lease);
+                self.granted.entry(s).or_insert(now + read_lease(self.lease));
+                self.avail_since.entry(s).or_insert(self.state.version);
+            }
+        }
+        let state = &self.state;
+        self.deadline.retain(|s, _| state.is_available(*s));
+    }
+
+    /// The effects of the steps since the last call. What must be durable comes first; a
+    /// new configuration reaches every waiter before the answers of this pass (so once
+    /// add_space returns, every follower already has the news in its socket).
     pub fn ready(&mut self) -> CoordReady {
         let mut out = CoordReady::default();
+        if self.disk_dirty {
+            out.disk = Some(std::mem::take(&mut self.disk));
+            self.disk_dirty = false;
+        }
         if self.state.version != self.published {
             self.published = self.state.version;
-            out.persist = Some(self.state.encode());
             let v = self.state.version;
             let bytes = &self.config_bytes;
             let mut notify = Vec::new();
@@ -582,13 +1292,26 @@ impl Coordinator {
         }
         out.send.append(&mut self.configs);
         out.send.append(&mut self.replies);
+        for m in self.outbox.drain(..) {
+            use protobuf::Message as _;
+            let to = m.to;
+            let body = m.write_to_bytes().unwrap_or_default();
+            let msg = Msg::Raft { cluster: self.state.cluster, from_addr: self.member.addr.clone(), body };
+            out.raft.push((to, msg));
+        }
         out.close = std::mem::take(&mut self.close);
         for c in &out.close {
             self.waiters.retain(|w| w.0 != *c);
             self.conn_server.remove(c);
+            self.clients.remove(c);
         }
         out.log = std::mem::take(&mut self.log);
         out
+    }
+
+    /// The raft store (for the shell's first write of a new log).
+    pub fn store(&self) -> &LogStore {
+        self.raft.store()
     }
 }
 
@@ -620,142 +1343,6 @@ fn random_u64() -> u64 {
     }
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     (t.as_nanos() as u64 ^ (std::process::id() as u64) << 32) | 1
-}
-
-/// Loads the state from `dir`, or starts a new cluster there.
-pub fn load_or_init(dir: &Path) -> io::Result<(CoordState, PathBuf)> {
-    let path = dir.join("hyperdex-coordinator.state");
-    match std::fs::read(&path) {
-        Ok(buf) => {
-            let st = CoordState::decode(&buf)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("{} is corrupt", path.display())))?;
-            Ok((st, path))
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let st = CoordState::new(random_u64());
-            write_atomic(&path, &st.encode())?;
-            Ok((st, path))
-        }
-        Err(e) => Err(e),
-    }
-}
-
-const LISTENER: Token = Token(0);
-
-/// Runs the coordinator until a SIGINT/SIGTERM: the mio shell around [`Coordinator`].
-pub fn run(listen: SocketAddr, dir: &Path, lease: Duration) -> io::Result<()> {
-    let (state, path) = load_or_init(dir)?;
-    let mut poll = Poll::new()?;
-    let mut listener = TcpListener::bind(listen)?;
-    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
-    eprintln!(
-        "hyperdex coordinator: cluster {} version {} listening on {} (state in {}, daemon lease {} ms)",
-        state.cluster,
-        state.version,
-        listener.local_addr()?,
-        path.display(),
-        lease.as_millis()
-    );
-    crate::signals::install();
-    crate::signals::ready(Ok(()));
-    let mut core = Coordinator::new(state, lease, Instant::now());
-    let mut conns: HashMap<usize, Conn> = HashMap::new();
-    let mut next_token = 1usize;
-    let mut events = Events::with_capacity(256);
-    let tick = (lease / 10).clamp(Duration::from_millis(5), Duration::from_millis(100));
-    while !crate::signals::stopping() {
-        match poll.poll(&mut events, Some(tick)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-        let now = Instant::now();
-        let mut touched: Vec<usize> = Vec::new();
-        for ev in events.iter() {
-            if ev.token() == LISTENER {
-                loop {
-                    match listener.accept() {
-                        Ok((mut s, _)) => {
-                            let t = next_token;
-                            next_token += 1;
-                            if poll.registry().register(&mut s, Token(t), Interest::READABLE).is_ok() {
-                                conns.insert(t, Conn::new(s));
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(_) => break,
-                    }
-                }
-                continue;
-            }
-            let t = ev.token().0;
-            let Some(c) = conns.get_mut(&t) else { continue };
-            if ev.is_readable() {
-                c.fill();
-                loop {
-                    let (ty, nonce, body) = match c.next_owned(MAX_FRAME) {
-                        Ok(Some(f)) => f,
-                        Ok(None) => break,
-                        Err(_) => break,
-                    };
-                    match Msg::decode(ty, &body) {
-                        Ok(msg) => core.step(now, CoordInput::Message { conn: t, nonce, msg }),
-                        Err(_) => {
-                            c.dead = true;
-                            break;
-                        }
-                    }
-                }
-            }
-            touched.push(t);
-        }
-        core.step(now, CoordInput::Tick);
-        let ready = core.ready();
-        for line in &ready.log {
-            eprintln!("hyperdex coordinator: {line}");
-        }
-        if let Some(bytes) = &ready.persist {
-            // Durable before anyone hears of the new version.
-            write_atomic(&path, bytes)?;
-        }
-        // Connections in the order their first message was queued: configurations first.
-        let mut order: Vec<usize> = Vec::new();
-        for (t, nonce, m) in ready.send {
-            if let Some(c) = conns.get_mut(&t) {
-                m.encode(nonce, &mut c.wbuf);
-                order.push(t);
-            }
-        }
-        for t in ready.close {
-            if let Some(c) = conns.get_mut(&t) {
-                c.dead = true;
-            }
-            order.push(t);
-        }
-        order.extend(touched);
-        let mut seen = std::collections::HashSet::new();
-        order.retain(|t| seen.insert(*t));
-        for t in order {
-            let Some(c) = conns.get_mut(&t) else { continue };
-            if !c.dead {
-                c.flush();
-            }
-            if c.dead {
-                let mut c = conns.remove(&t).unwrap();
-                let _ = poll.registry().deregister(&mut c.stream);
-                core.step(now, CoordInput::Closed { conn: t });
-                continue;
-            }
-            let want = c.has_output();
-            if want != c.want_write {
-                c.want_write = want;
-                let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-                let _ = poll.registry().reregister(&mut c.stream, Token(t), interest);
-            }
-        }
-    }
-    eprintln!("hyperdex coordinator: stopping");
-    Ok(())
 }
 
 #[cfg(test)]
@@ -929,7 +1516,7 @@ mod tests {
             },
         );
         let r = core.ready();
-        assert!(r.persist.is_some());
+        assert!(r.disk.is_some());
         let v = core.state.version;
         // Servers 1 and 2 heartbeat; a heartbeat for 3 from another connection counts for
         // nothing.
@@ -1054,7 +1641,7 @@ mod tests {
             },
         );
         let v2 = again.state.version;
-        assert!(v2 > v);
+        assert_eq!(v2, v, "the same processes registering again (another coordinator) change nothing");
         again.step(
             t0,
             CoordInput::Message { conn: 6, nonce: 0, msg: Msg::Report { server: 2, suspect: 1, version: v2 } },
