@@ -10,14 +10,17 @@
 pub mod raftlog;
 pub mod shell;
 
+#[cfg(test)]
+mod group_sim;
+
 use hyperdex_core::config::{Configuration, CoordinatorAddr, Region, Replica, Server, ServerState, Space, Subspace};
 use hyperdex_core::hashing::partition;
 use hyperdex_core::proto::Msg;
 use hyperdex_core::space::parse_space;
 use hyperdex_core::wire::{DResult, DecodeError, Reader, Writer};
 use hyperdex_core::CoordCode;
-use raft::eraftpb::EntryType;
-use raft::{RawNode, StateRole};
+use raft::eraftpb::{ConfChangeType, EntryType, MessageType};
+use raft::{RawNode, SnapshotStatus, StateRole};
 use raftlog::LogStore;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
@@ -688,7 +691,9 @@ impl Coordinator {
     pub fn open(member: Member, store: LogStore, lease: Duration, now: Instant) -> Result<Coordinator, String> {
         let snap = store.snapshot_ref();
         let state = if snap.get_metadata().index == 0 {
-            CoordState::new(member.cluster)
+            // A placeholder until the leader's snapshot arrives: version 0 is no
+            // configuration any member ever had.
+            CoordState { version: 0, ..CoordState::new(member.cluster) }
         } else {
             CoordState::decode(&snap.data).map_err(|_| "the raft log's snapshot is corrupt".to_string())?
         };
@@ -745,6 +750,13 @@ impl Coordinator {
 
     pub fn is_leader(&self) -> bool {
         self.leading
+    }
+
+    /// The group's voting members, as this coordinator knows them.
+    pub fn voters(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self.raft.raft.prs().conf().voters().ids().iter().collect();
+        v.sort_unstable();
+        v
     }
 
     /// The raft term (for tests and logs).
@@ -977,8 +989,11 @@ impl Coordinator {
         if m.to != self.member.id || m.from == self.member.id || m.from == 0 {
             return refuse(self, format!("it is from {} to {}, this is {}", m.from, m.to, self.member.id));
         }
-        let uninitialized = self.members() == 0;
-        if !uninitialized && self.raft.raft.prs().get(m.from).is_none() {
+        // A coordinator this one does not know as a member may still be one (it joined
+        // after this one fell behind, and leads now); but it may not stand for election here.
+        let stranger = self.members() > 0 && self.raft.raft.prs().get(m.from).is_none();
+        let vote = matches!(m.get_msg_type(), MessageType::MsgRequestVote | MessageType::MsgRequestPreVote);
+        if stranger && vote {
             return refuse(self, format!("coordinator {} is not a member of the group", m.from));
         }
         if self.peer_addr(m.from).is_none() && from_addr.parse::<SocketAddr>().is_ok() {
@@ -1027,8 +1042,11 @@ impl Coordinator {
         }
         // Ids in joining order: the next after every member's.
         let id = if id != 0 { id } else { self.state.coordinators.iter().map(|c| c.id).max().unwrap_or(1) + 1 };
+        // A learner first: it votes only once it has caught up, so a group never waits for
+        // a member that is not running yet (a leader that fails right after adding it
+        // still has its majority).
         let mut cc = raft::eraftpb::ConfChange::default();
-        cc.set_change_type(raft::eraftpb::ConfChangeType::AddNode);
+        cc.set_change_type(ConfChangeType::AddLearnerNode);
         cc.node_id = id;
         match self.raft.propose_conf_change(addr.as_bytes().to_vec(), cc) {
             Ok(()) => self.joining.push((conn, nonce, id)),
@@ -1039,7 +1057,33 @@ impl Coordinator {
     /// Runs raft's ready cycle until it has nothing more: stores what must become durable,
     /// queues messages, applies committed entries.
     fn pump(&mut self, now: Instant) {
+        loop {
+            self.pump_once(now);
+            if !self.promote_learners() {
+                break;
+            }
+        }
+    }
+
+    fn pump_once(&mut self, now: Instant) {
         let mut conf_changed = false;
+        let sent = self.outbox.len();
+        self.pump_ready(now, &mut conf_changed);
+        // A snapshot counts as delivered once handed to the network: if it was lost, the
+        // follower's answer to the next append tells the leader to send it again (raft
+        // would otherwise wait for this report forever).
+        let snaps: Vec<u64> =
+            self.outbox[sent..].iter().filter(|m| m.get_msg_type() == MessageType::MsgSnapshot).map(|m| m.to).collect();
+        if !snaps.is_empty() {
+            for to in snaps {
+                self.raft.report_snapshot(to, SnapshotStatus::Finish);
+            }
+            self.pump_ready(now, &mut conf_changed);
+        }
+        self.after_pump(now, conf_changed);
+    }
+
+    fn pump_ready(&mut self, now: Instant, conf_changed: &mut bool) {
         while self.raft.has_ready() {
             let mut rd = self.raft.ready();
             self.outbox.extend(rd.take_messages());
@@ -1047,7 +1091,7 @@ impl Coordinator {
                 let snap = rd.snapshot().clone();
                 self.install_snapshot(snap);
             }
-            conf_changed |= self.apply_entries(now, rd.take_committed_entries());
+            *conf_changed |= self.apply_entries(now, rd.take_committed_entries());
             if !rd.entries().is_empty() {
                 let ents = rd.take_entries();
                 if self.raft.mut_store().append(&ents) {
@@ -1069,9 +1113,13 @@ impl Coordinator {
                 self.disk_dirty = true;
             }
             self.outbox.extend(light.take_messages());
-            conf_changed |= self.apply_entries(now, light.take_committed_entries());
+            *conf_changed |= self.apply_entries(now, light.take_committed_entries());
             self.raft.advance_apply();
         }
+    }
+
+    /// After raft's cycle: compaction, leadership changes, leases, the encoded configuration.
+    fn after_pump(&mut self, now: Instant, conf_changed: bool) {
         let snap_index = self.raft.store().snapshot_ref().get_metadata().index;
         if conf_changed || self.applied >= snap_index + SNAPSHOT_EVERY {
             // The snapshot carries the membership as applied: a restart never replays a
@@ -1139,13 +1187,21 @@ impl Coordinator {
                     conf_changed = true;
                     let addr = String::from_utf8_lossy(&e.context).to_string();
                     match cc.get_change_type() {
-                        raft::eraftpb::ConfChangeType::RemoveNode => self.state.remove_coordinator(cc.node_id),
-                        _ => self.state.add_coordinator(cc.node_id, &addr),
+                        ConfChangeType::RemoveNode => self.state.remove_coordinator(cc.node_id),
+                        ConfChangeType::AddLearnerNode => {
+                            self.state.add_coordinator(cc.node_id, &addr);
+                            self.log.push(format!(
+                                "coordinator {} at {addr} joined the group (catching up before it votes); configuration {}",
+                                cc.node_id, self.state.version
+                            ));
+                        }
+                        ConfChangeType::AddNode => {
+                            if !self.state.coordinators.iter().any(|c| c.id == cc.node_id) {
+                                self.state.add_coordinator(cc.node_id, &addr);
+                            }
+                            self.log.push(format!("coordinator {} at {addr} votes in the group", cc.node_id));
+                        }
                     }
-                    self.log.push(format!(
-                        "coordinator {} at {addr} joined the group; configuration {}",
-                        cc.node_id, self.state.version
-                    ));
                     let cluster = self.state.cluster;
                     let mut done = Vec::new();
                     self.joining.retain(|(c, n, id)| {
@@ -1247,6 +1303,30 @@ impl Coordinator {
         self.granted.clear();
         self.suspects.clear();
         self.avail_since.clear();
+    }
+
+    /// A learner that has caught up with the log becomes a voter (one change at a time).
+    /// True when it proposed one.
+    fn promote_learners(&mut self) -> bool {
+        if !self.leading || self.raft.raft.has_pending_conf() {
+            return false;
+        }
+        let committed = self.raft.raft.raft_log.committed;
+        let prs = self.raft.raft.prs();
+        let mut ready: Vec<u64> = prs
+            .conf()
+            .learners()
+            .iter()
+            .copied()
+            .filter(|id| prs.get(*id).is_some_and(|p| p.matched >= committed))
+            .collect();
+        ready.sort_unstable();
+        let Some(id) = ready.first().copied() else { return false };
+        let addr = self.peer_addr(id).unwrap_or_default().as_bytes().to_vec();
+        let mut cc = raft::eraftpb::ConfChange::default();
+        cc.set_change_type(ConfChangeType::AddNode);
+        cc.node_id = id;
+        self.raft.propose_conf_change(addr, cc).is_ok()
     }
 
     /// Servers that became available through entries applied here (e.g. registered with the
