@@ -59,7 +59,14 @@ impl Rng {
 impl CoordState {
     /// A brand-new cluster with the given id.
     pub fn new(cluster: u64) -> CoordState {
-        CoordState { cluster, version: 1, next_id: 1, servers: Vec::new(), spaces: Vec::new(), coordinators: Vec::new() }
+        CoordState {
+            cluster,
+            version: 1,
+            next_id: 1,
+            servers: Vec::new(),
+            spaces: Vec::new(),
+            coordinators: Vec::new(),
+        }
     }
 
     fn id(&mut self) -> u64 {
