@@ -480,8 +480,12 @@ fn bad_input_answers_to_add_space_and_rm_space_of_the_wrong_kind() {
     assert_eq!(c.rm_space(b"x"), ReturnCode::NotFound);
     let reqs = coord.requests();
     assert_eq!(reqs.len(), 6);
-    assert_eq!(reqs[0], Msg::AddSpace { description: "space x key k attributes v".into(), token: 0 });
-    assert_eq!(reqs[5], Msg::RmSpace { name: "x".into(), token: 0 });
+    let Msg::AddSpace { description, token: first } = &reqs[0] else { panic!("{reqs:?}") };
+    assert_eq!(description, "space x key k attributes v");
+    let Msg::RmSpace { name, token: last } = &reqs[5] else { panic!("{reqs:?}") };
+    assert_eq!(name, "x");
+    // Each call has a token of its own (0 would be none).
+    assert!(*first != 0 && *last != 0 && first != last, "{reqs:?}");
 }
 
 #[test]
@@ -567,4 +571,216 @@ fn bad_input_search_replies_that_do_not_fit_fail_their_region_only() {
     let ev = c.loop_once(WAIT_MS).expect("loop_once");
     assert_eq!((ev.id, ev.status), (id, ReturnCode::ServerError));
     assert_eq!(ev.extra, Extra::Count(0));
+}
+
+// ---- a coordinator group: redirects and failover ----
+
+/// `cfg` naming `coordinators` (host:port) as the coordinator group.
+fn with_group(mut cfg: Configuration, coordinators: &[String]) -> Configuration {
+    cfg.coordinators = coordinators
+        .iter()
+        .enumerate()
+        .map(|(i, a)| hyperdex_core::config::CoordinatorAddr { id: i as u64 + 1, addr: a.clone() })
+        .collect();
+    cfg
+}
+
+fn redirect(leader: &str, nonce: u64) -> Answer {
+    write(frame(&Msg::Redirect { leader: leader.to_string() }, nonce))
+}
+
+/// A port nothing listens on.
+fn closed_port() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let a = l.local_addr().expect("addr").to_string();
+    drop(l);
+    a
+}
+
+#[test]
+fn group_the_first_fetch_follows_redirects_and_skips_leaders_it_cannot_use() {
+    let daemon = HostilePeer::start(|_, _, nonce| {
+        write(frame(&Msg::GetReply { rc: ReturnCode::NotFound, values: vec![] }, nonce))
+    });
+    let cfg = config_naming(&daemon.addr());
+    let leader = coordinator_serving(cfg.clone());
+    let unreachable = closed_port();
+    let cases: Vec<(&str, String, usize)> = vec![
+        ("a leader that answers", leader.addr(), 1),
+        ("an empty leader (an election runs)", String::new(), 0),
+        ("a leader that is no address", "no address at all".into(), 0),
+        ("a leader nothing listens at", unreachable, 0),
+    ];
+    for (what, named, at_leader) in cases {
+        // The first request is redirected; later ones get the configuration from here.
+        let fetch = cfg.clone();
+        let first = HostilePeer::start(move |i, m, nonce| match (i, m) {
+            (0, _) => redirect(&named, nonce),
+            (_, Msg::ConfigWait { have: 0 }) => write(config_frame(&fetch, nonce)),
+            _ => nothing(),
+        });
+        let fetches = || leader.requests().iter().filter(|m| **m == Msg::ConfigWait { have: 0 }).count();
+        let before = fetches();
+        let mut c = client(&first);
+        let t0 = Instant::now();
+        let id = c.get(b"kv", b"k", 0).expect("accepted");
+        assert_eq!(drain(&mut c), [(id, ReturnCode::NotFound)], "{what}");
+        assert!(t0.elapsed() < Duration::from_secs(5), "{what}: took {:?}", t0.elapsed());
+        assert_eq!(c.config_version(), cfg.version, "{what}");
+        assert_eq!(fetches() - before, at_leader, "{what}: fetches at the leader");
+        // The space is known: the synchronous lookup needs no coordinator.
+        assert!(c.space_info(b"kv").is_ok(), "{what}");
+    }
+}
+
+#[test]
+fn group_the_standing_wait_moves_to_another_coordinator_of_the_configuration() {
+    let daemon = HostilePeer::start(|_, _, nonce| {
+        write(frame(&Msg::GetReply { rc: ReturnCode::NotFound, values: vec![] }, nonce))
+    });
+    type Case = (&'static str, fn(&str, u64) -> Answer);
+    let cases: Vec<Case> = vec![
+        ("the first coordinator closes", |_, _| close()),
+        ("the first coordinator names the other as leader", |other, nonce| redirect(other, nonce)),
+        ("the first coordinator knows no leader", |_, nonce| redirect("", nonce)),
+    ];
+    for (what, standing) in cases {
+        let base = config_naming(&daemon.addr());
+        // The second coordinator holds a newer configuration, for anyone who waits.
+        let newer = Arc::new(Mutex::new(None::<Configuration>));
+        let n = newer.clone();
+        let second = HostilePeer::start(move |_, m, nonce| match (m, n.lock().unwrap().clone()) {
+            (Msg::ConfigWait { have }, Some(cfg)) if *have < cfg.version => write(config_frame(&cfg, nonce)),
+            _ => nothing(),
+        });
+        let other = second.addr();
+        let o = other.clone();
+        let first_cfg = Arc::new(Mutex::new(None::<Configuration>));
+        let f = first_cfg.clone();
+        let first = HostilePeer::start(move |_, m, nonce| match m {
+            Msg::ConfigWait { have: 0 } => write(config_frame(f.lock().unwrap().as_ref().unwrap(), nonce)),
+            _ => standing(&o, nonce),
+        });
+        let group = [first.addr(), other.clone()];
+        *first_cfg.lock().unwrap() = Some(with_group(base.clone(), &group));
+        let mut v2 = with_group(base.clone(), &group);
+        v2.version += 1;
+        *newer.lock().unwrap() = Some(v2.clone());
+
+        let mut c = client(&first);
+        let id = c.get(b"kv", b"k", 0).expect("accepted");
+        assert_eq!(drain(&mut c), [(id, ReturnCode::NotFound)], "{what}");
+        wait_for(what, Duration::from_secs(10), || {
+            let id = c.get(b"kv", b"k", 0).expect("get accepted");
+            assert_eq!(drain(&mut c), [(id, ReturnCode::NotFound)], "{what}");
+            (c.config_version() == v2.version).then_some(())
+        });
+        assert!(second.requests().iter().all(|m| matches!(m, Msg::ConfigWait { have } if *have >= base.version)));
+    }
+}
+
+#[test]
+fn group_a_configuration_older_than_the_one_held_is_ignored() {
+    let daemon = HostilePeer::start(|_, _, nonce| {
+        write(frame(&Msg::GetReply { rc: ReturnCode::NotFound, values: vec![] }, nonce))
+    });
+    let elsewhere = HostilePeer::start(|_, _, _| nothing());
+    let mut current = config_naming(&daemon.addr());
+    current.version += 5;
+    // An older one that moves everything to a server that never answers.
+    let older = config_naming(&elsewhere.addr());
+    assert!(older.version < current.version);
+    let (fetch, waits) = (current.clone(), Arc::new(AtomicUsize::new(0)));
+    let w = waits.clone();
+    let coord = HostilePeer::start(move |_, m, nonce| match m {
+        Msg::ConfigWait { have: 0 } => write(config_frame(&fetch, nonce)),
+        _ if w.fetch_add(1, Ordering::SeqCst) == 0 => write(config_frame(&older, nonce)),
+        _ => nothing(),
+    });
+    let mut c = client(&coord);
+    // The client waits again after the old configuration: then it was handled.
+    wait_for("the second standing wait", Duration::from_secs(10), || {
+        let id = c.get(b"kv", b"k", 0).expect("get accepted");
+        assert_eq!(drain(&mut c), [(id, ReturnCode::NotFound)]);
+        (waits.load(Ordering::SeqCst) >= 2).then_some(())
+    });
+    assert_eq!(c.config_version(), current.version);
+    let id = c.get(b"kv", b"k", 0).expect("get accepted");
+    assert_eq!(drain(&mut c), [(id, ReturnCode::NotFound)]);
+    assert_eq!(elsewhere.accepted(), 0);
+    let standing: Vec<Msg> = coord.requests().into_iter().filter(|m| *m != Msg::ConfigWait { have: 0 }).collect();
+    assert_eq!(standing, [Msg::ConfigWait { have: current.version }, Msg::ConfigWait { have: current.version }]);
+}
+
+#[test]
+fn group_an_endless_redirect_loop_ends_in_coordfail_within_the_timeout() {
+    // Two coordinators that name each other forever.
+    let other = Arc::new(Mutex::new(String::new()));
+    let o = other.clone();
+    let a = HostilePeer::start(move |_, _, nonce| redirect(&o.lock().unwrap(), nonce));
+    let a_addr = a.addr();
+    let b = HostilePeer::start(move |_, _, nonce| redirect(&a_addr, nonce));
+    *other.lock().unwrap() = b.addr();
+    // A parked operation (on the persistent connection) and a synchronous call.
+    let mut c = client(&a);
+    let t0 = Instant::now();
+    let id = c.get(b"kv", b"k", 0).expect("accepted");
+    assert_eq!(drain(&mut c), [(id, ReturnCode::CoordFail)]);
+    let parked = t0.elapsed();
+    let t0 = Instant::now();
+    assert_eq!(c.add_space(b"space x key k"), ReturnCode::CoordFail);
+    let sync = t0.elapsed();
+    for (what, took) in [("the parked get", parked), ("add_space", sync)] {
+        assert!(took >= Duration::from_secs(9) && took < Duration::from_secs(15), "{what}: {took:?}");
+    }
+    // It went back and forth, but with pauses, not flat out.
+    let asked = a.requests().len() + b.requests().len();
+    assert!(asked > 10 && asked < 20 * 2 * 9 * 20, "{asked} requests");
+}
+
+#[test]
+fn group_add_space_is_sent_again_with_the_same_token_when_its_coordinator_fails() {
+    type Case = (&'static str, fn(&str, u64) -> Answer);
+    let cases: Vec<Case> = vec![
+        ("the coordinator closes after the request", |_, _| close()),
+        ("the coordinator names another leader", |other, nonce| redirect(other, nonce)),
+        ("the coordinator knows no leader", |_, nonce| redirect("", nonce)),
+    ];
+    for (what, first_answer) in cases {
+        let second = HostilePeer::start(|_, m, nonce| match m {
+            Msg::AddSpace { .. } | Msg::RmSpace { .. } => {
+                write(frame(&Msg::CoordReply { code: CoordCode::Success }, nonce))
+            }
+            Msg::ConfigWait { have: 0 } => write(config_frame(&Configuration::default(), nonce)),
+            _ => nothing(),
+        });
+        let other = second.addr();
+        let o = other.clone();
+        let group_cfg = Arc::new(Mutex::new(Configuration::default()));
+        let g = group_cfg.clone();
+        let first = HostilePeer::start(move |_, m, nonce| match m {
+            Msg::ConfigWait { have: 0 } => write(config_frame(&g.lock().unwrap(), nonce)),
+            Msg::AddSpace { .. } | Msg::RmSpace { .. } => first_answer(&o, nonce),
+            _ => nothing(),
+        });
+        let mut cfg = with_group(Configuration::default(), &[first.addr(), other]);
+        cfg.cluster = 7;
+        cfg.version = 1;
+        *group_cfg.lock().unwrap() = cfg;
+        let mut c = client(&first);
+        // The client learns the group from its first configuration.
+        assert_eq!(c.space_info(b"nothing").err(), Some(ReturnCode::UnknownSpace), "{what}");
+        assert_eq!(c.add_space(b"space x key k"), ReturnCode::Success, "{what}");
+        assert_eq!(c.rm_space(b"x"), ReturnCode::Success, "{what}");
+        let token = |m: &Msg| match m {
+            Msg::AddSpace { token, .. } | Msg::RmSpace { token, .. } => Some(*token),
+            _ => None,
+        };
+        let at_first: Vec<u64> = first.requests().iter().filter_map(token).collect();
+        let at_second: Vec<u64> = second.requests().iter().filter_map(token).collect();
+        assert_eq!(at_second.len(), 2, "{what}: {at_second:?}");
+        // rm_space went to the leader found by add_space: only add_space met the first one.
+        assert_eq!(at_first, at_second[..1], "{what}: the same token");
+        assert!(at_second[0] != 0 && at_second[0] != at_second[1], "{what}");
+    }
 }

@@ -1,11 +1,13 @@
 //! Synchronous requests to the coordinator (add_space, rm_space, configuration fetches) over
-//! a short-lived blocking connection, bounded by a deadline.
+//! short-lived blocking connections, bounded by a deadline, following the coordinator
+//! group's redirects to its leader.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use hyperdex_core::codes::ReturnCode;
+use hyperdex_core::coordset::{CoordinatorSet, Next};
 use hyperdex_core::proto::Msg;
 use hyperdex_core::wire::{HEADER_SIZE, MAX_FRAME};
 
@@ -44,23 +46,54 @@ fn read_full(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> Resul
     Ok(())
 }
 
-/// Sends `req` and returns the coordinator's one-frame answer. Any failure to connect, send,
-/// or read a well-formed reply before `timeout` is COORDFAIL.
-pub(crate) fn rpc(addrs: &[SocketAddr], req: &Msg, timeout: Duration) -> Result<Msg, ReturnCode> {
+/// How long one connection attempt may take: a coordinator that does not answer the
+/// connect must not use up the whole deadline while others could be asked.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Sends `req` to the coordinator group's leader and returns its one-frame answer: follows
+/// redirects, and tries the other known coordinators when one cannot be reached, closes or
+/// answers nonsense. COORDFAIL once every known coordinator failed, or at `timeout`. A
+/// request that may have been applied before its connection dropped is sent again: callers
+/// whose requests must not be applied twice give them a token.
+pub(crate) fn rpc(
+    set: &mut CoordinatorSet,
+    req: &Msg,
+    timeout: Duration,
+    retry_delay: Duration,
+) -> Result<Msg, ReturnCode> {
     let deadline = Instant::now() + timeout;
-    let mut stream = None;
-    for a in addrs {
-        if let Ok(s) = TcpStream::connect_timeout(a, remaining(deadline)?) {
-            stream = Some(s);
-            break;
-        }
-    }
-    let mut stream = stream.ok_or(ReturnCode::CoordFail)?;
-    let _ = stream.set_nodelay(true);
     let mut out = Vec::new();
     req.encode(1, &mut out);
+    loop {
+        let addr = set.target().ok_or(ReturnCode::CoordFail)?;
+        let next = match ask(addr, &out, deadline) {
+            Ok(Msg::Redirect { leader }) => set.redirected(addr, &leader),
+            Ok(answer) => {
+                set.answered(addr);
+                return Ok(answer);
+            }
+            Err(_) => {
+                set.failed(addr);
+                if set.all_down() {
+                    return Err(ReturnCode::CoordFail);
+                }
+                Next::Later
+            }
+        };
+        let left = remaining(deadline)?;
+        if next == Next::Later {
+            std::thread::sleep(retry_delay.min(left));
+        }
+    }
+}
+
+/// One attempt: connects to `addr`, sends the encoded request, reads one frame.
+fn ask(addr: SocketAddr, request: &[u8], deadline: Instant) -> Result<Msg, ReturnCode> {
+    let mut stream = TcpStream::connect_timeout(&addr, remaining(deadline)?.min(CONNECT_TIMEOUT))
+        .map_err(|_| ReturnCode::CoordFail)?;
+    let _ = stream.set_nodelay(true);
     stream.set_write_timeout(Some(remaining(deadline)?)).map_err(|_| ReturnCode::CoordFail)?;
-    stream.write_all(&out).map_err(|_| ReturnCode::CoordFail)?;
+    stream.write_all(request).map_err(|_| ReturnCode::CoordFail)?;
 
     let mut len = [0u8; 4];
     read_full(&mut stream, &mut len, deadline)?;

@@ -37,6 +37,7 @@ use slab::Slab;
 
 use hyperdex_core::codes::{DataType, ReturnCode};
 use hyperdex_core::config::Configuration;
+use hyperdex_core::coordset::{retry_token, CoordinatorSet, Next};
 use hyperdex_core::proto::Msg;
 use hyperdex_core::space::parse_space;
 use hyperdex_core::wire::{parse_frame, HEADER_SIZE, MAX_FRAME};
@@ -67,8 +68,11 @@ pub const FLUSH_THRESHOLD: usize = 256 * 1024;
 const CHECK_INTERVAL: Duration = Duration::from_millis(1);
 /// Operation calls between two looks at the clock for that check.
 const CHECK_EVERY_CALLS: u32 = 16;
-/// Wait between attempts to reconnect to the coordinator.
-const COORD_RETRY: Duration = Duration::from_secs(1);
+/// Wait before trying the next coordinator of the group after one failed or had no leader
+/// to name (short: a new leader is usually elected within a second).
+const COORD_RETRY: Duration = Duration::from_millis(50);
+/// Wait between attempts once every known coordinator failed.
+const COORD_RETRY_ALL_DOWN: Duration = Duration::from_secs(1);
 const EVENTS_CAPACITY: usize = 1024;
 /// Unparsed bytes read from one connection before its frames are used (more when one
 /// frame is larger; frames are at most MAX_FRAME).
@@ -81,6 +85,8 @@ const FIRST_CONN: usize = 2;
 /// The persistent connection that holds a `ConfigWait` at the coordinator.
 struct CoordConn {
     stream: TcpStream,
+    /// The coordinator it goes to.
+    addr: SocketAddr,
     rbuf: ReadBuf,
     wbuf: WriteBuf,
     connected: bool,
@@ -244,8 +250,8 @@ enum Delivery {
 pub struct Client<T> {
     coord_host: String,
     coord_port: u16,
-    coord_addrs: Vec<SocketAddr>,
-    coord_addr_next: usize,
+    /// The coordinator group: the address given, then the newest configuration's members.
+    coords: CoordinatorSet,
     /// The poller, while this client is driven by one thread; a [`SharedClient`] keeps it
     /// outside the client's lock instead (`None` here).
     poll: Option<Poll>,
@@ -295,8 +301,7 @@ impl<T: Clone> Client<T> {
         Ok(Client {
             coord_host: host.to_string(),
             coord_port: port,
-            coord_addrs: Vec::new(),
-            coord_addr_next: 0,
+            coords: CoordinatorSet::default(),
             poll: Some(poll),
             registry,
             events: Events::with_capacity(EVENTS_CAPACITY),
@@ -357,7 +362,9 @@ impl<T: Clone> Client<T> {
         if parse_space(&joined).is_err() {
             return ReturnCode::BadSpace;
         }
-        let rc = self.coord_rpc(&Msg::AddSpace { description: joined, token: 0 });
+        // One token for every attempt: the group applies the call once however often a
+        // coordinator fails under it.
+        let rc = self.coord_rpc(&Msg::AddSpace { description: joined, token: retry_token() });
         if rc == ReturnCode::Success {
             let _ = self.refresh_config();
         }
@@ -369,7 +376,7 @@ impl<T: Clone> Client<T> {
         let Ok(name) = std::str::from_utf8(name) else {
             return ReturnCode::NotFound;
         };
-        let rc = self.coord_rpc(&Msg::RmSpace { name: name.to_string(), token: 0 });
+        let rc = self.coord_rpc(&Msg::RmSpace { name: name.to_string(), token: retry_token() });
         if rc == ReturnCode::Success {
             let _ = self.refresh_config();
         }
@@ -380,7 +387,7 @@ impl<T: Clone> Client<T> {
         if let Err(rc) = self.resolve_coordinator() {
             return rc;
         }
-        match coord::rpc(&self.coord_addrs, req, coord::RPC_TIMEOUT) {
+        match coord::rpc(&mut self.coords, req, coord::RPC_TIMEOUT, COORD_RETRY) {
             Ok(Msg::CoordReply { code }) => code.to_returncode(),
             Ok(_) => ReturnCode::CoordFail,
             Err(rc) => rc,
@@ -1038,8 +1045,8 @@ impl<T: Clone> Client<T> {
     // ---- configuration ----
 
     fn resolve_coordinator(&mut self) -> Result<(), ReturnCode> {
-        if self.coord_addrs.is_empty() {
-            self.coord_addrs = coord::resolve(&self.coord_host, self.coord_port)?;
+        if self.coords.is_empty() {
+            self.coords = CoordinatorSet::new(coord::resolve(&self.coord_host, self.coord_port)?);
         }
         Ok(())
     }
@@ -1074,7 +1081,7 @@ impl<T: Clone> Client<T> {
     /// Fetches the newest configuration synchronously and installs it.
     fn refresh_config(&mut self) -> Result<(), ReturnCode> {
         self.resolve_coordinator()?;
-        match coord::rpc(&self.coord_addrs, &Msg::ConfigWait { have: 0 }, coord::RPC_TIMEOUT)? {
+        match coord::rpc(&mut self.coords, &Msg::ConfigWait { have: 0 }, coord::RPC_TIMEOUT, COORD_RETRY)? {
             Msg::Config { config } => {
                 let cfg = Configuration::decode(&config).map_err(|_| ReturnCode::BadConfig)?;
                 self.install(cfg);
@@ -1100,6 +1107,7 @@ impl<T: Clone> Client<T> {
                 return;
             }
         }
+        self.coords.learn(&cfg.coordinators);
         let new = Routing::new(&cfg);
         for (slot, p) in self.pending.iter_mut() {
             // A search's regions keep streaming from the snapshots they took (a lost server
@@ -1121,9 +1129,8 @@ impl<T: Clone> Client<T> {
         self.unpark(None);
     }
 
-    /// Reopens the coordinator connection when it is down and the retry time has come (or
-    /// at once when operations wait for a configuration), and asks for the current
-    /// configuration when operations wait for one.
+    /// Reopens the coordinator connection when it is down and the retry time has come, and
+    /// asks for the current configuration when operations wait for one.
     fn coord_maintain(&mut self, now: Instant) {
         if self.parked > 0 {
             if let Some(c) = self.coord.as_mut() {
@@ -1133,7 +1140,7 @@ impl<T: Clone> Client<T> {
                     c.waits += 1;
                     c.fetching = true;
                     if c.connected && c.wbuf.flush_to(&mut c.stream).is_err() {
-                        self.drop_coord();
+                        self.lose_coord();
                     }
                 }
                 return;
@@ -1142,25 +1149,31 @@ impl<T: Clone> Client<T> {
                 self.unpark(Some(rc));
                 return;
             }
-        } else if self.routing.is_none() || now < self.coord_retry_at {
+        } else if self.routing.is_none() {
             return;
         }
-        if self.coord.is_some() || self.coord_addrs.is_empty() {
-            return;
+        if self.coord.is_none() && now >= self.coord_retry_at {
+            self.coord_connect();
         }
-        self.coord_retry_at = now + COORD_RETRY;
-        let addr = self.coord_addrs[self.coord_addr_next % self.coord_addrs.len()];
-        self.coord_addr_next = self.coord_addr_next.wrapping_add(1);
+    }
+
+    /// Opens the persistent connection to the coordinator the group set names, with its
+    /// first `ConfigWait` queued (sent once connected).
+    fn coord_connect(&mut self) {
+        let Some(addr) = self.coords.target() else { return };
         let Ok(mut stream) = TcpStream::connect(addr) else {
+            self.coord_failed(addr);
             return;
         };
         let _ = stream.set_nodelay(true);
         if self.registry.register(&mut stream, COORD, Interest::READABLE | Interest::WRITABLE).is_err() {
+            self.coord_failed(addr);
             return;
         }
         let fetching = self.parked > 0;
         let mut c = CoordConn {
             stream,
+            addr,
             rbuf: ReadBuf::default(),
             wbuf: WriteBuf::default(),
             connected: false,
@@ -1171,17 +1184,47 @@ impl<T: Clone> Client<T> {
         let have = if fetching { 0 } else { self.config_version() };
         Msg::ConfigWait { have }.encode(0, c.wbuf.vec());
         c.waits = 1;
-        self.coord_addr_next = self.coord_addr_next.wrapping_sub(1);
         self.coord = Some(c);
     }
 
-    fn drop_coord(&mut self) {
-        if let Some(mut c) = self.coord.take() {
-            let _ = self.registry.deregister(&mut c.stream);
+    /// Closes the coordinator connection (if any) and returns the address it went to.
+    fn close_coord(&mut self) -> Option<SocketAddr> {
+        let mut c = self.coord.take()?;
+        let _ = self.registry.deregister(&mut c.stream);
+        Some(c.addr)
+    }
+
+    /// The coordinator connection failed (closed, errored, or sent nonsense).
+    fn lose_coord(&mut self) {
+        if let Some(addr) = self.close_coord() {
+            self.coord_failed(addr);
         }
-        self.coord_retry_at = Instant::now() + COORD_RETRY;
-        // Operations waiting for a configuration fail now rather than at their deadline.
-        self.unpark(Some(ReturnCode::CoordFail));
+    }
+
+    /// An attempt at `addr` failed: the next coordinator is tried after a short pause.
+    /// Operations waiting for a configuration fail now rather than at their deadline, but
+    /// only once no known coordinator is left to try.
+    fn coord_failed(&mut self, addr: SocketAddr) {
+        self.coords.failed(addr);
+        let all_down = self.coords.all_down();
+        self.coord_retry_at = Instant::now() + if all_down { COORD_RETRY_ALL_DOWN } else { COORD_RETRY };
+        if all_down {
+            self.unpark(Some(ReturnCode::CoordFail));
+        }
+    }
+
+    /// The coordinator is not the leader: go to the one it names at once, or (no leader
+    /// known yet) to the next coordinator after a short pause.
+    fn coord_redirected(&mut self, leader: &str) {
+        let Some(addr) = self.close_coord() else { return };
+        let now = Instant::now();
+        match self.coords.redirected(addr, leader) {
+            Next::Now => {
+                self.coord_retry_at = now;
+                self.coord_maintain(now);
+            }
+            Next::Later => self.coord_retry_at = now + COORD_RETRY,
+        }
     }
 
     fn coord_event(&mut self, readable: bool, writable: bool, hup: bool) {
@@ -1204,7 +1247,8 @@ impl<T: Clone> Client<T> {
         }
         let mut configs = Vec::new();
         let mut bad_config = false;
-        while readable && !failed {
+        let mut redirect = None;
+        while readable && !failed && redirect.is_none() {
             let limit = c.rbuf.limit(READ_LIMIT);
             let fill = match c.rbuf.fill_from(&mut c.stream, limit) {
                 Ok(f) => f,
@@ -1216,23 +1260,27 @@ impl<T: Clone> Client<T> {
                 match parse_frame(c.rbuf.data(), MAX_FRAME) {
                     Ok(Some(f)) => {
                         let size = f.size;
-                        let cfg = match Msg::decode(f.msg_type, f.body) {
-                            Ok(Msg::Config { config }) => {
-                                let cfg = Configuration::decode(&config).ok();
-                                bad_config |= cfg.is_none();
-                                cfg
-                            }
-                            _ => None,
-                        };
+                        let msg = Msg::decode(f.msg_type, f.body);
                         c.rbuf.consume(size);
                         c.waits = c.waits.saturating_sub(1);
-                        match cfg {
-                            Some(cfg) => {
-                                c.fresh = true;
-                                c.fetching = false;
-                                configs.push(cfg);
+                        match msg {
+                            Ok(Msg::Config { config }) => match Configuration::decode(&config) {
+                                Ok(cfg) => {
+                                    c.fresh = true;
+                                    c.fetching = false;
+                                    configs.push(cfg);
+                                }
+                                Err(_) => {
+                                    bad_config = true;
+                                    failed = true;
+                                    break;
+                                }
+                            },
+                            Ok(Msg::Redirect { leader }) => {
+                                redirect = Some(leader);
+                                break;
                             }
-                            None => {
+                            _ => {
                                 failed = true;
                                 break;
                             }
@@ -1249,15 +1297,24 @@ impl<T: Clone> Client<T> {
                 break;
             }
         }
+        if !configs.is_empty() {
+            // Only the leader sends configurations: it is the first to ask from now on.
+            let addr = c.addr;
+            self.coords.answered(addr);
+        }
         for cfg in configs {
             self.install(cfg);
+        }
+        if let Some(leader) = redirect {
+            self.coord_redirected(&leader);
+            return;
         }
         if failed {
             if bad_config {
                 // What waited for this configuration learns why it never came.
                 self.unpark(Some(ReturnCode::BadConfig));
             }
-            self.drop_coord();
+            self.lose_coord();
             return;
         }
         let version = self.config_version();
@@ -1266,7 +1323,7 @@ impl<T: Clone> Client<T> {
                 Msg::ConfigWait { have: version }.encode(0, c.wbuf.vec());
                 c.waits = 1;
                 if c.connected && c.wbuf.flush_to(&mut c.stream).is_err() {
-                    self.drop_coord();
+                    self.lose_coord();
                 }
             }
         }

@@ -14,6 +14,7 @@ pub mod storage;
 
 use crate::net::Conn;
 use hyperdex_core::config::Configuration;
+use hyperdex_core::coordset::{CoordinatorSet, Next};
 use hyperdex_core::proto::Msg;
 use hyperdex_core::wire::MAX_FRAME;
 use hyperdex_core::CoordCode;
@@ -166,10 +167,16 @@ impl Identity {
 }
 
 fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
-    (host, port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("cannot resolve {host}")))
+    Ok(resolve_all(host, port)?[0])
+}
+
+/// Every address of `host:port` (at least one).
+fn resolve_all(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::NotFound, format!("cannot resolve {host}")));
+    }
+    Ok(addrs)
 }
 
 /// The local address used to reach the coordinator: the default for `--listen`.
@@ -198,15 +205,9 @@ fn load_identity(dir: &Path, address: &str, coordinator: &str) -> io::Result<Ide
                     ),
                 ));
             }
-            if id.coordinator != coordinator {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "the data directory belongs to the cluster of coordinator {} (asked for {})",
-                        id.coordinator, coordinator
-                    ),
-                ));
-            }
+            // The recorded coordinator is not checked: any member of the coordinator group
+            // may be named on a restart. The cluster id sent with Register is what keeps a
+            // daemon out of another cluster.
             Ok(id)
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -236,6 +237,9 @@ struct Shell {
     peers: HashMap<u64, usize>,
     peer_of: HashMap<usize, u64>,
     next_token: usize,
+    /// The coordinator group: the address given, then the configuration's members.
+    coords: CoordinatorSet,
+    /// Where `coord` goes.
     coord_addr: SocketAddr,
     coord: Option<Conn>,
     coord_retry: Instant,
@@ -252,7 +256,8 @@ struct Shell {
     registered: bool,
 }
 
-/// How soon a daemon tries the coordinator again after losing it.
+/// How soon a daemon tries the next coordinator after losing one (or hearing that no
+/// leader is known yet).
 const COORD_RETRY: Duration = Duration::from_millis(50);
 
 impl Shell {
@@ -262,19 +267,54 @@ impl Shell {
         t
     }
 
+    /// Opens a connection to the coordinator the group set names; it starts with Register
+    /// (then ConfigWait, once registered).
     fn connect_coordinator(&mut self) {
-        match TcpStream::connect(self.coord_addr) {
-            Ok(mut s) => {
-                if self.poll.registry().register(&mut s, COORD, Interest::READABLE | Interest::WRITABLE).is_err() {
-                    return;
-                }
-                let mut c = Conn::new(s);
-                c.want_write = true;
-                self.register(&mut c);
-                self.coord = Some(c);
-            }
-            Err(_) => self.coord = None,
+        self.coord_retry = Instant::now() + COORD_RETRY;
+        let Some(addr) = self.coords.target() else { return };
+        let Ok(mut s) = TcpStream::connect(addr) else {
+            self.coords.failed(addr);
+            return;
+        };
+        if self.poll.registry().register(&mut s, COORD, Interest::READABLE | Interest::WRITABLE).is_err() {
+            self.coords.failed(addr);
+            return;
         }
+        let mut c = Conn::new(s);
+        c.want_write = true;
+        self.register(&mut c);
+        if crate::signals::stopping() {
+            // Stopping, and the shutdown may not have reached the leader: tell this one.
+            Msg::Shutdown { server: self.identity.server }.encode(3, &mut c.wbuf);
+        }
+        self.coord_addr = addr;
+        self.coord = Some(c);
+    }
+
+    fn close_coordinator(&mut self) {
+        if let Some(mut c) = self.coord.take() {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+        }
+    }
+
+    /// The coordinator answered one of our requests with REDIRECT: it is not the leader.
+    /// Go to the one it names at once, or (none known yet) to the next after a pause.
+    fn coordinator_redirected(&mut self, leader: &str) {
+        self.close_coordinator();
+        match self.coords.redirected(self.coord_addr, leader) {
+            Next::Now => self.connect_coordinator(),
+            Next::Later => {
+                eprintln!("hyperdex daemon: coordinator {} knows no leader; trying another", self.coord_addr);
+                self.coord_retry = Instant::now() + COORD_RETRY;
+            }
+        }
+    }
+
+    /// The coordinator connection closed or failed: the next coordinator, after a pause.
+    fn coordinator_lost(&mut self) {
+        self.close_coordinator();
+        self.coords.failed(self.coord_addr);
+        eprintln!("hyperdex daemon: lost the coordinator at {}; reconnecting", self.coord_addr);
         self.coord_retry = Instant::now() + COORD_RETRY;
     }
 
@@ -292,6 +332,7 @@ impl Shell {
         let Some(c) = self.coord.as_mut() else { return Ok(()) };
         c.fill();
         let mut configs = Vec::new();
+        let mut redirect = None;
         while let Some(c) = self.coord.as_mut() {
             match c.next_owned(MAX_FRAME) {
                 Ok(Some((ty, nonce, body))) => match Msg::decode(ty, &body) {
@@ -326,14 +367,27 @@ impl Shell {
                         Ok(cfg) => configs.push(cfg),
                         Err(_) => c.dead = true,
                     },
+                    // Not the leader (whichever request this answers): no refusal, go on to
+                    // the leader. Nothing after it on this connection matters.
+                    Ok(Msg::Redirect { leader }) => {
+                        redirect = Some(leader);
+                        break;
+                    }
                     _ => c.dead = true,
                 },
                 Ok(None) => break,
                 Err(_) => break,
             }
         }
+        if !configs.is_empty() {
+            // Only the leader sends configurations.
+            self.coords.answered(self.coord_addr);
+        }
         for cfg in configs {
             let v = cfg.version;
+            if v > self.node.config.version {
+                self.coords.learn(&cfg.coordinators);
+            }
             if self.identity.cluster == 0 && cfg.cluster != 0 {
                 // From now on this data belongs to that cluster.
                 self.identity.cluster = cfg.cluster;
@@ -361,6 +415,9 @@ impl Shell {
                     self.coord = Some(c);
                 }
             }
+        }
+        if let Some(leader) = redirect {
+            self.coordinator_redirected(&leader);
         }
         Ok(())
     }
@@ -624,7 +681,8 @@ fn wall_clock_nanos() -> u64 {
 /// Runs a daemon until SIGINT/SIGTERM/SIGHUP.
 pub fn run(opts: DaemonOptions) -> io::Result<()> {
     std::fs::create_dir_all(&opts.data)?;
-    let coord_addr = resolve(&opts.coordinator_host, opts.coordinator_port)?;
+    let coord_addrs = resolve_all(&opts.coordinator_host, opts.coordinator_port)?;
+    let coord_addr = coord_addrs[0];
     let listen_host = opts.listen_host.clone().unwrap_or_else(|| detect_listen_ip(coord_addr));
     let listen_addr = resolve(&listen_host, opts.listen_port)?;
     let identity = load_identity(&opts.data, &listen_addr.to_string(), &coord_addr.to_string())?;
@@ -650,6 +708,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         peers: HashMap::new(),
         peer_of: HashMap::new(),
         next_token: 3,
+        coords: CoordinatorSet::new(coord_addrs),
         coord_addr,
         coord: None,
         coord_retry: Instant::now(),
@@ -746,11 +805,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
             }
         }
         if lost {
-            if let Some(mut c) = sh.coord.take() {
-                let _ = sh.poll.registry().deregister(&mut c.stream);
-            }
-            eprintln!("hyperdex daemon: lost the coordinator; reconnecting");
-            sh.coord_retry = Instant::now() + COORD_RETRY;
+            sh.coordinator_lost();
         }
         if sh.coord.is_none() && Instant::now() >= sh.coord_retry {
             sh.connect_coordinator();
@@ -780,5 +835,21 @@ mod tests {
             Identity { server: 5, address: "127.0.0.1:2012".into(), coordinator: "127.0.0.1:1982".into(), cluster: 0 };
         assert_eq!(Identity::parse(&id.to_text()), Some(id));
         assert_eq!(Identity::parse("garbage"), None);
+    }
+
+    #[test]
+    fn a_restart_may_name_any_coordinator_but_not_another_address() {
+        let dir = std::env::temp_dir().join(format!("hyperdex-identity-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = std::fs::remove_file(dir.join(ID_FILE));
+        let first = load_identity(&dir, "127.0.0.1:2012", "127.0.0.1:1982").unwrap();
+        // An identity file written before coordinator groups existed reads the same way.
+        let mut old = first.to_text();
+        old.push_str("cluster=42\n");
+        std::fs::write(dir.join(ID_FILE), old).unwrap();
+        let again = load_identity(&dir, "127.0.0.1:2012", "127.0.0.1:1983").unwrap();
+        assert_eq!((again.server, again.cluster), (first.server, 42));
+        assert!(load_identity(&dir, "127.0.0.1:2013", "127.0.0.1:1982").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
