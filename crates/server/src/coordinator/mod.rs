@@ -1742,6 +1742,136 @@ mod tests {
         assert!(CoordState::decode(&CoordState::new(3).encode()).is_ok());
     }
 
+    /// Three cores wired directly: raft messages delivered at once, in order.
+    struct Trio {
+        cores: Vec<Option<Coordinator>>,
+        now: Instant,
+    }
+
+    impl Trio {
+        fn new(lease: Duration) -> Trio {
+            let now = Instant::now();
+            let mut st = CoordState::new(42);
+            st.coordinators =
+                (1..=3).map(|i| CoordinatorAddr { id: i, addr: format!("127.0.0.1:{}", 1981 + i) }).collect();
+            let cores = (1..=3u64)
+                .map(|id| {
+                    let m = Member {
+                        id,
+                        addr: format!("127.0.0.1:{}", 1981 + id),
+                        cluster: 42,
+                        election_ticks: Some(8 + 2 * id as usize),
+                    };
+                    Some(
+                        Coordinator::open(
+                            m,
+                            raftlog::LogStore::bootstrap_group(vec![1, 2, 3], st.encode()),
+                            lease,
+                            now,
+                        )
+                        .unwrap(),
+                    )
+                })
+                .collect();
+            Trio { cores, now }
+        }
+
+        /// Delivers every raft message until none is left; client answers are returned.
+        fn settle(&mut self) -> Vec<(u64, usize, u64, Msg)> {
+            let mut answers = Vec::new();
+            loop {
+                let mut msgs = Vec::new();
+                for c in self.cores.iter_mut().flatten() {
+                    let id = c.id();
+                    let r = c.ready();
+                    msgs.extend(r.raft);
+                    answers.extend(r.send.into_iter().map(|(conn, n, m)| (id, conn, n, m)));
+                }
+                if msgs.is_empty() {
+                    return answers;
+                }
+                for (to, m) in msgs {
+                    if let Some(c) = self.cores[(to - 1) as usize].as_mut() {
+                        c.step(self.now, CoordInput::Message { conn: 0, nonce: 0, msg: m });
+                    }
+                }
+            }
+        }
+
+        /// Moves time on by `d` in ticks.
+        fn advance(&mut self, d: Duration) {
+            let end = self.now + d;
+            while self.now < end {
+                self.now += Duration::from_millis(10);
+                for c in self.cores.iter_mut().flatten() {
+                    c.step(self.now, CoordInput::Tick);
+                }
+                self.settle();
+            }
+        }
+
+        fn leader(&mut self) -> usize {
+            (0..3).find(|i| self.cores[*i].as_ref().is_some_and(|c| c.is_leader())).expect("a leader")
+        }
+
+        fn to(&mut self, i: usize, conn: usize, msg: Msg) {
+            let now = self.now;
+            self.cores[i].as_mut().unwrap().step(now, CoordInput::Message { conn, nonce: 1, msg });
+        }
+    }
+
+    #[test]
+    fn a_new_leader_gives_every_daemon_a_fresh_lease_before_declaring_any_failed() {
+        let lease = Duration::from_secs(1);
+        let mut g = Trio::new(lease);
+        g.advance(Duration::from_secs(3));
+        let l = g.leader();
+        for s in 1..=2u64 {
+            let addr = format!("127.0.0.1:{}", 2000 + s);
+            g.to(l, s as usize, Msg::Register { server: s, addr, cluster: 0, fresh: true });
+        }
+        g.settle();
+        g.advance(Duration::from_millis(100));
+        let v = g.cores[l].as_ref().unwrap().state.version;
+        for s in 1..=2u64 {
+            g.to(l, s as usize, Msg::Heartbeat { server: s, version: v });
+        }
+        g.settle();
+        // The leader dies; its successor is elected within a few election timeouts.
+        g.cores[l] = None;
+        let elected = {
+            let mut waited = Duration::ZERO;
+            loop {
+                g.advance(Duration::from_millis(50));
+                waited += Duration::from_millis(50);
+                if (0..3).any(|i| g.cores[i].as_ref().is_some_and(|c| c.is_leader())) {
+                    break waited;
+                }
+                assert!(waited < Duration::from_secs(5), "no new leader");
+            }
+        };
+        let n = g.leader();
+        assert_ne!(n, l);
+        assert!(elected <= Duration::from_secs(2), "elected after {elected:?}");
+        // Daemon 1 finds the new leader late, but within the grace; daemon 2 never does.
+        // (Daemons may take up to 2 s to find the new leader, on top of their lease.)
+        g.advance(lease + Duration::from_millis(1900));
+        let st = &g.cores[n].as_ref().unwrap().state;
+        assert!(st.is_available(1) && st.is_available(2), "an election evicted a daemon");
+        let v = st.version;
+        g.to(n, 11, Msg::Register { server: 1, addr: "127.0.0.1:2001".into(), cluster: 0, fresh: false });
+        g.settle();
+        g.to(n, 11, Msg::Heartbeat { server: 1, version: v });
+        g.settle();
+        g.advance(Duration::from_millis(300));
+        let st = &g.cores[n].as_ref().unwrap().state;
+        assert!(st.is_available(1), "the daemon that came back keeps its place");
+        assert!(!st.is_available(2), "the silent one is declared failed once the grace is over");
+        // Every coordinator applied the same changes.
+        let other = (0..3).find(|i| *i != n && *i != l).unwrap();
+        assert_eq!(g.cores[other].as_ref().unwrap().state.servers, g.cores[n].as_ref().unwrap().state.servers);
+    }
+
     #[test]
     fn ids_are_unique() {
         let mut st = CoordState::new(5);

@@ -70,14 +70,17 @@ impl LogStore {
     /// The log of the first coordinator of a new group: a snapshot at index 1 holding
     /// `data`, with `id` its only voter.
     pub fn bootstrap(id: u64, data: Vec<u8>) -> LogStore {
+        LogStore::bootstrap_group(vec![id], data)
+    }
+
+    /// A log whose snapshot at index 1 already has these voters (tests of a whole group).
+    pub fn bootstrap_group(voters: Vec<u64>, data: Vec<u8>) -> LogStore {
         let mut snap = Snapshot::default();
         snap.mut_metadata().index = 1;
         snap.mut_metadata().term = 1;
-        snap.mut_metadata().mut_conf_state().voters = vec![id];
+        snap.mut_metadata().mut_conf_state().voters = voters;
         snap.data = data.into();
-        let mut hard = HardState::default();
-        hard.term = 1;
-        hard.commit = 1;
+        let hard = HardState { term: 1, commit: 1, ..Default::default() };
         LogStore { hard, snap, entries: Vec::new() }
     }
 
@@ -128,8 +131,7 @@ impl LogStore {
         let m = snap.get_metadata();
         self.hard.term = self.hard.term.max(m.term);
         self.hard.commit = self.hard.commit.max(m.index);
-        self.entries.retain(|e| e.index > m.index);
-        // Entries after the snapshot survive only if they agree with it; raft resends them.
+        // Whatever the log held is replaced: raft sends the entries after the snapshot again.
         self.entries.clear();
         self.snap = snap;
     }
@@ -270,11 +272,7 @@ mod tests {
     use super::*;
 
     fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
-        let mut e = Entry::default();
-        e.index = index;
-        e.term = term;
-        e.data = data.to_vec().into();
-        e
+        Entry { index, term, data: data.to_vec().into(), ..Default::default() }
     }
 
     #[test]
@@ -288,10 +286,7 @@ mod tests {
         let e2 = [entry(3, 2, b"x")];
         assert!(st.append(&e2));
         entries_record(&mut file, &e2);
-        let mut hs = HardState::default();
-        hs.term = 2;
-        hs.vote = 1;
-        hs.commit = 3;
+        let hs = HardState { term: 2, vote: 1, commit: 3, ..Default::default() };
         st.set_hard_state(hs.clone());
         hard_state_record(&mut file, &hs);
         let good = file.len();
@@ -320,8 +315,7 @@ mod tests {
     fn compaction_keeps_later_entries_and_the_membership() {
         let mut st = LogStore::bootstrap(1, b"s0".to_vec());
         assert!(st.append(&[entry(2, 1, b"a"), entry(3, 1, b"b"), entry(4, 2, b"c")]));
-        let mut conf = ConfState::default();
-        conf.voters = vec![1, 2, 3];
+        let conf = ConfState { voters: vec![1, 2, 3], ..Default::default() };
         st.compact(3, conf.clone(), b"s3".to_vec());
         assert_eq!(st.first_index().unwrap(), 4);
         assert_eq!(st.term(3).unwrap(), 1);

@@ -143,6 +143,31 @@ fn join_group(host: &str, port: u16, me: &Identity, addr: &str) -> io::Result<Id
     Err(io::Error::new(io::ErrorKind::TimedOut, format!("could not join the group at {host}:{port}: {last}")))
 }
 
+/// Set when `-c/-P` names a coordinator of another cluster: why this one must stop.
+static WRONG_GROUP: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Asks the group at `host:port` for its configuration until one answers; records an error
+/// if it is not cluster `cluster`'s.
+fn check_cluster(host: String, port: u16, cluster: u64) {
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            if let Ok(Msg::Config { config }) = crate::tools::rpc(&host, port, &Msg::ConfigWait { have: 0 }) {
+                if let Ok(cfg) = hyperdex_core::config::Configuration::decode(&config) {
+                    if cfg.cluster != cluster {
+                        *WRONG_GROUP.lock().unwrap() = Some(format!(
+                            "this data directory belongs to cluster {cluster}, but the coordinator at {host}:{port} runs cluster {}",
+                            cfg.cluster
+                        ));
+                    }
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+}
+
 /// Loads (or creates) this coordinator's identity and raft log.
 fn start(opts: &Options) -> io::Result<(Member, LogStore, Disk)> {
     let id_path = opts.dir.join(ID_FILE);
@@ -161,13 +186,10 @@ fn start(opts: &Options) -> io::Result<(Member, LogStore, Disk)> {
             Err(e) => return Err(e),
         };
         let (store, valid) = LogStore::recover(&buf).map_err(|e| invalid(format!("{}: {e}", log_path.display())))?;
-        if opts.join.is_some() {
-            eprintln!(
-                "hyperdex coordinator: {} already holds member {} of cluster {}; -c/-P ignored",
-                opts.dir.display(),
-                me.id,
-                me.cluster
-            );
+        if let Some((h, p)) = &opts.join {
+            // Already a member: -c/-P only has to name a coordinator of the same cluster,
+            // checked in the background (the group may be restarting with us).
+            check_cluster(h.clone(), *p, me.cluster);
         }
         let disk = Disk::open(log_path, valid)?;
         return Ok((member(&me), store, disk));
@@ -229,6 +251,9 @@ pub fn run(opts: Options) -> io::Result<()> {
     let mut events = Events::with_capacity(256);
     let tick = (opts.lease / 10).clamp(Duration::from_millis(5), RAFT_TICK);
     while !crate::signals::stopping() {
+        if let Some(why) = WRONG_GROUP.lock().unwrap().take() {
+            return Err(invalid(why));
+        }
         match poll.poll(&mut events, Some(tick)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -1,0 +1,410 @@
+//! The replicated coordinator against real processes: the documentation's five coordinators
+//! (1982, then 1983-1986 joining with `-c 127.0.0.1 -P 1982`) and three daemons pointed at
+//! different coordinators; kill -9 of the leader and of a second coordinator under a
+//! read/write load and during add-space; restarts on the same data directories; a full stop
+//! and restart; and what the group refuses (raft messages of another cluster, garbage,
+//! a `-c` at another cluster's coordinator).
+
+mod common;
+
+use common::{free_port, hyperdex_bin, rpc, temp_dir, wait_for, RawConn};
+use hyperclient::client::{Attribute, AttributeCheck, KeyOp, MapAttribute};
+use hyperclient::{Client, DataType, ReturnCode};
+use hyperdex_core::config::{Configuration, ServerState};
+use hyperdex_core::proto::Msg;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+type C = Client<u32>;
+const NO_CHECKS: &[AttributeCheck<'static>] = &[];
+const NO_MAPS: &[MapAttribute<'static>] = &[];
+
+/// A coordinator group and daemons, each a real process.
+struct Group {
+    dir: PathBuf,
+    ports: Vec<u16>,
+    coords: Vec<Option<Child>>,
+    dports: Vec<u16>,
+    /// The coordinator each daemon was started with.
+    dcoord: Vec<usize>,
+    daemons: Vec<Option<Child>>,
+}
+
+impl Group {
+    fn new(tag: &str, ports: Vec<u16>) -> Group {
+        let n = ports.len();
+        Group {
+            dir: temp_dir(tag),
+            ports,
+            coords: (0..n).map(|_| None).collect(),
+            dports: Vec::new(),
+            dcoord: Vec::new(),
+            daemons: Vec::new(),
+        }
+    }
+
+    /// Coordinator `i` with the chapter's command: the first alone, the others joining it.
+    fn start_coord(&mut self, i: usize) {
+        let d = self.dir.join(format!("coord{i}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(format!("coord{i}.log"))).unwrap();
+        let mut cmd = Command::new(hyperdex_bin());
+        cmd.args(["coordinator", "-f", "-l", "127.0.0.1", "-p", &self.ports[i].to_string(), "-D"]).arg(&d);
+        if i > 0 {
+            cmd.args(["-c", "127.0.0.1", "-P", &self.ports[0].to_string()]);
+        }
+        let child = cmd.stdout(Stdio::null()).stderr(log).spawn().unwrap();
+        self.coords[i] = Some(child);
+    }
+
+    fn kill_coord(&mut self, i: usize) {
+        if let Some(mut c) = self.coords[i].take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    fn stop_coord(&mut self, i: usize) {
+        if let Some(mut c) = self.coords[i].take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            c.wait().unwrap();
+        }
+    }
+
+    fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("coord{i}.log"))).unwrap_or_default()
+    }
+
+    /// The leader (the one live coordinator that answers a configuration wait) and its
+    /// configuration.
+    fn leader(&self) -> Option<(usize, Configuration)> {
+        (0..self.ports.len()).filter(|i| self.coords[*i].is_some()).find_map(|i| {
+            match rpc(self.ports[i], &Msg::ConfigWait { have: 0 }) {
+                Some(Msg::Config { config }) => Some((i, Configuration::decode(&config).ok()?)),
+                _ => None,
+            }
+        })
+    }
+
+    fn wait_leader(&self, what: &str, mut ok: impl FnMut(&Configuration) -> bool) -> (usize, Configuration) {
+        wait_for(what, Duration::from_secs(30), || self.leader().filter(|(_, c)| ok(c)))
+    }
+
+    fn start_daemon(&mut self, i: usize) {
+        let d = self.dir.join(format!("daemon{i}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("daemon{i}.log")))
+            .unwrap();
+        let child = Command::new(hyperdex_bin())
+            .args(["daemon", "-f", "--listen=127.0.0.1"])
+            .arg(format!("--listen-port={}", self.dports[i]))
+            .arg("--coordinator=127.0.0.1")
+            .arg(format!("--coordinator-port={}", self.ports[self.dcoord[i]]))
+            .arg(format!("--data={}", d.display()))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.daemons[i] = Some(child);
+    }
+
+    /// A daemon pointed at coordinator `coord`.
+    fn add_daemon(&mut self, coord: usize) {
+        self.dports.push(free_port());
+        self.dcoord.push(coord);
+        self.daemons.push(None);
+        self.start_daemon(self.daemons.len() - 1);
+    }
+
+    fn stop_daemon(&mut self, i: usize) {
+        if let Some(mut c) = self.daemons[i].take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            c.wait().unwrap();
+        }
+    }
+
+    fn client(&self, coord: usize) -> C {
+        Client::new("127.0.0.1", self.ports[coord]).expect("client")
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        for c in self.daemons.iter_mut().chain(self.coords.iter_mut()).flatten() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("group logs kept in {}", self.dir.display());
+        }
+    }
+}
+
+fn all_available(cfg: &Configuration, n: usize) -> bool {
+    cfg.servers.len() == n && cfg.servers.iter().all(|s| s.state == ServerState::Available)
+}
+
+/// One synchronous operation: its status, and the value read (gets).
+fn op(c: &mut C, get: bool, key: &[u8], v: &[u8]) -> (ReturnCode, Option<Vec<u8>>) {
+    let attrs = [Attribute { name: b"v", value: v, datatype: DataType::String }];
+    let id =
+        if get { c.get(b"kv", key, 0) } else { c.key_op(KeyOp::PUT, b"kv", key, NO_CHECKS, &attrs[..], NO_MAPS, 0) };
+    let id = match id {
+        Ok(id) => id,
+        Err(e) => return (e.status, None),
+    };
+    match c.loop_once(30_000) {
+        Ok(ev) => {
+            assert_eq!(ev.id, id);
+            let value = ev.values.and_then(|vals| vals.iter().next().map(|(_, _, x)| x.to_vec()));
+            (ev.status, value)
+        }
+        Err(rc) => (rc, None),
+    }
+}
+
+/// Writers that put and read back their own keys until stopped: every failure is recorded,
+/// and the longest time without a successful operation.
+struct Load {
+    stop: Arc<AtomicBool>,
+    /// Writers that completed an operation (each knows the group from then on).
+    started: Arc<AtomicUsize>,
+    threads: Vec<std::thread::JoinHandle<(usize, Duration)>>,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+fn start_load(g: &Group, writers: usize) -> Load {
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let started = Arc::new(AtomicUsize::new(0));
+    let threads = (0..writers)
+        .map(|w| {
+            let (stop, errors, started) = (Arc::clone(&stop), Arc::clone(&errors), Arc::clone(&started));
+            // Each writer starts from another coordinator.
+            let mut c = g.client(w % g.ports.len());
+            std::thread::spawn(move || {
+                let t0 = Instant::now();
+                let (mut ops, mut gap, mut last) = (0usize, Duration::ZERO, Instant::now());
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("w{w}k{}", ops % 16).into_bytes();
+                    let val = format!("{w}:{ops}").into_bytes();
+                    let (rc, _) = op(&mut c, false, &key, &val);
+                    let (rc2, got) = op(&mut c, true, &key, b"");
+                    if rc != ReturnCode::Success || rc2 != ReturnCode::Success || got.as_deref() != Some(&val[..]) {
+                        errors.lock().unwrap().push(format!(
+                            "writer {w} at {:?} (op {ops}): put {rc:?}, get {rc2:?} {got:?}",
+                            t0.elapsed()
+                        ));
+                    } else {
+                        gap = gap.max(last.elapsed());
+                        last = Instant::now();
+                        if ops == 0 {
+                            started.fetch_add(1, Ordering::Relaxed);
+                        }
+                        ops += 1;
+                    }
+                }
+                (ops, gap.max(last.elapsed()))
+            })
+        })
+        .collect();
+    Load { stop, started, threads, errors }
+}
+
+impl Load {
+    /// Stops it: total operations, the longest pause.
+    fn finish(self) -> (usize, Duration, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut total = 0;
+        let mut gap = Duration::ZERO;
+        for t in self.threads {
+            let (n, g) = t.join().unwrap();
+            total += n;
+            gap = gap.max(g);
+        }
+        let errors = self.errors.lock().unwrap().clone();
+        (total, gap, errors)
+    }
+}
+
+/// The chapter's setup, exactly: coordinators on 1982-1986 (the last four joining 1982),
+/// three daemons pointed at different coordinators. Then the leader and another
+/// coordinator are killed while clients read, write and add a space; the group goes on,
+/// evicts no daemon, loses nothing; the killed ones catch up when restarted; and a full
+/// stop and restart keeps everything.
+#[test]
+fn the_chapters_five_coordinators_survive_losing_two_of_them() {
+    let mut g = Group::new("chapter", (1982..=1986).collect());
+    g.start_coord(0);
+    g.wait_leader("the first coordinator", |_| true);
+    for i in 1..5 {
+        g.start_coord(i);
+    }
+    g.wait_leader("five coordinators in the configuration", |c| c.coordinators.len() == 5);
+    for coord in [0, 1, 2] {
+        g.add_daemon(coord);
+    }
+    g.wait_leader("three daemons", |c| all_available(c, 3));
+    let mut admin = g.client(3);
+    assert_eq!(
+        admin.add_space(b"space kv key k attributes v create 8 partitions tolerate 1 failures"),
+        ReturnCode::Success
+    );
+    let load = start_load(&g, 3);
+    wait_for("every writer to run", Duration::from_secs(20), || {
+        (load.started.load(Ordering::Relaxed) == 3).then_some(())
+    });
+
+    // kill -9 the leader and one more coordinator, while a space is being added.
+    let (leader, before) = g.leader().unwrap();
+    let adder = {
+        let mut c = g.client(4);
+        std::thread::spawn(move || c.add_space(b"space during key k attributes v"))
+    };
+    g.kill_coord(leader);
+    let other = (leader + 2) % 5;
+    g.kill_coord(other);
+    assert_eq!(adder.join().unwrap(), ReturnCode::Success, "add-space during the leader's failure");
+    let (new_leader, after) = g.wait_leader("a new leader with the space", |c| c.space("during".as_bytes()).is_some());
+    assert_ne!(new_leader, leader);
+    assert!(after.version > before.version);
+    assert_eq!(after.spaces.iter().filter(|s| s.name == "during").count(), 1, "added once");
+    // The election evicted no daemon.
+    assert!(all_available(&after, 3), "a daemon was declared failed: {:?}", after.servers);
+    for i in 0..5 {
+        assert!(!g.log(i).contains(" failed ("), "coordinator {i} declared a daemon failed:\n{}", g.log(i));
+    }
+    // Reads and writes went on.
+    let (ops, gap, errs) = load.finish();
+    assert!(errs.is_empty(), "operations failed during the failover: {errs:?}");
+    assert!(ops > 0);
+    assert!(gap < Duration::from_secs(2), "operations stopped for {gap:?}");
+
+    // The killed coordinators restart on their data and catch up: with two others killed,
+    // the group's majority needs both of them.
+    g.start_coord(leader);
+    g.start_coord(other);
+    let survivors: Vec<usize> = (0..5).filter(|i| *i != leader && *i != other).collect();
+    g.wait_leader("the restarted coordinators to vote", |c| c.coordinators.len() == 5);
+    // Give them what they need before two others go: a change only a caught-up group commits.
+    let mut admin = g.client(survivors[0]);
+    assert_eq!(admin.add_space(b"space later key k attributes v"), ReturnCode::Success);
+    wait_for("the restarted coordinators to hold the log", Duration::from_secs(30), || {
+        [leader, other]
+            .iter()
+            .all(|i| std::fs::metadata(g.dir.join(format!("coord{i}/raft.log"))).is_ok_and(|m| m.len() > 0))
+            .then_some(())
+    });
+    g.kill_coord(survivors[0]);
+    g.kill_coord(survivors[1]);
+    let (l, cfg) = g.wait_leader("a leader among the restarted ones", |c| c.space("later".as_bytes()).is_some());
+    assert!(cfg.space("during".as_bytes()).is_some() && cfg.space("kv".as_bytes()).is_some());
+    assert!([leader, other, survivors[2]].contains(&l));
+    let mut c = g.client(l);
+    assert_eq!(op(&mut c, true, b"w0k0", b"").0, ReturnCode::Success);
+
+    // Stop everything (daemons, then coordinators) and start it again.
+    for i in 0..3 {
+        g.stop_daemon(i);
+    }
+    for i in 0..5 {
+        g.stop_coord(i);
+        g.kill_coord(i);
+    }
+    for i in 0..5 {
+        g.start_coord(i);
+    }
+    for i in 0..3 {
+        g.start_daemon(i);
+    }
+    let (_, cfg) = g.wait_leader("the restarted cluster", |c| all_available(c, 3) && c.coordinators.len() == 5);
+    for name in ["kv", "during", "later"] {
+        assert!(cfg.space(name.as_bytes()).is_some(), "space {name} lost in the restart");
+    }
+    let mut c = g.client(2);
+    let got = wait_for("a read after the restart", Duration::from_secs(20), || {
+        let (rc, v) = op(&mut c, true, b"w1k0", b"");
+        (rc == ReturnCode::Success).then_some(v)
+    });
+    assert!(got.is_some_and(|v| v.starts_with(b"1:")));
+}
+
+/// Spaces are added one after another while the leader of three is killed and restarted:
+/// every addition succeeds exactly once (retries carry the same token).
+#[test]
+fn add_space_while_the_leader_dies_is_done_exactly_once() {
+    let mut g = Group::new("addspace", (0..3).map(|_| free_port()).collect());
+    g.start_coord(0);
+    g.wait_leader("the first coordinator", |_| true);
+    g.start_coord(1);
+    g.start_coord(2);
+    g.wait_leader("three coordinators", |c| c.coordinators.len() == 3);
+    let names: Vec<String> = (0..30).map(|i| format!("s{i}")).collect();
+    let adder = {
+        let names = names.clone();
+        let mut c = g.client(1);
+        std::thread::spawn(move || {
+            names.iter().map(|n| c.add_space(format!("space {n} key k attributes v").as_bytes())).collect::<Vec<_>>()
+        })
+    };
+    for round in 0..2 {
+        let (l, _) = g.wait_leader("some spaces", |c| c.spaces.len() >= 5 + 10 * round);
+        g.kill_coord(l);
+        g.wait_leader("a new leader", |_| true);
+        g.start_coord(l);
+    }
+    let codes = adder.join().unwrap();
+    assert!(codes.iter().all(|c| *c == ReturnCode::Success), "{codes:?}");
+    let (_, cfg) = g.wait_leader("every space", |c| c.spaces.len() >= names.len());
+    for n in &names {
+        assert_eq!(cfg.spaces.iter().filter(|s| &s.name == n).count(), 1, "space {n}");
+    }
+}
+
+/// What the group refuses: raft messages of another cluster or garbage (the connection is
+/// closed, nothing applied, the group serves on), and a coordinator of one cluster told to
+/// join another's group.
+#[test]
+fn strangers_are_refused_and_nothing_is_applied() {
+    let mut a = Group::new("refuse-a", vec![free_port(), free_port()]);
+    a.start_coord(0);
+    let (_, before) = a.wait_leader("cluster a", |_| true);
+    let mut b = Group::new("refuse-b", vec![free_port()]);
+    b.start_coord(0);
+    let (_, other) = b.wait_leader("cluster b", |_| true);
+    assert_ne!(before.cluster, other.cluster);
+
+    for (cluster, body) in [(other.cluster, vec![8, 3, 16, 1, 24, 2]), (before.cluster, vec![0xff, 0xff, 0xff])] {
+        let mut conn = RawConn::connect(a.ports[0]).unwrap();
+        conn.send(&Msg::Raft { cluster, from_addr: "127.0.0.1:1".into(), body });
+        assert!(conn.recv().is_none(), "the connection must be closed");
+    }
+    let log = a.log(0);
+    assert!(log.contains("refused a raft message from 127.0.0.1:1: it is for cluster"), "{log}");
+    assert!(log.contains("refused a raft message from 127.0.0.1:1: malformed"), "{log}");
+    let (_, now) = a.wait_leader("cluster a still serving", |_| true);
+    assert_eq!(now.version, before.version, "nothing applied");
+
+    // Cluster b's coordinator, restarted with -c at cluster a: it refuses to start.
+    b.stop_coord(0);
+    let out = Command::new(hyperdex_bin())
+        .args(["coordinator", "-f", "-l", "127.0.0.1", "-p", &b.ports[0].to_string(), "-D"])
+        .arg(b.dir.join("coord0"))
+        .args(["-c", "127.0.0.1", "-P", &a.ports[0].to_string()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(err.contains("belongs to cluster"), "{err}");
+    let (_, now) = a.wait_leader("cluster a unchanged", |_| true);
+    assert_eq!(now.coordinators.len(), 1);
+}
