@@ -34,7 +34,7 @@ C_WARNINGS  := -std=c99 -Wall -Wextra -Werror -pedantic
 INSTALL     ?= install
 
 .PHONY: all build header check-header install uninstall run clean-data test \
-        examples bench bench-ops bench-search bench-scale bench-faults fuzz help
+        examples bench bench-ops bench-search bench-scale bench-faults bench-coord fuzz help
 
 all: build
 
@@ -52,6 +52,7 @@ help:
 	@echo "make bench-search     bench/search.sh: search, count, sorted_search against get, 3 daemons"
 	@echo "make bench-scale      bench/scale.sh: 100k to 10M objects next to Redis (throughput, latency, memory)"
 	@echo "make bench-faults     kill -9 under load: time to resume writes, throughput during repair and rebuild"
+	@echo "make bench-coord      coordinator group: configuration changes per second (1 vs 3), leader kill to next change"
 	@echo "make fuzz             every fuzz target, FUZZ_SECONDS (20) each (scripts/fuzz-ci.sh)"
 	@echo "make clean-data       delete ./data (state of make run)"
 
@@ -140,6 +141,10 @@ bench-search:
 
 bench-scale:
 	bench/scale.sh
+
+bench-coord:
+	cargo build --release --workspace
+	cargo test --release --test coord_group bench_coord -- --ignored --nocapture
 
 bench-faults:
 	cargo build --release --workspace

@@ -408,3 +408,67 @@ fn strangers_are_refused_and_nothing_is_applied() {
     let (_, now) = a.wait_leader("cluster a unchanged", |_| true);
     assert_eq!(now.coordinators.len(), 1);
 }
+
+/// `make bench-coord`: the rate of committed configuration changes (add-space, then
+/// rm-space, one at a time) with one coordinator and with three, and the time from a
+/// kill -9 of the leader of three to the next committed change (the client retries
+/// through the failover), over several rounds.
+#[test]
+#[ignore]
+fn bench_coord() {
+    let rate = |n: usize| {
+        let mut g = Group::new("bench-rate", (0..n).map(|_| free_port()).collect());
+        g.start_coord(0);
+        g.wait_leader("the first coordinator", |_| true);
+        for i in 1..n {
+            g.start_coord(i);
+        }
+        g.wait_leader("the group", |c| c.coordinators.len() == n);
+        let mut c = g.client(0);
+        let ops = 400;
+        let t = Instant::now();
+        for i in 0..ops / 2 {
+            assert_eq!(c.add_space(format!("space b{i} key k attributes v").as_bytes()), ReturnCode::Success);
+            assert_eq!(c.rm_space(format!("b{i}").as_bytes()), ReturnCode::Success);
+        }
+        ops as f64 / t.elapsed().as_secs_f64()
+    };
+    let one = rate(1);
+    let three = rate(3);
+    println!("bench_coord: committed configuration changes: 1 coordinator {one:.0}/s, 3 coordinators {three:.0}/s ({:.2}x)", three / one);
+
+    let mut g = Group::new("bench-failover", (0..3).map(|_| free_port()).collect());
+    g.start_coord(0);
+    g.wait_leader("the first coordinator", |_| true);
+    g.start_coord(1);
+    g.start_coord(2);
+    g.wait_leader("three coordinators", |c| c.coordinators.len() == 3);
+    let mut times = Vec::new();
+    for round in 0..10 {
+        let (l, _) = g.wait_leader("a leader", |_| true);
+        // Everyone hears the leader (the restarted one caught up) before it is killed.
+        for i in (0..3).filter(|i| *i != l) {
+            wait_for("a follower that knows the leader", Duration::from_secs(10), || {
+                match rpc(g.ports[i], &Msg::ConfigWait { have: 0 }) {
+                    Some(Msg::Redirect { leader }) if leader == format!("127.0.0.1:{}", g.ports[l]) => Some(()),
+                    _ => None,
+                }
+            });
+        }
+        let mut c = g.client((l + 1) % 3);
+        assert_eq!(c.add_space(format!("space warm{round} key k attributes v").as_bytes()), ReturnCode::Success);
+        let t = Instant::now();
+        g.kill_coord(l);
+        assert_eq!(c.add_space(format!("space f{round} key k attributes v").as_bytes()), ReturnCode::Success);
+        times.push(t.elapsed());
+        g.start_coord(l);
+    }
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "bench_coord: leader killed -> next committed change, 10 rounds: min {:.0} ms, median {:.0} ms, max {:.0} ms",
+        ms(times[0]),
+        ms(times[5]),
+        ms(times[9])
+    );
+}

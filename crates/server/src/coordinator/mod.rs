@@ -1024,8 +1024,11 @@ impl Coordinator {
             return refuse(self, CoordCode::Malformed, "bad id or address".into());
         }
         if let Some(c) = self.state.coordinators.iter().find(|c| c.id == id || c.addr == addr) {
-            if (c.id == id || id == 0) && c.addr == addr {
-                // It joined before and did not hear back, or lost its identity file.
+            let learner = self.raft.raft.prs().conf().learners().contains(&c.id);
+            if (c.id == id || (id == 0 && learner)) && c.addr == addr {
+                // It joined and did not hear back (a learner never voted nor counted for a
+                // commit, so it may start over empty). A voter that lost its data may
+                // not: it could vote again, or forget entries it helped commit.
                 let (cluster, id) = (self.state.cluster, c.id);
                 self.replies.push((conn, nonce, Msg::Joined { cluster, id }));
             } else {
