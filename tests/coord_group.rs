@@ -435,7 +435,10 @@ fn bench_coord() {
     };
     let one = rate(1);
     let three = rate(3);
-    println!("bench_coord: committed configuration changes: 1 coordinator {one:.0}/s, 3 coordinators {three:.0}/s ({:.2}x)", three / one);
+    println!(
+        "bench_coord: committed configuration changes: 1 coordinator {one:.0}/s, 3 coordinators {three:.0}/s ({:.2}x)",
+        three / one
+    );
 
     let mut g = Group::new("bench-failover", (0..3).map(|_| free_port()).collect());
     g.start_coord(0);

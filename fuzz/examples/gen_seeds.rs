@@ -13,7 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use hyperdex_core::codes::{CoordCode, DataType, Predicate, ReturnCode};
-use hyperdex_core::config::Configuration;
+use hyperdex_core::config::{Configuration, ServerState};
 use hyperdex_core::ops::{apply_funcs, validate_check, validate_func, Check, Func, FuncOp};
 use hyperdex_core::proto::{check_objects, flags, msg, push_object, search_mode, Hop, Msg};
 use hyperdex_core::search::{object_matches, plan};
@@ -21,7 +21,7 @@ use hyperdex_core::space::{parse_space, render_space, Attribute};
 use hyperdex_core::values::{encode_list, encode_map, encode_set, float_of, validate};
 use hyperdex_fuzz::search_input::{self, Layout};
 use hyperdex_fuzz::{attribute_types, frame_parts, ops_input, regex_input, reply_input, values_input};
-use hyperdex_server::coordinator::CoordState;
+use hyperdex_server::coordinator::{Command, CoordState};
 use hyperdex_server::daemon::storage::encode_record;
 
 use DataType as T;
@@ -297,6 +297,12 @@ fn coord_states() -> Vec<(&'static str, CoordState)> {
     out.push(("one-server", st.clone()));
     st.add_space("space kv key k attributes v create 4 partitions tolerate 0 failures");
     out.push(("kv", st.clone()));
+    let mut group = st.clone();
+    group.add_coordinator(1, "127.0.0.1:1982");
+    group.add_coordinator(2, "127.0.0.1:1983");
+    group.apply(&Command::AddSpace { description: "space t key k".into(), token: 99 });
+    group.apply(&Command::RmSpace { name: "nope".into(), token: 100 });
+    out.push(("group-with-tokens", group));
 
     let mut st = CoordState::new(0xdead_beef);
     for (n, port) in [(3, 2012), (4, 2013), (5, 2014)] {
@@ -364,6 +370,10 @@ fn main() {
         ("config", Msg::Config { config: cfg_bytes.clone() }),
         ("add-space", Msg::AddSpace { description: "space kv key k attributes v".into(), token: 7 }),
         ("rm-space", Msg::RmSpace { name: "kv".into(), token: 8 }),
+        ("redirect", Msg::Redirect { leader: "127.0.0.1:1983".into() }),
+        ("join", Msg::Join { id: 0, addr: "127.0.0.1:1984".into(), cluster: 0 }),
+        ("joined", Msg::Joined { cluster: 42, id: 3 }),
+        ("raft", Msg::Raft { cluster: 42, from_addr: "127.0.0.1:1982".into(), body: vec![8, 3, 16, 2, 24, 1] }),
         ("register", Msg::Register { server: 5, addr: "127.0.0.1:2012".into(), cluster: 9, fresh: true }),
         ("heartbeat", Msg::Heartbeat { server: 5, version: 7 }),
         ("heartbeat-ack", Msg::HeartbeatAck { lease_ms: 500 }),
@@ -521,6 +531,17 @@ fn main() {
         let enc = st.encode();
         assert_eq!(&CoordState::decode(&enc).unwrap(), st);
         add(&mut coord, *name, enc);
+    }
+    let commands = [
+        ("cmd-register", Command::Register { server: 7, addr: "127.0.0.1:2012".into(), cluster: 42, fresh: true }),
+        ("cmd-remove", Command::Remove { server: 7, state: ServerState::NotAvailable, why: "silent".into() }),
+        ("cmd-transfer-done", Command::TransferDone { server: 7, region: 3, target: 8, vid: 9 }),
+        ("cmd-add-space", Command::AddSpace { description: "space kv key k attributes v".into(), token: 5 }),
+        ("cmd-rm-space", Command::RmSpace { name: "kv".into(), token: 6 }),
+    ];
+    for (name, cmd) in commands {
+        assert_eq!(Command::decode(&cmd.encode()), Ok(cmd.clone()));
+        add(&mut coord, name, cmd.encode());
     }
     all.insert("config", config);
     all.insert("coord_state", coord);

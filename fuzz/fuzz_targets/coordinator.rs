@@ -43,6 +43,11 @@ fuzz_target!(|data: &[u8]| {
         match ty {
             0xFF => core.step(now, CoordInput::Closed { conn }),
             0xFE => core.step(now, CoordInput::Tick),
+            // Raft messages of the right cluster reach raft-rs, which panics on some crafted
+            // ones (a commit index past the log); the coordinator catches that and restarts
+            // raft from its log (unit test `a_raft_message_that_breaks_raft_invariants_...`),
+            // but libFuzzer aborts on any panic, caught or not.
+            hyperdex_core::proto::msg::RAFT => continue,
             _ => match Msg::decode(ty, body) {
                 Ok(msg) => core.step(now, CoordInput::Message { conn, nonce: 0, msg }),
                 Err(_) => continue,

@@ -997,10 +997,35 @@ impl Coordinator {
             return refuse(self, format!("coordinator {} is not a member of the group", m.from));
         }
         if self.peer_addr(m.from).is_none() && from_addr.parse::<SocketAddr>().is_ok() {
-            self.learned.insert(m.from, from_addr);
+            self.learned.insert(m.from, from_addr.clone());
         }
-        // Raft ignores messages of old terms; local message types are refused by step.
-        let _ = self.raft.step(m);
+        // Raft ignores messages of old terms; local message types are refused by step. A
+        // message that breaks raft's invariants (a commit index past the log, an append
+        // that contradicts committed entries) makes raft-rs panic: only a faulty or hostile
+        // member sends one. The coordinator survives it: raft starts over from the log as
+        // stored (its durable state), a follower until the next election.
+        let from = m.from;
+        let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.raft.step(m)));
+        if stepped.is_err() {
+            self.log.push(format!(
+                "a raft message from coordinator {from} ({from_addr}) broke raft's invariants; raft restarted from the stored log"
+            ));
+            self.close.push(conn);
+            self.restart_raft();
+        }
+    }
+
+    /// A new raft node over the stored log (what a restart of the process would do).
+    fn restart_raft(&mut self) {
+        let store = self.raft.store().clone();
+        let config = raft_config(&self.member, self.applied);
+        if let Ok(r) = RawNode::new(&config, store, &discard_logger()) {
+            self.raft = r;
+            let voters = self.raft.raft.prs().conf().voters().ids();
+            if voters.len() == 1 && voters.contains(self.member.id) {
+                let _ = self.raft.campaign();
+            }
+        }
     }
 
     /// A coordinator asks to join: the leader adds it to the group (one change at a time)
@@ -1873,6 +1898,35 @@ mod tests {
         // Every coordinator applied the same changes.
         let other = (0..3).find(|i| *i != n && *i != l).unwrap();
         assert_eq!(g.cores[other].as_ref().unwrap().state.servers, g.cores[n].as_ref().unwrap().state.servers);
+    }
+
+    #[test]
+    fn a_raft_message_that_breaks_raft_invariants_does_not_bring_the_coordinator_down() {
+        use protobuf::Message as _;
+        let t0 = Instant::now();
+        let mut core = Coordinator::new(CoordState::new(9), Duration::from_secs(1), t0);
+        reg(&mut core, t0, 1, 1);
+        let v = core.state.version;
+        assert!(core.is_leader());
+        // A heartbeat of a later term whose commit index is far past the log.
+        let mut m = raft::eraftpb::Message::default();
+        m.set_msg_type(MessageType::MsgHeartbeat);
+        m.from = 77;
+        m.to = 1;
+        m.term = 1000;
+        m.commit = 1_000_000;
+        let body = m.write_to_bytes().unwrap();
+        let msg = Msg::Raft { cluster: 9, from_addr: "127.0.0.1:9".into(), body };
+        core.step(t0, CoordInput::Message { conn: 5, nonce: 0, msg });
+        let r = core.ready();
+        assert!(r.close.contains(&5));
+        assert!(r.log.iter().any(|l| l.contains("broke raft's invariants")), "{:?}", r.log);
+        // Nothing applied; alone in its group it leads again and serves.
+        assert_eq!(core.state.version, v);
+        core.step(t0, CoordInput::Tick);
+        assert!(core.is_leader());
+        reg(&mut core, t0, 2, 2);
+        assert!(core.state.version > v);
     }
 
     #[test]
