@@ -7,8 +7,10 @@
 
 mod common;
 
-use common::{free_port, hyperdex_bin, rpc, temp_dir, wait_for, RawConn};
-use hyperclient::client::{Attribute, AttributeCheck, KeyOp, MapAttribute};
+use common::{
+    append_log, coordinator_command, daemon_command, free_port, hyperdex_bin, rpc, temp_dir, wait_for, RawConn,
+};
+use hyperclient::client::Attribute;
 use hyperclient::{Client, DataType, ReturnCode};
 use hyperdex_core::config::{Configuration, ServerState};
 use hyperdex_core::proto::Msg;
@@ -19,8 +21,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 type C = Client<u32>;
-const NO_CHECKS: &[AttributeCheck<'static>] = &[];
-const NO_MAPS: &[MapAttribute<'static>] = &[];
 
 /// A coordinator group and daemons, each a real process.
 struct Group {
@@ -50,10 +50,8 @@ impl Group {
     fn start_coord(&mut self, i: usize) {
         let d = self.dir.join(format!("coord{i}"));
         std::fs::create_dir_all(&d).unwrap();
-        let log =
-            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(format!("coord{i}.log"))).unwrap();
-        let mut cmd = Command::new(hyperdex_bin());
-        cmd.args(["coordinator", "-f", "-l", "127.0.0.1", "-p", &self.ports[i].to_string(), "-D"]).arg(&d);
+        let log = append_log(&self.dir.join(format!("coord{i}.log")));
+        let mut cmd = coordinator_command(self.ports[i], &d);
         if i > 0 {
             cmd.args(["-c", "127.0.0.1", "-P", &self.ports[0].to_string()]);
         }
@@ -97,17 +95,8 @@ impl Group {
     fn start_daemon(&mut self, i: usize) {
         let d = self.dir.join(format!("daemon{i}"));
         std::fs::create_dir_all(&d).unwrap();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join(format!("daemon{i}.log")))
-            .unwrap();
-        let child = Command::new(hyperdex_bin())
-            .args(["daemon", "-f", "--listen=127.0.0.1"])
-            .arg(format!("--listen-port={}", self.dports[i]))
-            .arg("--coordinator=127.0.0.1")
-            .arg(format!("--coordinator-port={}", self.ports[self.dcoord[i]]))
-            .arg(format!("--data={}", d.display()))
+        let log = append_log(&self.dir.join(format!("daemon{i}.log")));
+        let child = daemon_command(self.dports[i], self.ports[self.dcoord[i]], &d)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -155,21 +144,7 @@ fn all_available(cfg: &Configuration, n: usize) -> bool {
 
 /// One synchronous operation: its status, and the value read (gets).
 fn op(c: &mut C, get: bool, key: &[u8], v: &[u8]) -> (ReturnCode, Option<Vec<u8>>) {
-    let attrs = [Attribute { name: b"v", value: v, datatype: DataType::String }];
-    let id =
-        if get { c.get(b"kv", key, 0) } else { c.key_op(KeyOp::PUT, b"kv", key, NO_CHECKS, &attrs[..], NO_MAPS, 0) };
-    let id = match id {
-        Ok(id) => id,
-        Err(e) => return (e.status, None),
-    };
-    match c.loop_once(30_000) {
-        Ok(ev) => {
-            assert_eq!(ev.id, id);
-            let value = ev.values.and_then(|vals| vals.iter().next().map(|(_, _, x)| x.to_vec()));
-            (ev.status, value)
-        }
-        Err(rc) => (rc, None),
-    }
+    common::sync_op(c, get, key, &[Attribute { name: b"v", value: v, datatype: DataType::String }])
 }
 
 /// Writers that put and read back their own keys until stopped: every failure is recorded,

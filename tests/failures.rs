@@ -38,21 +38,7 @@ fn run(c: &mut C, get: bool, key: &[u8], v: &[u8], n: i64) -> (ReturnCode, Optio
         Attribute { name: b"v", value: v, datatype: DataType::String },
         Attribute { name: b"n", value: &nb, datatype: DataType::Int64 },
     ];
-    let id =
-        if get { c.get(b"kv", key, 0) } else { c.key_op(KeyOp::PUT, b"kv", key, NO_CHECKS, &attrs[..], NO_MAPS, 0) };
-    let id = match id {
-        Ok(id) => id,
-        // Refused at the call (not sent): OFFLINE, or a server that cannot be reached.
-        Err(e) => return (e.status, None),
-    };
-    match c.loop_once(30_000) {
-        Ok(ev) => {
-            assert_eq!(ev.id, id);
-            let value = ev.values.and_then(|vals| vals.iter().next().map(|(_, _, x)| x.to_vec()));
-            (ev.status, value)
-        }
-        Err(rc) => (rc, None),
-    }
+    common::sync_op(c, get, key, &attrs)
 }
 
 struct Load {

@@ -56,6 +56,30 @@ fn signal(child: &Child, sig: i32) {
     }
 }
 
+/// `hyperdex coordinator` in the foreground on 127.0.0.1:`port` with data in `dir`.
+pub fn coordinator_command(port: u16, dir: &Path) -> Command {
+    let mut c = Command::new(hyperdex_bin());
+    c.args(["coordinator", "-f", "-l", "127.0.0.1", "-p", &port.to_string(), "-D"]).arg(dir);
+    c
+}
+
+/// `hyperdex daemon` in the foreground on 127.0.0.1:`port`, data in `dir`, registering
+/// with the coordinator on 127.0.0.1:`coord_port`.
+pub fn daemon_command(port: u16, coord_port: u16, dir: &Path) -> Command {
+    let mut c = Command::new(hyperdex_bin());
+    c.args(["daemon", "-f", "--listen=127.0.0.1"])
+        .arg(format!("--listen-port={port}"))
+        .arg("--coordinator=127.0.0.1")
+        .arg(format!("--coordinator-port={coord_port}"))
+        .arg(format!("--data={}", dir.display()));
+    c
+}
+
+/// A log file in append mode (a restarted server adds to its log).
+pub fn append_log(path: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap()
+}
+
 pub struct Cluster {
     pub dir: PathBuf,
     pub coord_port: u16,
@@ -87,13 +111,7 @@ impl Cluster {
         let d = self.coord_dir();
         std::fs::create_dir_all(&d).unwrap();
         let log = std::fs::File::create(self.dir.join("coord.log")).unwrap();
-        let child = Command::new(hyperdex_bin())
-            .args(["coordinator", "-f", "-l", "127.0.0.1", "-p", &self.coord_port.to_string(), "-D"])
-            .arg(&d)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let child = coordinator_command(self.coord_port, &d).stdout(Stdio::null()).stderr(log).spawn().unwrap();
         self.coord = Some(child);
         wait_for("the coordinator", Duration::from_secs(20), || self.config());
     }
@@ -121,19 +139,8 @@ impl Cluster {
     pub fn start_daemon(&mut self, i: usize) {
         let d = self.daemon_dir(i);
         std::fs::create_dir_all(&d).unwrap();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join(format!("daemon{i}.log")))
-            .unwrap();
-        let child = Command::new(hyperdex_bin())
-            .arg("daemon")
-            .arg("-f")
-            .arg("--listen=127.0.0.1")
-            .arg(format!("--listen-port={}", self.daemon_ports[i]))
-            .arg("--coordinator=127.0.0.1")
-            .arg(format!("--coordinator-port={}", self.coord_port))
-            .arg(format!("--data={}", d.display()))
+        let log = append_log(&self.dir.join(format!("daemon{i}.log")));
+        let child = daemon_command(self.daemon_ports[i], self.coord_port, &d)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -259,6 +266,33 @@ impl Drop for Cluster {
         } else {
             eprintln!("cluster logs kept in {}", self.dir.display());
         }
+    }
+}
+
+/// One key operation on space `kv`, synchronously: a get (`attrs` unused) or a put of
+/// `attrs`. Its status, and the first attribute's value it read (gets).
+pub fn sync_op(
+    c: &mut hyperclient::Client<u32>,
+    get: bool,
+    key: &[u8],
+    attrs: &[hyperclient::client::Attribute<'_>],
+) -> (hyperclient::ReturnCode, Option<Vec<u8>>) {
+    use hyperclient::client::{AttributeCheck, KeyOp, MapAttribute};
+    const NO_CHECKS: &[AttributeCheck<'static>] = &[];
+    const NO_MAPS: &[MapAttribute<'static>] = &[];
+    let id = if get { c.get(b"kv", key, 0) } else { c.key_op(KeyOp::PUT, b"kv", key, NO_CHECKS, attrs, NO_MAPS, 0) };
+    let id = match id {
+        Ok(id) => id,
+        // Refused at the call (not sent): OFFLINE, or a server that cannot be reached.
+        Err(e) => return (e.status, None),
+    };
+    match c.loop_once(30_000) {
+        Ok(ev) => {
+            assert_eq!(ev.id, id);
+            let value = ev.values.and_then(|vals| vals.iter().next().map(|(_, _, x)| x.to_vec()));
+            (ev.status, value)
+        }
+        Err(rc) => (rc, None),
     }
 }
 

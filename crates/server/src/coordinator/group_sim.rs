@@ -26,16 +26,9 @@ use super::raftlog::LogStore;
 use super::*;
 use std::collections::{BTreeMap, BinaryHeap};
 
-struct Rng(u64);
+use super::Rng;
+
 impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
