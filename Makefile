@@ -105,7 +105,7 @@ examples:
 	    echo "$(CC) $(C_WARNINGS) examples-c/$$p.c -o $(EXAMPLES_OUT)/$$p $$flags"; \
 	    $(CC) $(C_WARNINGS) examples-c/$$p.c -o $(EXAMPLES_OUT)/$$p $$flags; \
 	done; \
-	for p in loadgen searchgen; do \
+	for p in loadgen searchgen echo; do \
 	    echo "$(CC) $(C_WARNINGS) -O2 bench/$$p.c -o $(EXAMPLES_OUT)/$$p $$flags"; \
 	    $(CC) $(C_WARNINGS) -O2 bench/$$p.c -o $(EXAMPLES_OUT)/$$p $$flags; \
 	done

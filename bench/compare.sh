@@ -4,7 +4,7 @@
 # the ratios mean something). See docs/benchmarks.md.
 #
 #  1. installs Debian's redis-server if redis-server/redis-benchmark are missing;
-#  2. builds, installs into a temporary prefix, builds bench/loadgen.c (-O2);
+#  2. builds, installs into a temporary prefix, builds bench/loadgen.c and echo.c (-O2);
 #  3. starts a one-daemon cluster on free ports, creates
 #       space bench key k attributes v create $PARTITIONS partitions tolerate 0 failures
 #     and runs the load generator (N ops, window W, 16-byte keys, 100-byte values);
@@ -15,7 +15,9 @@
 #       redis-benchmark -n N -d 100 -P CW -c C -t set,get -r 1000000 (many clients)
 #     after the same many-client load on our daemon: C load generator processes at
 #     once, each with a window of CW, on disjoint keys (N in all);
-#  5. prints every number and the ratios ours / redis; stops everything.
+#  5. times L round trips of 100 bytes through a loopback TCP echo (bench/echo.c): the
+#     floor for the synchronous get's p50 (the issue's target: within 1.3x of it);
+#  6. prints every number and the ratios ours / redis; stops everything.
 #
 # Environment: N (200000), W (1024), L (10000, synchronous ops), PARTITIONS (16),
 # CLIENTS (8), CLIENT_W (128), KEEP_BENCH_DIR=1 keeps the temporary directory.
@@ -43,7 +45,7 @@ bench_build
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 # --- HyperDex --------------------------------------------------------------
-read -r cport dport rport <<<"$(cluster_free_ports 3)"
+read -r cport dport rport eport <<<"$(cluster_free_ports 4)"
 cluster_start "$work/cluster" "$HOST" "$cport" "$dport"
 echo "space bench key k attributes v create $PARTITIONS partitions tolerate 0 failures" |
     hyperdex add-space -h "$HOST" -p "$cport"
@@ -72,6 +74,19 @@ many_get=$(many get)
 echo "many_put_ops_per_sec $many_put"
 echo "many_get_ops_per_sec $many_get"
 cluster_stop
+
+# --- The floor for a synchronous request: a loopback TCP echo ------------------
+"$work/bin/echo" -s "$eport" &
+echo_pid=$!
+echo "bench: echo -c $eport -n $L -b 100 (one round trip of 100 bytes, nothing done at the other end)"
+for _ in $(seq 50); do
+    # Retried until the server listens (it was just started).
+    if "$work/bin/echo" -c "$eport" -n "$L" -b 100 >"$work/echo.txt" 2>/dev/null; then break; fi
+    sleep 0.1
+done
+kill "$echo_pid" 2>/dev/null || true
+wait "$echo_pid" 2>/dev/null || true
+cat "$work/echo.txt"
 
 # --- Redis -----------------------------------------------------------------
 bench_start_redis "$rport"
@@ -111,8 +126,10 @@ printf '%-30s %16s %12s\n' "sync put/SET p50, p99 (us)" \
 printf '%-30s %16s %12s\n' "sync get/GET p50, p99 (us)" \
     "$(value get_p50_us "$work/ours.txt"), $(value get_p99_us "$work/ours.txt")" \
     "$(awk -v a="$rs_get_p50" -v b="$rs_get_p99" 'BEGIN { printf "%.1f, %.1f", a * 1000, b * 1000 }')"
+printf '%-30s %16s\n' "loopback echo p50, p99 (us)" "$(value echo_p50_us "$work/echo.txt"), $(value echo_p99_us "$work/echo.txt")"
 printf '%-30s %16s %12s\n' "$CLIENTS clients x window $CLIENT_W: put" "$many_put" "$rm_set (-c $CLIENTS -P $CLIENT_W)"
 printf '%-30s %16s %12s\n' "$CLIENTS clients x window $CLIENT_W: get" "$many_get" "$rm_get"
+echo "ratio_sync_get_p50_vs_echo_p50 $(awk -v a="$(value get_p50_us "$work/ours.txt")" -v b="$(value echo_p50_us "$work/echo.txt")" 'BEGIN { printf "%.2f", a / b }')"
 echo "ratio_put_vs_redis_c1 $(ratio "$ours_put" "$r1_set")"
 echo "ratio_get_vs_redis_c1 $(ratio "$ours_get" "$r1_get")"
 echo "ratio_put_vs_redis_c50 $(ratio "$ours_put" "$r50_set")"
