@@ -27,6 +27,8 @@ struct Group {
     dir: PathBuf,
     ports: Vec<u16>,
     coords: Vec<Option<Child>>,
+    /// Coordinators stopped with SIGSTOP (asking one would wait for its answer forever).
+    frozen: Vec<bool>,
     dports: Vec<u16>,
     /// The coordinator each daemon was started with.
     dcoord: Vec<usize>,
@@ -40,6 +42,7 @@ impl Group {
             dir: temp_dir(tag),
             ports,
             coords: (0..n).map(|_| None).collect(),
+            frozen: vec![false; n],
             dports: Vec::new(),
             dcoord: Vec::new(),
             daemons: Vec::new(),
@@ -73,6 +76,18 @@ impl Group {
         }
     }
 
+    /// SIGSTOP (`true`) or SIGCONT: a coordinator that hangs, its connections left open.
+    fn freeze_coord(&mut self, i: usize, frozen: bool) {
+        if let Some(c) = self.coords[i].as_ref() {
+            unsafe { libc::kill(c.id() as i32, if frozen { libc::SIGSTOP } else { libc::SIGCONT }) };
+            self.frozen[i] = frozen;
+        }
+    }
+
+    fn daemon_log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("daemon{i}.log"))).unwrap_or_default()
+    }
+
     fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.dir.join(format!("coord{i}.log"))).unwrap_or_default()
     }
@@ -80,7 +95,7 @@ impl Group {
     /// The leader (the one live coordinator that answers a configuration wait) and its
     /// configuration.
     fn leader(&self) -> Option<(usize, Configuration)> {
-        (0..self.ports.len()).filter(|i| self.coords[*i].is_some()).find_map(|i| {
+        (0..self.ports.len()).filter(|i| self.coords[*i].is_some() && !self.frozen[*i]).find_map(|i| {
             match rpc(self.ports[i], &Msg::ConfigWait { have: 0 }) {
                 Some(Msg::Config { config }) => Some((i, Configuration::decode(&config).ok()?)),
                 _ => None,
@@ -449,4 +464,43 @@ fn bench_coord() {
         ms(times[5]),
         ms(times[9])
     );
+}
+
+/// A leader that hangs (SIGSTOP: its connections stay open and nothing is answered, as when
+/// its host is cut off without a reset): daemons notice their coordinator is silent and
+/// move to the new leader, which evicts none of them; an add-space sent through a follower
+/// that still names the hung leader moves on to the new one; a client whose configuration
+/// wait sits at the hung leader keeps reading and writing.
+#[test]
+fn a_hung_leader_is_left_behind_by_daemons_and_clients() {
+    let mut g = Group::new("hung", (0..3).map(|_| free_port()).collect());
+    g.start_coord(0);
+    g.wait_leader("the first coordinator", |_| true);
+    g.start_coord(1);
+    g.start_coord(2);
+    g.wait_leader("three coordinators", |c| c.coordinators.len() == 3);
+    for coord in [0, 0, 1] {
+        g.add_daemon(coord);
+    }
+    let (l, _) = g.wait_leader("three daemons", |c| all_available(c, 3));
+    let mut c = g.client(l);
+    assert_eq!(c.add_space(b"space kv key k attributes v tolerate 1 failures"), ReturnCode::Success);
+    assert_eq!(op(&mut c, false, b"a", b"1").0, ReturnCode::Success);
+
+    g.freeze_coord(l, true);
+    let mut admin = g.client((l + 1) % 3);
+    assert_eq!(admin.add_space(b"space later key k attributes v"), ReturnCode::Success);
+    // Every daemon left the hung leader for the new one and is still a member.
+    for d in 0..3 {
+        wait_for("the daemon to leave the hung leader", Duration::from_secs(20), || {
+            g.daemon_log(d).contains(&format!("coordinator 127.0.0.1:{} silent", g.ports[l])).then_some(())
+        });
+    }
+    let (n, cfg) = g.wait_leader("the new leader", |c| c.space(b"later").is_some());
+    assert_ne!(n, l);
+    assert!(all_available(&cfg, 3), "{:?}", cfg.servers);
+    assert_eq!(op(&mut c, false, b"a", b"2").0, ReturnCode::Success);
+    assert_eq!(op(&mut c, true, b"a", b"").1.as_deref(), Some(&b"2"[..]));
+    assert!(!g.log(n).contains(" failed ("), "the new leader evicted a daemon:\n{}", g.log(n));
+    g.freeze_coord(l, false);
 }

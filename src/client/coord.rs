@@ -50,6 +50,9 @@ fn read_full(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> Resul
 /// connect must not use up the whole deadline while others could be asked.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long one coordinator may take to answer a synchronous request.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Sends `req` to the coordinator group's leader and returns its one-frame answer: follows
 /// redirects, and tries the other known coordinators when one cannot be reached, closes or
 /// answers nonsense. COORDFAIL once every known coordinator failed, or at `timeout`. A
@@ -66,7 +69,11 @@ pub(crate) fn rpc(
     req.encode(1, &mut out);
     loop {
         let addr = set.target().ok_or(ReturnCode::CoordFail)?;
-        let next = match ask(addr, &out, deadline) {
+        // A live leader answers these at once: one that says nothing for ATTEMPT_TIMEOUT
+        // hangs (or its host is cut off), and the next coordinator is asked (requests that
+        // change something carry a token, so asking again never does them twice).
+        let attempt = deadline.min(Instant::now() + ATTEMPT_TIMEOUT);
+        let next = match ask(addr, &out, attempt) {
             Ok(Msg::Redirect { leader }) => set.redirected(addr, &leader),
             Ok(answer) => {
                 set.answered(addr);

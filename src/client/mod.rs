@@ -37,7 +37,7 @@ use slab::Slab;
 
 use hyperdex_core::codes::{DataType, ReturnCode};
 use hyperdex_core::config::Configuration;
-use hyperdex_core::coordset::{retry_token, CoordinatorSet, Next};
+use hyperdex_core::coordset::{self, retry_token, CoordinatorSet, Next};
 use hyperdex_core::proto::Msg;
 use hyperdex_core::space::parse_space;
 use hyperdex_core::wire::{parse_frame, HEADER_SIZE, MAX_FRAME};
@@ -90,6 +90,8 @@ struct CoordConn {
     rbuf: ReadBuf,
     wbuf: WriteBuf,
     connected: bool,
+    /// When the connect began: one not done within `coordset::CONNECT_TIMEOUT` is given up.
+    opened: Instant,
     /// `ConfigWait` requests not yet answered.
     waits: u32,
     /// The standing wait was sent (or a configuration arrived): the coordinator tells us of
@@ -97,6 +99,9 @@ struct CoordConn {
     fresh: bool,
     /// A request for the current configuration (for parked operations) is outstanding.
     fetching: bool,
+    /// When that request was queued: a live leader answers it at once, so one unanswered
+    /// for `coordset::CONNECT_TIMEOUT` means a coordinator that hangs (the next is tried).
+    asked: Instant,
 }
 
 /// A connection to one daemon.
@@ -749,6 +754,14 @@ impl<T: Clone> Client<T> {
         if self.coord.is_none() && (self.routing.is_some() || self.parked > 0) {
             wake_at(self.coord_retry_at);
         }
+        if let Some(c) = self.coord.as_ref() {
+            if !c.connected {
+                wake_at(c.opened + coordset::CONNECT_TIMEOUT);
+            }
+            if c.fetching {
+                wake_at(c.asked + coordset::CONNECT_TIMEOUT);
+            }
+        }
         if self.parked > 0 {
             let first = self.pending.iter().filter_map(|(_, p)| match &p.op {
                 Op::Parked(x) => Some(x.since + coord::RPC_TIMEOUT),
@@ -1132,6 +1145,14 @@ impl<T: Clone> Client<T> {
     /// Reopens the coordinator connection when it is down and the retry time has come, and
     /// asks for the current configuration when operations wait for one.
     fn coord_maintain(&mut self, now: Instant) {
+        let stuck = |c: &CoordConn| {
+            (!c.connected && now >= c.opened + coordset::CONNECT_TIMEOUT)
+                || (c.fetching && now >= c.asked + coordset::CONNECT_TIMEOUT)
+        };
+        if self.coord.as_ref().is_some_and(stuck) {
+            // Its host does not answer (down, cut off, or hung): the next coordinator.
+            self.lose_coord();
+        }
         if self.parked > 0 {
             if let Some(c) = self.coord.as_mut() {
                 if !c.fetching {
@@ -1139,6 +1160,7 @@ impl<T: Clone> Client<T> {
                     Msg::ConfigWait { have: 0 }.encode(0, c.wbuf.vec());
                     c.waits += 1;
                     c.fetching = true;
+                    c.asked = now;
                     if c.connected && c.wbuf.flush_to(&mut c.stream).is_err() {
                         self.lose_coord();
                     }
@@ -1166,6 +1188,7 @@ impl<T: Clone> Client<T> {
             return;
         };
         let _ = stream.set_nodelay(true);
+        hyperdex_core::coordset::detect_dead_peer(std::os::fd::AsRawFd::as_raw_fd(&stream));
         if self.registry.register(&mut stream, COORD, Interest::READABLE | Interest::WRITABLE).is_err() {
             self.coord_failed(addr);
             return;
@@ -1177,9 +1200,11 @@ impl<T: Clone> Client<T> {
             rbuf: ReadBuf::default(),
             wbuf: WriteBuf::default(),
             connected: false,
+            opened: Instant::now(),
             waits: 0,
             fresh: false,
             fetching,
+            asked: Instant::now(),
         };
         let have = if fetching { 0 } else { self.config_version() };
         Msg::ConfigWait { have }.encode(0, c.wbuf.vec());

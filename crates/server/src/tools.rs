@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one connection attempt may take before the next coordinator is tried.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one coordinator may take to answer a request other than a configuration wait.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Wait before trying the next coordinator after one failed or knew no leader.
 const RETRY: Duration = Duration::from_millis(50);
 
@@ -45,7 +47,12 @@ impl Group {
         loop {
             let addr = self.set.target().ok_or_else(|| io::Error::other("no coordinator address"))?;
             let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-            let next = match ask_one(addr, &out, left) {
+            // A live leader answers at once, except a wait for a newer configuration: one
+            // that says nothing for ATTEMPT_TIMEOUT hangs, and the next coordinator is
+            // asked (add-space and rm-space carry a token: never done twice).
+            let waits = matches!(msg, Msg::ConfigWait { have } if *have > 0);
+            let attempt = if waits { left } else { left.min(ATTEMPT_TIMEOUT) };
+            let next = match ask_one(addr, &out, attempt) {
                 Ok(Msg::Redirect { leader }) => self.set.redirected(addr, &leader),
                 Ok(answer) => {
                     self.set.answered(addr);
@@ -56,7 +63,9 @@ impl Group {
                     }
                     return Ok((answer, addr));
                 }
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Err(e),
+                Err(e) if waits && matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                    return Err(e)
+                }
                 Err(e) => {
                     self.set.failed(addr);
                     if self.set.all_down() {

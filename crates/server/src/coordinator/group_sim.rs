@@ -244,6 +244,9 @@ impl Sim {
         let last = self.nodes[i].version;
         let Some(core) = self.nodes[i].core.as_mut() else { return Ok(()) };
         let r = core.ready();
+        if let Some(why) = &r.fatal {
+            return Err(self.fail(format!("node {i} must stop: {why}")));
+        }
         let version = core.state.version;
         let mut bytes = Vec::new();
         if version != last {

@@ -544,6 +544,9 @@ pub struct CoordReady {
     pub send: Vec<(usize, u64, Msg)>,
     pub close: Vec<usize>,
     pub log: Vec<String>,
+    /// Set once the coordinator cannot go on: its raft state and stored log disagree. The
+    /// shell stops it (after the log lines); a restart recovers from the disk.
+    pub fatal: Option<String>,
 }
 
 /// How often raft's logical clock ticks.
@@ -596,10 +599,15 @@ pub struct Coordinator {
     leading: bool,
     /// The index up to which committed entries are applied to `state`.
     applied: u64,
-    seq: u64,
-    pending: HashMap<u64, Pending>,
+    /// Answers owed, by the (term, index) of the entry proposed.
+    pending: HashMap<(u64, u64), Pending>,
     /// Coordinators waiting to hear they joined: (connection, nonce, raft id).
     joining: Vec<(usize, u64, u64)>,
+    /// While leading: until when servers new to this leader get the failover grace added to
+    /// their lease, and until when they may hold a read lease of the previous leader.
+    first_leases: (Instant, Instant),
+    /// Why this coordinator must stop (its raft state and its log disagree).
+    fatal: Option<String>,
     /// Servers whose removal was proposed and not yet applied.
     removing: HashSet<u64>,
     /// Addresses of coordinators not yet in the applied state, from their messages.
@@ -713,9 +721,10 @@ impl Coordinator {
             raft,
             leading: false,
             applied,
-            seq: 0,
             pending: HashMap::new(),
             joining: Vec::new(),
+            first_leases: (now, now),
+            fatal: None,
             removing: HashSet::new(),
             learned: HashMap::new(),
             clients: HashSet::new(),
@@ -858,14 +867,13 @@ impl Coordinator {
         register: Option<(u64, bool)>,
         shutdown: Option<u64>,
     ) {
-        self.seq += 1;
-        let mut ctx = Vec::with_capacity(16);
-        ctx.extend_from_slice(&self.member.id.to_le_bytes());
-        ctx.extend_from_slice(&self.seq.to_le_bytes());
-        match self.raft.propose(ctx, cmd.encode()) {
+        match self.raft.propose(Vec::new(), cmd.encode()) {
             Ok(()) => {
+                // The leader appended it at once: (term, index) names this entry for good
+                // (an entry of another term or process at that index is another request).
+                let at = (self.raft.raft.term, self.raft.raft.raft_log.last_index());
                 if let Some((conn, nonce)) = reply {
-                    self.pending.insert(self.seq, Pending { conn, nonce, register, shutdown });
+                    self.pending.insert(at, Pending { conn, nonce, register, shutdown });
                 }
             }
             Err(_) => {
@@ -1019,12 +1027,23 @@ impl Coordinator {
     fn restart_raft(&mut self) {
         let store = self.raft.store().clone();
         let config = raft_config(&self.member, self.applied);
-        if let Ok(r) = RawNode::new(&config, store, &discard_logger()) {
-            self.raft = r;
-            let voters = self.raft.raft.prs().conf().voters().ids();
-            if voters.len() == 1 && voters.contains(self.member.id) {
-                let _ = self.raft.campaign();
+        match RawNode::new(&config, store, &discard_logger()) {
+            Ok(r) => {
+                self.raft = r;
+                let voters = self.raft.raft.prs().conf().voters().ids();
+                if voters.len() == 1 && voters.contains(self.member.id) {
+                    let _ = self.raft.campaign();
+                }
             }
+            Err(e) => self.fail(format!("raft could not restart from the stored log: {e}")),
+        }
+    }
+
+    /// Raft's view and the stored log can no longer agree: the coordinator must stop (and
+    /// start again from its disk).
+    fn fail(&mut self, why: String) {
+        if self.fatal.is_none() {
+            self.fatal = Some(why);
         }
     }
 
@@ -1125,6 +1144,11 @@ impl Coordinator {
                 if self.raft.mut_store().append(&ents) {
                     raftlog::entries_record(&mut self.disk.append, &ents);
                     self.disk_dirty = true;
+                } else {
+                    self.fail(format!(
+                        "raft appended entries from index {} that do not continue the log",
+                        ents[0].index
+                    ));
                 }
             }
             if let Some(hs) = rd.hs() {
@@ -1193,7 +1217,8 @@ impl Coordinator {
                     self.state.version
                 ));
             }
-            _ => self.log.push("ignored a snapshot that does not decode as this cluster's state".into()),
+            // Raft has taken it already: its view and the stored log would disagree.
+            _ => self.fail("the leader sent a snapshot that does not decode as this cluster's state".into()),
         }
     }
 
@@ -1254,12 +1279,8 @@ impl Coordinator {
                     if let Some(l) = line {
                         self.log.push(l);
                     }
-                    let mine = e.context.len() == 16 && e.context[..8] == self.member.id.to_le_bytes();
-                    if mine {
-                        let seq = u64::from_le_bytes(e.context[8..16].try_into().unwrap());
-                        if let Some(p) = self.pending.remove(&seq) {
-                            self.answer(now, p, code);
-                        }
+                    if let Some(p) = self.pending.remove(&(e.term, e.index)) {
+                        self.answer(now, p, code);
                     }
                 }
                 _ => {}
@@ -1295,22 +1316,19 @@ impl Coordinator {
     /// hold a read lease granted by the previous leader until it certainly ran out.
     fn start_leading(&mut self, now: Instant) {
         let single = self.members() <= 1;
-        let (grace, margin) = if single {
-            (Duration::ZERO, Duration::ZERO)
+        self.first_leases = if single {
+            (now, now)
         } else {
-            // A deposed leader may grant leases until it notices (check-quorum: within two
-            // election timeouts of the last time a majority heard from it).
-            (FAILOVER_GRACE, RAFT_TICK * (4 * ELECTION_TICKS) as u32)
+            // Daemons get FAILOVER_GRACE to find this leader. A deposed leader may grant
+            // read leases until check-quorum makes it step down: within two election
+            // timeouts (of up to 1 s each) of the last time a majority heard from it.
+            (now + FAILOVER_GRACE, now + RAFT_TICK * (4 * ELECTION_TICKS) as u32)
         };
         self.deadline.clear();
         self.granted.clear();
         self.avail_since.clear();
         self.suspects.clear();
-        for s in self.state.available() {
-            self.deadline.insert(s, now + self.lease + grace);
-            self.granted.insert(s, now + read_lease(self.lease) + margin);
-            self.avail_since.insert(s, self.state.version);
-        }
+        self.sync_leases(now);
         if !single {
             self.log.push(format!("leading the coordinator group (term {})", self.raft.raft.term));
         }
@@ -1360,10 +1378,15 @@ impl Coordinator {
     /// Servers that became available through entries applied here (e.g. registered with the
     /// previous leader) get a lease; servers no longer available lose theirs.
     fn sync_leases(&mut self, now: Instant) {
+        // Early in a term, what the previous leader granted still counts: a server made
+        // available by its entries (applied here only now) gets the same allowance as the
+        // ones known at the election.
+        let (grace_until, margin_until) = self.first_leases;
         for s in self.state.available() {
             if !self.deadline.contains_key(&s) && !self.removing.contains(&s) {
-                self.deadline.insert(s, now + self.lease);
-                self.granted.entry(s).or_insert(now + read_lease(self.lease));
+                self.deadline.insert(s, (now + self.lease).max(grace_until + self.lease));
+                let read = (now + read_lease(self.lease)).max(margin_until + read_lease(self.lease));
+                self.granted.entry(s).or_insert(read);
                 self.avail_since.entry(s).or_insert(self.state.version);
             }
         }
@@ -1414,6 +1437,7 @@ impl Coordinator {
             self.clients.remove(c);
         }
         out.log = std::mem::take(&mut self.log);
+        out.fatal = self.fatal.clone();
         out
     }
 

@@ -180,12 +180,30 @@ fn start(opts: &Options) -> io::Result<(Member, LogStore, Disk)> {
     let member =
         |me: &Identity| Member { id: me.id, addr: opts.advertise.clone(), cluster: me.cluster, election_ticks: None };
     if let Some(me) = identity {
+        // A member without its log must not take part as itself: it could vote twice in a
+        // term, or forget entries it helped commit.
         let buf = match std::fs::read(&log_path) {
             Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(invalid(format!(
+                    "{} is missing: member {} lost its raft log and cannot rejoin as itself (start a new member with another address and data directory)",
+                    log_path.display(),
+                    me.id
+                )))
+            }
             Err(e) => return Err(e),
         };
         let (store, valid) = LogStore::recover(&buf).map_err(|e| invalid(format!("{}: {e}", log_path.display())))?;
+        if valid == 0 && !buf.is_empty() {
+            return Err(invalid(format!("{} is corrupt from its first record", log_path.display())));
+        }
+        if valid < buf.len() {
+            eprintln!(
+                "hyperdex coordinator: {}: cut off {} bytes after the last whole record (a write the crash interrupted)",
+                log_path.display(),
+                buf.len() - valid
+            );
+        }
         if let Some((h, p)) = &opts.join {
             // Already a member: -c/-P only has to name a coordinator of the same cluster,
             // checked in the background (the group may be restarting with us).
@@ -197,8 +215,11 @@ fn start(opts: &Options) -> io::Result<(Member, LogStore, Disk)> {
     if let Some((h, p)) = &opts.join {
         // The leader gives it an id; until it has one, nothing is written here.
         let me = join_group(h, *p, &Identity { id: 0, cluster: 0 }, &opts.advertise)?;
-        write_atomic(&id_path, me.to_text().as_bytes())?;
+        // The (empty) log exists before the identity does: an identity without a log is a
+        // member that lost it.
         let disk = Disk::open(log_path, 0)?;
+        disk.file.sync_all()?;
+        write_atomic(&id_path, me.to_text().as_bytes())?;
         return Ok((member(&me), LogStore::default(), disk));
     }
     // The first coordinator of a new cluster (or of one a single coordinator ran before).
@@ -311,6 +332,9 @@ pub fn run(opts: Options) -> io::Result<()> {
         for line in &ready.log {
             eprintln!("hyperdex coordinator: {line}");
         }
+        if let Some(why) = ready.fatal {
+            return Err(invalid(why));
+        }
         if let Some(w) = &ready.disk {
             // Durable before anyone hears of what depends on it.
             disk.write(w)?;
@@ -413,12 +437,17 @@ fn send_to_peers(
 }
 
 /// The address to advertise when listening on `listen`: itself, unless unspecified (then
-/// the local address that reaches `toward`, or loopback).
+/// the local address that reaches `toward`, the coordinator it joins; for the first one,
+/// the address of the default route, so that coordinators and daemons on other hosts can
+/// use it; loopback when there is none).
 pub fn advertise(listen: SocketAddr, toward: Option<SocketAddr>) -> String {
     if !listen.ip().is_unspecified() {
         return listen.to_string();
     }
-    let ip = toward
+    // A documentation address (TEST-NET-1): connecting a UDP socket sends nothing, it
+    // only picks the source address of the route there.
+    let default_route = SocketAddr::from(([192, 0, 2, 1], 9));
+    let ip = Some(toward.unwrap_or(default_route))
         .and_then(|t| {
             let s = std::net::UdpSocket::bind(("0.0.0.0", 0)).ok()?;
             s.connect(t).ok()?;

@@ -243,6 +243,8 @@ struct Shell {
     coord_addr: SocketAddr,
     coord: Option<Conn>,
     coord_retry: Instant,
+    /// When the coordinator connection last brought a frame (or was opened).
+    coord_heard: Instant,
     identity: Identity,
     data: PathBuf,
     touched: Vec<usize>,
@@ -255,6 +257,10 @@ struct Shell {
     /// This process has registered once (later registrations are not `fresh`).
     registered: bool,
 }
+
+/// A coordinator connection that brings nothing for this long (no heartbeat answer, no
+/// configuration; or it never opened) is given up for the next coordinator.
+const COORD_SILENCE: Duration = Duration::from_millis(1500);
 
 /// How soon a daemon tries the next coordinator after losing one (or hearing that no
 /// leader is known yet).
@@ -280,9 +286,11 @@ impl Shell {
             self.coords.failed(addr);
             return;
         }
+        hyperdex_core::coordset::detect_dead_peer(std::os::fd::AsRawFd::as_raw_fd(&s));
         let mut c = Conn::new(s);
         c.want_write = true;
         self.register(&mut c);
+        self.coord_heard = Instant::now();
         if crate::signals::stopping() {
             // Stopping, and the shutdown may not have reached the leader: tell this one.
             Msg::Shutdown { server: self.identity.server }.encode(3, &mut c.wbuf);
@@ -334,7 +342,12 @@ impl Shell {
         let mut configs = Vec::new();
         let mut redirect = None;
         while let Some(c) = self.coord.as_mut() {
-            match c.next_owned(MAX_FRAME) {
+            let frame = c.next_owned(MAX_FRAME);
+            if matches!(frame, Ok(Some(_))) {
+                self.coord_heard = Instant::now();
+            }
+            let Some(c) = self.coord.as_mut() else { break };
+            match frame {
                 Ok(Some((ty, nonce, body))) => match Msg::decode(ty, &body) {
                     Ok(Msg::CoordReply { code }) if nonce == 3 => {
                         // The answer to a clean shutdown.
@@ -712,6 +725,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         coord_addr,
         coord: None,
         coord_retry: Instant::now(),
+        coord_heard: Instant::now(),
         identity,
         data: opts.data.clone(),
         touched: Vec::new(),
@@ -803,6 +817,12 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
                     let _ = sh.poll.registry().reregister(&mut c.stream, COORD, i);
                 }
             }
+        }
+        if sh.coord.is_some() && sh.coord_heard.elapsed() > COORD_SILENCE {
+            // Heartbeats are answered every 100 ms: a coordinator this quiet (or a connect
+            // that never completed) is on a host that is gone, or no longer leads.
+            eprintln!("hyperdex daemon: coordinator {} silent for {} ms", sh.coord_addr, COORD_SILENCE.as_millis());
+            lost = true;
         }
         if lost {
             sh.coordinator_lost();
