@@ -243,6 +243,8 @@ struct Shell {
     coord_addr: SocketAddr,
     coord: Option<Conn>,
     coord_retry: Instant,
+    /// Coordinators that refused this server as another cluster's since it last registered.
+    refused_by: std::collections::HashSet<SocketAddr>,
     /// When the coordinator connection last brought a frame (or was opened).
     coord_heard: Instant,
     identity: Identity,
@@ -356,6 +358,22 @@ impl Shell {
                     Ok(Msg::CoordReply { code }) => {
                         if code == CoordCode::Success {
                             self.registered = true;
+                            self.refused_by.clear();
+                        }
+                        let other_cluster = code == CoordCode::Malformed && self.identity.cluster != 0;
+                        if other_cluster {
+                            self.refused_by.insert(self.coord_addr);
+                        }
+                        if other_cluster && self.coords.addrs().iter().any(|a| !self.refused_by.contains(a)) {
+                            // One coordinator of the list runs another cluster (a member
+                            // restarted on an empty data directory without -c, say): the
+                            // others may still be ours.
+                            eprintln!(
+                                "hyperdex daemon: coordinator {} runs another cluster than this server's {}; trying another",
+                                self.coord_addr, self.identity.cluster
+                            );
+                            c.dead = true;
+                            break;
                         }
                         if code != CoordCode::Success {
                             let why = if code == CoordCode::Malformed && self.identity.cluster != 0 {
@@ -726,6 +744,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         coord: None,
         coord_retry: Instant::now(),
         coord_heard: Instant::now(),
+        refused_by: Default::default(),
         identity,
         data: opts.data.clone(),
         touched: Vec::new(),
