@@ -103,8 +103,19 @@ impl Group {
         })
     }
 
+    /// Waits for a leader whose configuration passes `ok` (there may be two leaders: one of
+    /// another cluster at a member's old address).
     fn wait_leader(&self, what: &str, mut ok: impl FnMut(&Configuration) -> bool) -> (usize, Configuration) {
-        wait_for(what, Duration::from_secs(30), || self.leader().filter(|(_, c)| ok(c)))
+        wait_for(what, Duration::from_secs(30), || {
+            (0..self.ports.len()).filter(|i| self.coords[*i].is_some() && !self.frozen[*i]).find_map(|i| {
+                match rpc(self.ports[i], &Msg::ConfigWait { have: 0 }) {
+                    Some(Msg::Config { config }) => {
+                        Some((i, Configuration::decode(&config).ok()?)).filter(|(_, c)| ok(c))
+                    }
+                    _ => None,
+                }
+            })
+        })
     }
 
     fn start_daemon(&mut self, i: usize) {
@@ -503,4 +514,47 @@ fn a_hung_leader_is_left_behind_by_daemons_and_clients() {
     assert_eq!(op(&mut c, true, b"a", b"").1.as_deref(), Some(&b"2"[..]));
     assert!(!g.log(n).contains(" failed ("), "the new leader evicted a daemon:\n{}", g.log(n));
     g.freeze_coord(l, false);
+}
+
+/// A member restarted on an empty data directory without `-c` starts a new cluster at its
+/// old address. Clients and daemons of the real cluster that reach it while they look for
+/// the new leader go on to the other coordinators instead of giving up (CLUSTER_JUMP, or a
+/// daemon's exit).
+#[test]
+fn a_member_that_restarts_as_a_new_cluster_does_not_capture_clients_or_daemons() {
+    let mut g = Group::new("rogue", (0..3).map(|_| free_port()).collect());
+    g.start_coord(0);
+    g.wait_leader("the first coordinator", |_| true);
+    g.start_coord(1);
+    g.start_coord(2);
+    g.wait_leader("three coordinators", |c| c.coordinators.len() == 3);
+    g.add_daemon(0);
+    g.add_daemon(0);
+    let (l, cfg) = g.wait_leader("two daemons", |c| all_available(c, 2));
+    assert_eq!(l, 0, "the first coordinator leads");
+    let mut c = g.client(0);
+    assert_eq!(c.add_space(b"space kv key k attributes v tolerate 1 failures"), ReturnCode::Success);
+    assert_eq!(op(&mut c, false, b"a", b"1").0, ReturnCode::Success);
+
+    // The leader's directory is lost and it is started again with its first command.
+    g.kill_coord(0);
+    std::fs::remove_dir_all(g.dir.join("coord0")).unwrap();
+    g.start_coord(0);
+    let (n, now) =
+        g.wait_leader("a leader of the real cluster", |c| c.cluster == cfg.cluster && c.space(b"kv").is_some());
+    assert_ne!(n, 0);
+    // The client and the daemons carry on with the real cluster.
+    wait_for("the client to follow the real cluster", Duration::from_secs(20), || {
+        let (rc, v) = op(&mut c, true, b"a", b"");
+        assert_ne!(rc, ReturnCode::ClusterJump, "the client took the new cluster for its own");
+        (rc == ReturnCode::Success).then_some(v)
+    });
+    assert!(all_available(&now, 2));
+    for d in 0..2 {
+        assert!(
+            g.daemons[d].as_mut().unwrap().try_wait().unwrap().is_none(),
+            "daemon {d} exited:\n{}",
+            g.daemon_log(d)
+        );
+    }
 }

@@ -257,6 +257,10 @@ pub struct Client<T> {
     coord_port: u16,
     /// The coordinator group: the address given, then the newest configuration's members.
     coords: CoordinatorSet,
+    /// Coordinators that sent a configuration of another cluster since one of ours did (a
+    /// member restarted on an empty directory starts a new cluster at its old address):
+    /// CLUSTER_JUMP only once every known coordinator is one of them.
+    foreign: std::collections::HashSet<SocketAddr>,
     /// The poller, while this client is driven by one thread; a [`SharedClient`] keeps it
     /// outside the client's lock instead (`None` here).
     poll: Option<Poll>,
@@ -307,6 +311,7 @@ impl<T: Clone> Client<T> {
             coord_host: host.to_string(),
             coord_port: port,
             coords: CoordinatorSet::default(),
+            foreign: Default::default(),
             poll: Some(poll),
             registry,
             events: Events::with_capacity(EVENTS_CAPACITY),
@@ -1323,8 +1328,19 @@ impl<T: Clone> Client<T> {
             }
         }
         if !configs.is_empty() {
-            // Only the leader sends configurations: it is the first to ask from now on.
             let addr = c.addr;
+            let ours = self.routing.as_ref().map(|r| r.cluster);
+            if ours.is_some_and(|k| configs.iter().any(|cfg| cfg.cluster != k)) {
+                self.foreign.insert(addr);
+                if self.coords.addrs().iter().any(|a| !self.foreign.contains(a)) {
+                    // Another cluster's coordinator at an address of ours: try the others.
+                    self.lose_coord();
+                    return;
+                }
+            } else {
+                self.foreign.clear();
+            }
+            // Only the leader sends configurations: it is the first to ask from now on.
             self.coords.answered(addr);
         }
         for cfg in configs {
