@@ -49,6 +49,24 @@ impl Group {
         }
     }
 
+    /// A group of `n` coordinators on free ports, each listed in the configuration.
+    fn started(tag: &str, n: usize) -> Group {
+        Group::start_on(tag, (0..n).map(|_| free_port()).collect())
+    }
+
+    /// A group on these ports: the first coordinator, then the others joining it.
+    fn start_on(tag: &str, ports: Vec<u16>) -> Group {
+        let n = ports.len();
+        let mut g = Group::new(tag, ports);
+        g.start_coord(0);
+        g.wait_leader("the first coordinator", |_| true);
+        for i in 1..n {
+            g.start_coord(i);
+        }
+        g.wait_leader("every coordinator in the configuration", |c| c.coordinators.len() == n);
+        g
+    }
+
     /// Coordinator `i` with the chapter's command: the first alone, the others joining it.
     fn start_coord(&mut self, i: usize) {
         let d = self.dir.join(format!("coord{i}"));
@@ -244,13 +262,7 @@ impl Load {
 /// stop and restart keeps everything.
 #[test]
 fn the_chapters_five_coordinators_survive_losing_two_of_them() {
-    let mut g = Group::new("chapter", (1982..=1986).collect());
-    g.start_coord(0);
-    g.wait_leader("the first coordinator", |_| true);
-    for i in 1..5 {
-        g.start_coord(i);
-    }
-    g.wait_leader("five coordinators in the configuration", |c| c.coordinators.len() == 5);
+    let mut g = Group::start_on("chapter", (1982..=1986).collect());
     for coord in [0, 1, 2] {
         g.add_daemon(coord);
     }
@@ -343,12 +355,7 @@ fn the_chapters_five_coordinators_survive_losing_two_of_them() {
 /// every addition succeeds exactly once (retries carry the same token).
 #[test]
 fn add_space_while_the_leader_dies_is_done_exactly_once() {
-    let mut g = Group::new("addspace", (0..3).map(|_| free_port()).collect());
-    g.start_coord(0);
-    g.wait_leader("the first coordinator", |_| true);
-    g.start_coord(1);
-    g.start_coord(2);
-    g.wait_leader("three coordinators", |c| c.coordinators.len() == 3);
+    let mut g = Group::started("addspace", 3);
     let names: Vec<String> = (0..30).map(|i| format!("s{i}")).collect();
     let adder = {
         let names = names.clone();
@@ -418,13 +425,7 @@ fn strangers_are_refused_and_nothing_is_applied() {
 #[ignore]
 fn bench_coord() {
     let rate = |n: usize| {
-        let mut g = Group::new("bench-rate", (0..n).map(|_| free_port()).collect());
-        g.start_coord(0);
-        g.wait_leader("the first coordinator", |_| true);
-        for i in 1..n {
-            g.start_coord(i);
-        }
-        g.wait_leader("the group", |c| c.coordinators.len() == n);
+        let g = Group::started("bench-rate", n);
         let mut c = g.client(0);
         let ops = 400;
         let t = Instant::now();
@@ -441,12 +442,7 @@ fn bench_coord() {
         three / one
     );
 
-    let mut g = Group::new("bench-failover", (0..3).map(|_| free_port()).collect());
-    g.start_coord(0);
-    g.wait_leader("the first coordinator", |_| true);
-    g.start_coord(1);
-    g.start_coord(2);
-    g.wait_leader("three coordinators", |c| c.coordinators.len() == 3);
+    let mut g = Group::started("bench-failover", 3);
     let mut times = Vec::new();
     for round in 0..10 {
         let (l, _) = g.wait_leader("a leader", |_| true);
@@ -484,12 +480,7 @@ fn bench_coord() {
 /// wait sits at the hung leader keeps reading and writing.
 #[test]
 fn a_hung_leader_is_left_behind_by_daemons_and_clients() {
-    let mut g = Group::new("hung", (0..3).map(|_| free_port()).collect());
-    g.start_coord(0);
-    g.wait_leader("the first coordinator", |_| true);
-    g.start_coord(1);
-    g.start_coord(2);
-    g.wait_leader("three coordinators", |c| c.coordinators.len() == 3);
+    let mut g = Group::started("hung", 3);
     for coord in [0, 0, 1] {
         g.add_daemon(coord);
     }
@@ -522,12 +513,7 @@ fn a_hung_leader_is_left_behind_by_daemons_and_clients() {
 /// daemon's exit).
 #[test]
 fn a_member_that_restarts_as_a_new_cluster_does_not_capture_clients_or_daemons() {
-    let mut g = Group::new("rogue", (0..3).map(|_| free_port()).collect());
-    g.start_coord(0);
-    g.wait_leader("the first coordinator", |_| true);
-    g.start_coord(1);
-    g.start_coord(2);
-    g.wait_leader("three coordinators", |c| c.coordinators.len() == 3);
+    let mut g = Group::started("rogue", 3);
     g.add_daemon(0);
     g.add_daemon(0);
     let (l, cfg) = g.wait_leader("two daemons", |c| all_available(c, 2));
