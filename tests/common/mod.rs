@@ -113,7 +113,27 @@ impl Cluster {
         let log = std::fs::File::create(self.dir.join("coord.log")).unwrap();
         let child = coordinator_command(self.coord_port, &d).stdout(Stdio::null()).stderr(log).spawn().unwrap();
         self.coord = Some(child);
-        wait_for("the coordinator", Duration::from_secs(20), || self.config());
+        wait_for("the coordinator", Duration::from_secs(20), || {
+            let exited = self.coord.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            if exited && self.daemons.is_empty() {
+                // Its free port was taken meanwhile (ports are picked by binding port 0 and
+                // letting go): a new cluster can move to another one.
+                let log = std::fs::read_to_string(self.dir.join("coord.log")).unwrap_or_default();
+                assert!(log.contains("Address already in use"), "the coordinator exited:\n{log}");
+                self.coord_port = free_port();
+                let _ = std::fs::remove_dir_all(&d);
+                std::fs::create_dir_all(&d).unwrap();
+                let log = std::fs::File::create(self.dir.join("coord.log")).unwrap();
+                let child = coordinator_command(self.coord_port, &d).stdout(Stdio::null()).stderr(log).spawn().unwrap();
+                self.coord = Some(child);
+                return None;
+            }
+            // Only our own coordinator counts (another process may hold the port meanwhile).
+            if exited {
+                return None;
+            }
+            self.config()
+        });
     }
 
     pub fn stop_coordinator(&mut self) {
@@ -336,7 +356,8 @@ impl RawConn {
         self.nonce += 1;
         let mut out = Vec::new();
         msg.encode(self.nonce, &mut out);
-        self.stream.write_all(&out).unwrap();
+        // A peer that closed or reset shows as the end of the stream at the next recv.
+        let _ = self.stream.write_all(&out);
         self.nonce
     }
 
