@@ -576,14 +576,11 @@ pub struct Member {
     pub election_ticks: Option<usize>,
 }
 
-/// An answer owed once a proposal is applied.
+/// An answer owed once a proposal is applied: on connection `conn`, with `nonce`.
 #[derive(Debug)]
 struct Pending {
     conn: usize,
     nonce: u64,
-    /// A registration binds the connection to its server once applied.
-    register: Option<(u64, bool)>,
-    shutdown: Option<u64>,
 }
 
 /// The coordinator's logic without sockets or a clock: a raft group member whose state
@@ -617,7 +614,6 @@ pub struct Coordinator {
     /// Raft messages to send.
     outbox: Vec<raft::eraftpb::Message>,
     disk: DiskWrite,
-    disk_dirty: bool,
     /// The last raft tick.
     ticked: Instant,
     /// Per available server, when its lease runs out (it is then declared failed).
@@ -638,6 +634,8 @@ pub struct Coordinator {
     /// (connection, nonce, version the waiter has): one standing wait per connection.
     waiters: Vec<(usize, u64, u64)>,
     config_bytes: Vec<u8>,
+    /// The version `config_bytes` (and, while leading, the leases) were last brought up to.
+    refreshed: u64,
     /// The version last handed out by `ready`.
     published: u64,
     replies: Vec<(usize, u64, Msg)>,
@@ -715,6 +713,7 @@ impl Coordinator {
         state.config().encode(&mut config_bytes);
         let mut c = Coordinator {
             published: state.version,
+            refreshed: state.version,
             state,
             lease,
             member,
@@ -730,7 +729,6 @@ impl Coordinator {
             clients: HashSet::new(),
             outbox: Vec::new(),
             disk: DiskWrite::default(),
-            disk_dirty: false,
             ticked: now,
             deadline: HashMap::new(),
             granted: HashMap::new(),
@@ -744,11 +742,7 @@ impl Coordinator {
             close: Vec::new(),
             log: Vec::new(),
         };
-        let voters = c.raft.raft.prs().conf().voters().ids();
-        if voters.len() == 1 && voters.contains(c.member.id) {
-            // Alone in its group: it leads at once (no one to wait for).
-            let _ = c.raft.campaign();
-        }
+        c.lead_if_alone();
         c.pump(now);
         Ok(c)
     }
@@ -855,25 +849,18 @@ impl Coordinator {
         if reply.is_none() && !self.removing.insert(server) {
             return;
         }
-        let shutdown = (state == ServerState::Shutdown).then_some(server);
-        self.propose(Command::Remove { server, state, why }, reply, None, shutdown);
+        self.propose(Command::Remove { server, state, why }, reply);
     }
 
     /// Appends `cmd` to the log; once applied, answers (conn, nonce) if given.
-    fn propose(
-        &mut self,
-        cmd: Command,
-        reply: Option<(usize, u64)>,
-        register: Option<(u64, bool)>,
-        shutdown: Option<u64>,
-    ) {
+    fn propose(&mut self, cmd: Command, reply: Option<(usize, u64)>) {
         match self.raft.propose(Vec::new(), cmd.encode()) {
             Ok(()) => {
                 // The leader appended it at once: (term, index) names this entry for good
                 // (an entry of another term or process at that index is another request).
                 let at = (self.raft.raft.term, self.raft.raft.raft_log.last_index());
                 if let Some((conn, nonce)) = reply {
-                    self.pending.insert(at, Pending { conn, nonce, register, shutdown });
+                    self.pending.insert(at, Pending { conn, nonce });
                 }
             }
             Err(_) => {
@@ -911,18 +898,15 @@ impl Coordinator {
                 }
             }
             Msg::AddSpace { description, token } => {
-                self.propose(Command::AddSpace { description, token }, Some((conn, nonce)), None, None)
+                self.propose(Command::AddSpace { description, token }, Some((conn, nonce)))
             }
-            Msg::RmSpace { name, token } => {
-                self.propose(Command::RmSpace { name, token }, Some((conn, nonce)), None, None)
-            }
+            Msg::RmSpace { name, token } => self.propose(Command::RmSpace { name, token }, Some((conn, nonce))),
             Msg::Register { server, addr, cluster, fresh } => {
                 if matches!(from, Some(s) if s != server) {
                     // One server per connection.
                     self.replies.push((conn, nonce, Msg::CoordReply { code: CoordCode::Malformed }));
                 } else {
-                    let cmd = Command::Register { server, addr, cluster, fresh };
-                    self.propose(cmd, Some((conn, nonce)), Some((server, fresh)), None);
+                    self.propose(Command::Register { server, addr, cluster, fresh }, Some((conn, nonce)));
                 }
             }
             Msg::Heartbeat { server, version } => {
@@ -971,7 +955,7 @@ impl Coordinator {
             }
             Msg::TransferDone { server, region, target, vid } => {
                 if from == Some(server) {
-                    self.propose(Command::TransferDone { server, region, target, vid }, None, None, None);
+                    self.propose(Command::TransferDone { server, region, target, vid }, None);
                 }
             }
             // Anything else is not for a coordinator: drop that peer.
@@ -1030,12 +1014,17 @@ impl Coordinator {
         match RawNode::new(&config, store, &discard_logger()) {
             Ok(r) => {
                 self.raft = r;
-                let voters = self.raft.raft.prs().conf().voters().ids();
-                if voters.len() == 1 && voters.contains(self.member.id) {
-                    let _ = self.raft.campaign();
-                }
+                self.lead_if_alone();
             }
             Err(e) => self.fail(format!("raft could not restart from the stored log: {e}")),
+        }
+    }
+
+    /// Alone in its group, a coordinator leads at once: there is no one to wait for.
+    fn lead_if_alone(&mut self) {
+        let voters = self.raft.raft.prs().conf().voters().ids();
+        if voters.len() == 1 && voters.contains(self.member.id) {
+            let _ = self.raft.campaign();
         }
     }
 
@@ -1143,7 +1132,6 @@ impl Coordinator {
                 let ents = rd.take_entries();
                 if self.raft.mut_store().append(&ents) {
                     raftlog::entries_record(&mut self.disk.append, &ents);
-                    self.disk_dirty = true;
                 } else {
                     self.fail(format!(
                         "raft appended entries from index {} that do not continue the log",
@@ -1154,7 +1142,6 @@ impl Coordinator {
             if let Some(hs) = rd.hs() {
                 self.raft.mut_store().set_hard_state(hs.clone());
                 raftlog::hard_state_record(&mut self.disk.append, hs);
-                self.disk_dirty = true;
             }
             self.outbox.extend(rd.take_persisted_messages());
             let mut light = self.raft.advance(rd);
@@ -1162,7 +1149,6 @@ impl Coordinator {
                 self.raft.mut_store().set_commit(commit);
                 let hs = self.raft.store().hard_state().clone();
                 raftlog::hard_state_record(&mut self.disk.append, &hs);
-                self.disk_dirty = true;
             }
             self.outbox.extend(light.take_messages());
             *conf_changed |= self.apply_entries(now, light.take_committed_entries());
@@ -1182,7 +1168,6 @@ impl Coordinator {
             self.raft.mut_store().compact(applied, conf, data);
             self.disk.rewrite = Some(self.raft.store().encode_all());
             self.disk.append.clear();
-            self.disk_dirty = true;
         }
         let leading = self.raft.raft.state == StateRole::Leader;
         if leading != self.leading {
@@ -1193,12 +1178,15 @@ impl Coordinator {
                 self.stop_leading();
             }
         }
-        if self.leading {
-            self.sync_leases(now);
-        }
-        if self.state.version != self.published {
+        // What follows from the configuration is redone when it changes, not per message
+        // (a heartbeat steps the core too).
+        if self.state.version != self.refreshed {
+            self.refreshed = self.state.version;
             self.config_bytes.clear();
             self.state.config().encode(&mut self.config_bytes);
+            if self.leading {
+                self.sync_leases(now);
+            }
         }
     }
 
@@ -1211,7 +1199,6 @@ impl Coordinator {
                 self.raft.mut_store().apply_snapshot(snap);
                 self.disk.rewrite = Some(self.raft.store().encode_all());
                 self.disk.append.clear();
-                self.disk_dirty = true;
                 self.log.push(format!(
                     "installed the group's state at index {index}: configuration {}",
                     self.state.version
@@ -1280,7 +1267,7 @@ impl Coordinator {
                         self.log.push(l);
                     }
                     if let Some(p) = self.pending.remove(&(e.term, e.index)) {
-                        self.answer(now, p, code);
+                        self.answer(now, p, &cmd, code);
                     }
                 }
                 _ => {}
@@ -1290,8 +1277,9 @@ impl Coordinator {
     }
 
     /// The answer to an applied proposal of this leader, with its lease bookkeeping.
-    fn answer(&mut self, now: Instant, p: Pending, code: CoordCode) {
-        if let (Some((server, fresh)), CoordCode::Success) = (p.register, code) {
+    fn answer(&mut self, now: Instant, p: Pending, cmd: &Command, code: CoordCode) {
+        if let (Command::Register { server, fresh, .. }, CoordCode::Success) = (cmd, code) {
+            let (server, fresh) = (*server, *fresh);
             self.suspects.remove(&server);
             self.avail_since.insert(server, self.state.version);
             if fresh {
@@ -1303,10 +1291,10 @@ impl Coordinator {
             self.conn_server.insert(p.conn, server);
             self.deadline.insert(server, now + self.lease);
         }
-        if let Some(server) = p.shutdown {
-            self.deadline.remove(&server);
-            self.granted.remove(&server);
-            self.suspects.remove(&server);
+        if let Command::Remove { server, state: ServerState::Shutdown, .. } = cmd {
+            self.deadline.remove(server);
+            self.granted.remove(server);
+            self.suspects.remove(server);
         }
         self.replies.push((p.conn, p.nonce, Msg::CoordReply { code }));
     }
@@ -1399,9 +1387,8 @@ impl Coordinator {
     /// add_space returns, every follower already has the news in its socket).
     pub fn ready(&mut self) -> CoordReady {
         let mut out = CoordReady::default();
-        if self.disk_dirty {
+        if self.disk.rewrite.is_some() || !self.disk.append.is_empty() {
             out.disk = Some(std::mem::take(&mut self.disk));
-            self.disk_dirty = false;
         }
         if self.state.version != self.published {
             self.published = self.state.version;
