@@ -110,30 +110,24 @@ impl Group {
         std::fs::read_to_string(self.dir.join(format!("coord{i}.log"))).unwrap_or_default()
     }
 
-    /// The leader (the one live coordinator that answers a configuration wait) and its
-    /// configuration.
-    fn leader(&self) -> Option<(usize, Configuration)> {
+    /// A leader (a live coordinator that answers a configuration wait) whose configuration
+    /// passes `ok`, and that configuration. There may be two leaders: one of another
+    /// cluster at a member's old address.
+    fn leader_where(&self, mut ok: impl FnMut(&Configuration) -> bool) -> Option<(usize, Configuration)> {
         (0..self.ports.len()).filter(|i| self.coords[*i].is_some() && !self.frozen[*i]).find_map(|i| {
             match rpc(self.ports[i], &Msg::ConfigWait { have: 0 }) {
-                Some(Msg::Config { config }) => Some((i, Configuration::decode(&config).ok()?)),
+                Some(Msg::Config { config }) => Some((i, Configuration::decode(&config).ok()?)).filter(|(_, c)| ok(c)),
                 _ => None,
             }
         })
     }
 
-    /// Waits for a leader whose configuration passes `ok` (there may be two leaders: one of
-    /// another cluster at a member's old address).
+    fn leader(&self) -> Option<(usize, Configuration)> {
+        self.leader_where(|_| true)
+    }
+
     fn wait_leader(&self, what: &str, mut ok: impl FnMut(&Configuration) -> bool) -> (usize, Configuration) {
-        wait_for(what, Duration::from_secs(30), || {
-            (0..self.ports.len()).filter(|i| self.coords[*i].is_some() && !self.frozen[*i]).find_map(|i| {
-                match rpc(self.ports[i], &Msg::ConfigWait { have: 0 }) {
-                    Some(Msg::Config { config }) => {
-                        Some((i, Configuration::decode(&config).ok()?)).filter(|(_, c)| ok(c))
-                    }
-                    _ => None,
-                }
-            })
-        })
+        wait_for(what, Duration::from_secs(30), || self.leader_where(&mut ok))
     }
 
     fn start_daemon(&mut self, i: usize) {

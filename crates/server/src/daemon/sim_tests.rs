@@ -112,6 +112,20 @@ fn grant_lease(node: &mut Node<MemStore>, now: std::time::Instant) {
     node.step(now, Input::HeartbeatAck { nonce, lease: std::time::Duration::from_secs(365 * 86400) });
 }
 
+/// Server 1 alone, holding the one space `desc` describes, with a read lease and its
+/// start-up effects consumed: ready to serve. Its configuration, and the node.
+fn serving_node(desc: &str, cache: usize, now: std::time::Instant) -> (Configuration, Node<MemStore>) {
+    let mut st = CoordState::new(5);
+    st.register(1, "127.0.0.1:1");
+    st.add_space(desc);
+    let cfg = st.config();
+    let mut node = Node::new(1, MemStore::default(), cache, now, 1);
+    node.step(now, Input::Config(cfg.clone()));
+    grant_lease(&mut node, now);
+    let _ = node.ready();
+    (cfg, node)
+}
+
 impl super::node::Ready {
     /// The single round of writes this Ready carries, if any.
     fn round(&self) -> Option<(u64, Vec<super::node::Write>)> {
@@ -507,16 +521,9 @@ fn regions_stored_without_an_index_are_indexed_once_when_installed() {
 /// once the round holding that write is committed (and rounds commit in order).
 #[test]
 fn answers_wait_for_the_round_of_their_writes() {
-    let mut st = CoordState::new(5);
-    st.register(1, "127.0.0.1:1");
-    st.add_space("space s key k attributes int n tolerate 0 failures");
-    let cfg = st.config();
-    let sp = cfg.space(b"s").unwrap().clone();
     let now = std::time::Instant::now();
-    let mut node = Node::new(1, MemStore::default(), 1 << 30, now, 1);
-    node.step(now, Input::Config(cfg.clone()));
-    grant_lease(&mut node, now);
-    let _ = node.ready();
+    let (cfg, mut node) = serving_node("space s key k attributes int n tolerate 0 failures", 1 << 30, now);
+    let sp = cfg.space(b"s").unwrap().clone();
     let put = |key: &[u8], n: i64| set_n(cfg.version, sp.key_region(key).unwrap().id, key, n);
     node.step(now, Input::Message { conn: CLIENT, from: None, nonce: 1, msg: put(b"a", 1) });
     let r1 = node.ready();
@@ -1059,17 +1066,11 @@ fn a_write_that_arrives_twice_answers_both_upstreams_after_its_latest_send() {
 /// as it goes (committed entries only), and an evicted object is read back from storage.
 #[test]
 fn the_object_cache_stays_within_its_size_and_evicted_objects_are_read_from_storage() {
-    let mut st = CoordState::new(99);
-    st.register(1, "127.0.0.1:1");
-    st.add_space("space s key k attributes int n create 4 partitions tolerate 0 failures");
-    let cfg = st.config();
-    let sp = cfg.space(b"s").unwrap().clone();
     let t0 = std::time::Instant::now();
     let limit = 16 << 10;
-    let mut node = Node::new(1, MemStore::default(), limit, t0, 1);
-    node.step(t0, Input::Config(cfg.clone()));
-    grant_lease(&mut node, t0);
-    let _ = node.ready();
+    let desc = "space s key k attributes int n create 4 partitions tolerate 0 failures";
+    let (cfg, mut node) = serving_node(desc, limit, t0);
+    let sp = cfg.space(b"s").unwrap().clone();
     let key = |i: u32| format!("key{i}").into_bytes();
     let mut most = 0;
     for i in 0..2000u32 {
