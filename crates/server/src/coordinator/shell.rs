@@ -101,43 +101,30 @@ impl Disk {
 /// coordinator join; its identity (raft id, cluster) once it is a member.
 fn join_group(host: &str, port: u16, me: &Identity, addr: &str) -> io::Result<Identity> {
     let deadline = Instant::now() + JOIN_TIMEOUT;
-    let (mut h, mut p) = (host.to_string(), port);
     let mut last = String::new();
     while Instant::now() < deadline {
+        // The tools' request follows redirects to the leader (and waits out an election or
+        // another membership change: the leader then redirects to itself).
         let req = Msg::Join { id: me.id, addr: addr.to_string(), cluster: me.cluster };
-        match crate::tools::rpc(&h, p, &req) {
+        match crate::tools::rpc(host, port, &req) {
             Ok(Msg::Joined { cluster, id }) if id != 0 && (me.id == 0 || me.id == id) => {
                 return Ok(Identity { id, cluster })
             }
             Ok(Msg::CoordReply { code }) => {
                 return Err(invalid(format!(
-                    "the coordinator at {h}:{p} refused to let this one join ({}): {}",
+                    "the group of the coordinator at {host}:{port} refused to let this one join ({}): {}",
                     code.message(),
                     if me.cluster != 0 {
-                        format!("is cluster {} its cluster? see its log", me.cluster)
+                        format!("is cluster {} its cluster? see its leader's log", me.cluster)
                     } else {
-                        "see its log".to_string()
+                        "see its leader's log".to_string()
                     }
                 )))
             }
-            Ok(Msg::Redirect { leader }) => {
-                if let Some((lh, lp)) = leader.rsplit_once(':').and_then(|(a, b)| Some((a, b.parse::<u16>().ok()?))) {
-                    let same = lh == h && lp == p;
-                    (h, p) = (lh.to_string(), lp);
-                    if !same {
-                        continue;
-                    }
-                }
-                last = "no leader yet".into();
-            }
             Ok(other) => last = format!("unexpected answer {other:?}"),
-            Err(e) => {
-                last = e.to_string();
-                // The coordinator we were sent to is gone: start over from the one given.
-                (h, p) = (host.to_string(), port);
-            }
+            Err(e) => last = e.to_string(),
         }
-        // An election or another membership change is under way: ask again shortly.
+        // No coordinator answered: ask again shortly.
         std::thread::sleep(Duration::from_millis(100));
     }
     Err(io::Error::new(io::ErrorKind::TimedOut, format!("could not join the group at {host}:{port}: {last}")))
