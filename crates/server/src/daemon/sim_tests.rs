@@ -1072,19 +1072,13 @@ fn the_object_cache_stays_within_its_size_and_evicted_objects_are_read_from_stor
     let (cfg, mut node) = serving_node(desc, limit, t0);
     let sp = cfg.space(b"s").unwrap().clone();
     let key = |i: u32| format!("key{i}").into_bytes();
+    let from_client =
+        |node: &mut Node<MemStore>, nonce, msg| node.step(t0, Input::Message { conn: CLIENT, from: None, nonce, msg });
     let mut most = 0;
     for i in 0..2000u32 {
         let k = key(i);
         let region = sp.key_region(&k).unwrap().id;
-        node.step(
-            t0,
-            Input::Message {
-                conn: CLIENT,
-                from: None,
-                nonce: i as u64 + 1,
-                msg: set_n(cfg.version, region, &k, i as i64),
-            },
-        );
+        from_client(&mut node, i as u64 + 1, set_n(cfg.version, region, &k, i as i64));
         let r = node.ready();
         if let Some((round, writes)) = r.round() {
             node.store.commit(writes).unwrap();
@@ -1101,15 +1095,7 @@ fn the_object_cache_stays_within_its_size_and_evicted_objects_are_read_from_stor
     for i in [0u32, 1, 2, 999, 1999] {
         let k = key(i);
         let region = sp.key_region(&k).unwrap().id;
-        node.step(
-            t0,
-            Input::Message {
-                conn: CLIENT,
-                from: None,
-                nonce: 10_000 + i as u64,
-                msg: Msg::Get { version: cfg.version, region, key: k },
-            },
-        );
+        from_client(&mut node, 10_000 + i as u64, Msg::Get { version: cfg.version, region, key: k });
         let sent = node.ready().send;
         let want = vec![(i as i64).to_le_bytes().to_vec()];
         assert!(
