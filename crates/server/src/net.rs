@@ -13,8 +13,11 @@ const READ_LIMIT: usize = 4 << 20;
 /// One peer connection.
 pub struct Conn {
     pub stream: TcpStream,
+    /// Read buffer: `rbuf[rpos..rend]` is received and not yet parsed. Its whole length is
+    /// initialised once when it grows, so a read needs no zeroing of the space it reads into.
     rbuf: Vec<u8>,
     rpos: usize,
+    rend: usize,
     pub wbuf: Vec<u8>,
     wpos: usize,
     /// Set once the peer closed, errored or sent garbage: the owner drops the connection.
@@ -41,6 +44,7 @@ impl Conn {
             stream,
             rbuf: Vec::new(),
             rpos: 0,
+            rend: 0,
             wbuf: Vec::new(),
             wpos: 0,
             dead: false,
@@ -57,15 +61,15 @@ impl Conn {
     pub fn fill(&mut self) -> bool {
         self.more = false;
         loop {
-            if self.rpos > 0 && self.rpos == self.rbuf.len() {
-                self.rbuf.clear();
+            if self.rpos == self.rend {
                 self.rpos = 0;
+                self.rend = 0;
             }
             // Bound what one peer can make us buffer: stop at READ_LIMIT unparsed bytes (or
             // the size of the frame being assembled, if larger) and come back once the
             // frames are used (`more`).
-            let unparsed = self.rbuf.len() - self.rpos;
-            let frame = match self.rbuf.get(self.rpos..self.rpos + 4) {
+            let unparsed = self.rend - self.rpos;
+            let frame = match self.rbuf.get(self.rpos..self.rpos + 4).filter(|_| unparsed >= 4) {
                 // Unchecked until parse_frame sees it: never trust more than MAX_FRAME.
                 Some(b) => (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize).min(MAX_FRAME) + 4,
                 None => 0,
@@ -74,36 +78,29 @@ impl Conn {
                 self.more = true;
                 return true;
             }
-            let len = self.rbuf.len();
-            if self.rbuf.capacity() - len < READ_CHUNK {
+            if self.rbuf.len() - self.rend < READ_CHUNK {
                 // Compact before growing.
                 if self.rpos > 0 {
-                    self.rbuf.drain(..self.rpos);
+                    self.rbuf.copy_within(self.rpos..self.rend, 0);
+                    self.rend -= self.rpos;
                     self.rpos = 0;
                 }
-                self.rbuf.reserve(READ_CHUNK);
+                if self.rbuf.len() - self.rend < READ_CHUNK {
+                    let grown = (self.rend + READ_CHUNK).max(self.rbuf.len() * 2);
+                    self.rbuf.resize(grown, 0);
+                }
             }
-            let len = self.rbuf.len();
-            let cap = self.rbuf.capacity();
-            self.rbuf.resize(cap, 0);
-            match self.stream.read(&mut self.rbuf[len..]) {
+            match self.stream.read(&mut self.rbuf[self.rend..]) {
                 Ok(0) => {
-                    self.rbuf.truncate(len);
                     self.dead = true;
                     return false;
                 }
                 // Keep reading until the socket says WouldBlock: epoll is edge-triggered, so
                 // an end of stream that arrived together with the last data must be seen now.
-                Ok(n) => self.rbuf.truncate(len + n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.rbuf.truncate(len);
-                    return true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    self.rbuf.truncate(len);
-                }
+                Ok(n) => self.rend += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
-                    self.rbuf.truncate(len);
                     self.dead = true;
                     return false;
                 }
@@ -114,7 +111,7 @@ impl Conn {
     /// The next complete frame, if any. A malformed or oversized frame marks the connection
     /// dead and returns an error.
     pub fn next_frame(&mut self, max: usize) -> Result<Option<FrameRef<'_>>, DecodeError> {
-        match parse_frame(&self.rbuf[self.rpos..], max) {
+        match parse_frame(&self.rbuf[self.rpos..self.rend], max) {
             Ok(Some(f)) => {
                 self.rpos += f.size;
                 Ok(Some(f))

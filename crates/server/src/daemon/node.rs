@@ -15,8 +15,8 @@
 
 use super::search::{Schema, Searches};
 use super::storage::{
-    decode_record, encode_record, encode_tombstone, index_key, indexed_marker, record_version, storage_key, Record,
-    ScanPlan, Store, VERSION_FLOOR_KEY,
+    decode_record, encode_record_into, encode_tombstone, index_key, indexed_marker, record_version, storage_key, Bytes,
+    Record, ScanPlan, Store, VERSION_FLOOR_KEY,
 };
 use crate::fasthash::FastMap;
 use hyperdex_core::config::{Configuration, Region, RegionIndex, Space};
@@ -29,8 +29,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// One storage write: storage key, and the record (None: delete).
-pub type Write = (Vec<u8>, Option<Vec<u8>>);
+pub use super::storage::Write;
 /// A message to send: where, its nonce, the message.
 pub type Outgoing = (Dest, u64, Msg);
 
@@ -477,11 +476,11 @@ pub struct Node<S: Store> {
     /// Per space and subspace of `config`, the grid index of its regions (None: scan).
     grids: Vec<Vec<Option<RegionIndex>>>,
     /// This round's writes: storage key → (version, record bytes or None for a delete).
-    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    writes: Vec<Write>,
     /// Write-through cache of objects (and of recent deletes, which keeps a late older
     /// write from resurrecting an object), bounded by `cache_limit` bytes.
     /// The object cache, in insertion order (see `remember` for how it is evicted).
-    cache: indexmap::IndexMap<Vec<u8>, Cached, crate::fasthash::FastState>,
+    cache: indexmap::IndexMap<Bytes, Cached, crate::fasthash::FastState>,
     /// Where the cache's eviction sweep stands.
     cache_hand: usize,
     cache_bytes: usize,
@@ -495,7 +494,11 @@ pub struct Node<S: Store> {
     floor_write: Option<Write>,
     /// The time of the input being handled.
     now: Instant,
-    inflight: FastMap<(u64, Vec<u8>), InFlight>,
+    /// Keyed by storage key (the key region's id, then the object key).
+    inflight: FastMap<Vec<u8>, InFlight>,
+    /// Scratch space for building a storage key or record before it is looked up or copied
+    /// into its own buffer.
+    scratch: Vec<u8>,
     /// Keyed by leader, op and region (see [`PendingHop`]).
     pending: FastMap<(u64, u64, u64), PendingHop>,
     next_op: u64,
@@ -573,6 +576,7 @@ impl<S: Store> Node<S> {
             floor_write: None,
             now,
             inflight: FastMap::default(),
+            scratch: Vec::new(),
             pending: FastMap::default(),
             next_op: 1,
             version_clock: 0,
@@ -665,10 +669,10 @@ impl<S: Store> Node<S> {
         for (skey, version) in old {
             // Only if nothing newer happened to the object since the snapshot.
             if matches!(self.read(&skey), Ok((v, None)) if v == version) {
-                if let Some(c) = self.cache.swap_remove(&skey) {
+                if let Some(c) = self.cache.swap_remove(skey.as_slice()) {
                     self.cache_bytes -= cached_size(&skey, &c.values);
                 }
-                self.writes.push((skey, None));
+                self.writes.push((skey.into(), None));
             }
         }
     }
@@ -681,7 +685,7 @@ impl<S: Store> Node<S> {
             // step is sent (`Ready::floor`), because the new version may leave this server
             // before this round's writes are committed.
             self.version_floor = self.version_clock + (1 << 32);
-            self.floor_write = Some((VERSION_FLOOR_KEY.to_vec(), Some(self.version_floor.to_le_bytes().to_vec())));
+            self.floor_write = Some((VERSION_FLOOR_KEY.into(), Some(self.version_floor.to_le_bytes().into())));
         }
         self.version_clock
     }
@@ -818,7 +822,7 @@ impl<S: Store> Node<S> {
                     for (key, rec) in objs {
                         self.update_index(region, &key, None, Some(&rec.values));
                     }
-                    self.writes.push((indexed_marker(region), Some(vec![1])));
+                    self.writes.push((indexed_marker(region).into(), Some([1u8].into())));
                 }
                 Err(e) => {
                     self.storage_error.get_or_insert(e);
@@ -1065,12 +1069,23 @@ impl<S: Store> Node<S> {
             }
         };
         if values.is_some() {
-            self.remember(skey.to_vec(), version, values.clone(), 0);
+            self.remember(Bytes::from(skey), version, values.clone(), 0);
         }
         Ok((version, values))
     }
 
-    fn remember(&mut self, skey: Vec<u8>, version: u64, values: Option<Rc<Vec<Vec<u8>>>>, round: u64) {
+    /// Bytes written by `fill` into the scratch buffer, copied into their own buffer (one
+    /// allocation of the exact size).
+    fn bytes_of(&mut self, fill: impl FnOnce(&mut Vec<u8>)) -> Bytes {
+        let mut b = std::mem::take(&mut self.scratch);
+        b.clear();
+        fill(&mut b);
+        let out = Bytes::from(b.as_slice());
+        self.scratch = b;
+        out
+    }
+
+    fn remember(&mut self, skey: Bytes, version: u64, values: Option<Rc<Vec<Vec<u8>>>>, round: u64) {
         self.cache_bytes += cached_size(&skey, &values);
         let klen = skey.len();
         if let Some(old) = self.cache.insert(skey, Cached { version, values, round }) {
@@ -1112,7 +1127,10 @@ impl<S: Store> Node<S> {
         // Regions of later subspaces keep an index of their dimensions: the values this
         // write replaces are needed to move their entries.
         let indexed = ix.subspace > 0;
-        let skey = storage_key(region, key);
+        let skey = self.bytes_of(|b| {
+            b.extend_from_slice(&region.to_be_bytes());
+            b.extend_from_slice(key);
+        });
         // A region being joined: an object not trusted yet (an older copy) is replaced by
         // whatever the chain or the source sends, whatever its version.
         let force = match self.joins.get_mut(&region) {
@@ -1125,7 +1143,7 @@ impl<S: Store> Node<S> {
         // At the point leader, its in-flight view of the key knows the newest version
         // applied here (unless a blind put left it unknown: then storage is read once).
         let mut learn = false;
-        let known = match self.inflight.get_mut(&(region, key.to_vec())) {
+        let known = match self.inflight.get_mut(skey.as_slice()) {
             Some(f) => match f.applied {
                 Some(a) => {
                     f.applied = Some(a.max(obj_version));
@@ -1151,7 +1169,7 @@ impl<S: Store> Node<S> {
                 Ok((v, vals)) => {
                     old = vals;
                     if learn {
-                        if let Some(f) = self.inflight.get_mut(&(region, key.to_vec())) {
+                        if let Some(f) = self.inflight.get_mut(skey.as_slice()) {
                             f.applied = Some(v.max(obj_version));
                         }
                     }
@@ -1169,13 +1187,14 @@ impl<S: Store> Node<S> {
         }
         match (store, values) {
             (true, Some(v)) => {
-                self.writes.push((skey.clone(), Some(encode_record(obj_version, v))));
+                let record = self.bytes_of(|b| encode_record_into(b, obj_version, v));
+                self.writes.push((skey.clone(), Some(record)));
                 self.remember(skey, obj_version, Some(Rc::clone(v)), self.round);
             }
             _ => {
                 // A tombstone at the delete's version, not a removal: an older write of the
                 // object arriving late (a resent hop, a held request) finds it and is dropped.
-                self.writes.push((skey.clone(), Some(encode_tombstone(obj_version, self.wall()))));
+                self.writes.push((skey.clone(), Some(encode_tombstone(obj_version, self.wall()).into())));
                 self.remember(skey, obj_version, None, self.round);
             }
         }
@@ -1198,10 +1217,10 @@ impl<S: Store> Node<S> {
                 continue;
             }
             if let Some(c) = before {
-                self.writes.push((index_key(region, a as u16, c, key), None));
+                self.writes.push((index_key(region, a as u16, c, key).into(), None));
             }
             if let Some(c) = after {
-                self.writes.push((index_key(region, a as u16, c, key), Some(Vec::new())));
+                self.writes.push((index_key(region, a as u16, c, key).into(), Some(Bytes::default())));
             }
         }
     }
@@ -1386,7 +1405,7 @@ impl<S: Store> Node<S> {
         let mut want = Vec::new();
         for (key, v) in entries {
             // What was applied here since (cached) is newer than storage.
-            let have = match self.cache.get(&storage_key(region, key)) {
+            let have = match self.cache.get(storage_key(region, key).as_slice()) {
                 Some(c) => c.version,
                 None => mine.get(key).copied().unwrap_or(0),
             };
@@ -1433,7 +1452,7 @@ impl<S: Store> Node<S> {
         join.removed += gone.len() as u64;
         let indexed = self.index.get(&region).is_some_and(|ix| ix.subspace > 0);
         for (key, rec) in gone {
-            let skey = storage_key(region, &key);
+            let skey = Bytes::from(storage_key(region, &key));
             if indexed {
                 let old = rec.filter(|r| !r.deleted).map(|r| r.values);
                 self.update_index(region, &key, old.as_deref(), None);
@@ -1738,7 +1757,7 @@ impl<S: Store> Node<S> {
             self.version_clock = v;
             if self.version_clock >= self.version_floor {
                 self.version_floor = self.version_clock + (1 << 32);
-                self.floor_write = Some((VERSION_FLOOR_KEY.to_vec(), Some(self.version_floor.to_le_bytes().to_vec())));
+                self.floor_write = Some((VERSION_FLOOR_KEY.into(), Some(self.version_floor.to_le_bytes().into())));
             }
         }
     }
@@ -1864,7 +1883,7 @@ impl<S: Store> Node<S> {
             let Some(a) = space.attrs.get(f.attr as usize) else { return Err(ReturnCode::UnknownAttr) };
             validate_func(a.dtype, f)?;
         }
-        let ikey = (region, key);
+        let skey = storage_key(region, &key);
         // A put that sets every attribute of a space without other subspaces computes the
         // same object whatever was stored: skip reading it (the version floor keeps the new
         // version above any stored one).
@@ -1874,21 +1893,20 @@ impl<S: Store> Node<S> {
             && space.subspaces.len() == 1
             && funcs.iter().all(|f| f.op == FuncOp::Set)
             && (1..=n).all(|a| funcs.iter().any(|f| f.attr as usize == a));
-        let (cur_version, current) = match self.inflight.get(&ikey) {
+        let (cur_version, current) = match self.inflight.get(skey.as_slice()) {
             Some(f) => (f.version, f.values.clone()),
             None if blind => (0, None),
-            None => self.read(&storage_key(region, &ikey.1))?,
+            None => self.read(&skey)?,
         };
         if let Some(v) = &current {
             if v.len() != n {
                 return Err(ReturnCode::ServerError);
             }
         }
-        let key = &ikey.1;
-        if let Err(rc) = refusal(space, key, fl, &checks, current.as_deref()) {
+        if let Err(rc) = refusal(space, &key, fl, &checks, current.as_deref()) {
             // Decided against writes still in flight: the answer must not leave before
             // they are acknowledged (a get would still read the value before them).
-            if let Some(f) = self.inflight.get_mut(&ikey) {
+            if let Some(f) = self.inflight.get_mut(skey.as_slice()) {
                 f.deferred.push((conn, nonce, rc));
                 return Ok(());
             }
@@ -1907,7 +1925,7 @@ impl<S: Store> Node<S> {
         };
         let obj_version = self.next_version(cur_version);
         let grids = self.grids.get(ix.space).map_or(&[][..], |g| g.as_slice());
-        let hops = chain_path(space, grids, r, key, current.as_deref(), new.as_deref());
+        let hops = chain_path(space, grids, r, &key, current.as_deref(), new.as_deref());
         if hops.is_empty() || hops[0].server != self.id {
             return Err(ReturnCode::Reconfigure);
         }
@@ -1916,8 +1934,8 @@ impl<S: Store> Node<S> {
             return Err(ReturnCode::Offline);
         }
         // What is stored is known unless this was a blind put (then apply reads it).
-        let stored = if blind && !self.inflight.contains_key(&ikey) { None } else { Some(cur_version) };
-        let entry = self.inflight.entry(ikey.clone()).or_insert(InFlight {
+        let stored = if blind && !self.inflight.contains_key(skey.as_slice()) { None } else { Some(cur_version) };
+        let entry = self.inflight.entry(skey).or_insert(InFlight {
             version: 0,
             applied: stored,
             values: None,
@@ -1930,7 +1948,6 @@ impl<S: Store> Node<S> {
         entry.count += 1;
         let op = self.next_op;
         self.next_op += 1;
-        let (_, key) = ikey;
         self.chain_hop(Origin::Client { conn, nonce }, self.id, op, 0, space.id, key, obj_version, hops, new);
         Ok(())
     }
@@ -2044,7 +2061,7 @@ impl<S: Store> Node<S> {
     fn ack_origin(&mut self, up: Upstream, leader: u64, op: u64, key_region: u64, key: &[u8]) {
         let Some(hop) = up.hop.checked_sub(1) else {
             if let Origin::Client { conn, nonce } = up.origin {
-                self.finish_inflight(key_region, key);
+                self.finish_inflight(key_region, key, false);
                 self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Success }));
             }
             return;
@@ -2060,12 +2077,18 @@ impl<S: Store> Node<S> {
         }
     }
 
-    fn finish_inflight(&mut self, region: u64, key: &[u8]) {
-        let ikey = (region, key.to_vec());
-        if let Some(f) = self.inflight.get_mut(&ikey) {
+    /// One write of the key is done at its point leader (`failed`: it failed); the last
+    /// one ends the key's in-flight view and releases the answers deferred behind it.
+    fn finish_inflight(&mut self, region: u64, key: &[u8], failed: bool) {
+        let mut skey = std::mem::take(&mut self.scratch);
+        skey.clear();
+        skey.extend_from_slice(&region.to_be_bytes());
+        skey.extend_from_slice(key);
+        if let Some(f) = self.inflight.get_mut(skey.as_slice()) {
+            f.failed |= failed;
             f.count -= 1;
             if f.count == 0 {
-                if let Some(f) = self.inflight.remove(&ikey) {
+                if let Some(f) = self.inflight.remove(skey.as_slice()) {
                     for (conn, nonce, rc) in f.deferred {
                         let rc = if f.failed { ReturnCode::Reconfigure } else { rc };
                         self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc }));
@@ -2073,6 +2096,7 @@ impl<S: Store> Node<S> {
                 }
             }
         }
+        self.scratch = skey;
     }
 
     /// Gives up the pending write `k` here: every way it came hears of it.
@@ -2086,10 +2110,7 @@ impl<S: Store> Node<S> {
                     // says its effect is unknown). Other writes of the key may still be in
                     // flight and acknowledged later: keep the in-flight view until all of
                     // them are done.
-                    if let Some(f) = self.inflight.get_mut(&(p.key_region, p.key.clone())) {
-                        f.failed = true;
-                    }
-                    self.finish_inflight(p.key_region, &p.key);
+                    self.finish_inflight(p.key_region, &p.key, true);
                     self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Reconfigure }));
                 }
                 continue;

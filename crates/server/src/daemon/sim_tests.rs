@@ -64,11 +64,11 @@ impl Store for MemStore {
     fn get_raw(&self, skey: &[u8]) -> io::Result<Option<Vec<u8>>> {
         Ok(self.0.get(skey).cloned())
     }
-    fn commit(&mut self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> io::Result<()> {
+    fn commit(&mut self, writes: Vec<super::storage::Write>) -> io::Result<()> {
         for (k, v) in writes {
             match v {
-                Some(v) => self.0.insert(k, v),
-                None => self.0.remove(&k),
+                Some(v) => self.0.insert(k.to_vec(), v.to_vec()),
+                None => self.0.remove(k.as_ref()),
             };
         }
         Ok(())

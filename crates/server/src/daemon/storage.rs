@@ -21,6 +21,14 @@ pub struct Record {
     pub deleted_at: u64,
 }
 
+/// The bytes of a storage write: fjall's own shared, immutable buffer, so a write reaches
+/// the engine's journal and memtable without another allocation or copy, and one key is
+/// shared by the object cache and the write (cloning it is a reference count).
+pub type Bytes = fjall::Slice;
+
+/// One storage write: storage key, and the record (None: delete).
+pub type Write = (Bytes, Option<Bytes>);
+
 /// The value count that marks a tombstone.
 const TOMBSTONE: u32 = u32::MAX;
 
@@ -105,12 +113,17 @@ pub fn storage_key(region: u64, key: &[u8]) -> Vec<u8> {
 
 pub fn encode_record(version: u64, values: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(12 + values.iter().map(|v| v.len() + 4).sum::<usize>());
-    let mut w = Writer::new(&mut out);
+    encode_record_into(&mut out, version, values);
+    out
+}
+
+/// Appends the record of an object to `out`.
+pub fn encode_record_into(out: &mut Vec<u8>, version: u64, values: &[Vec<u8>]) {
+    let mut w = Writer::new(out);
     w.u64(version).count(values.len());
     for v in values {
         w.bytes(v);
     }
-    out
 }
 
 /// The tombstone of an object deleted at `version`, at wall-clock time `deleted_at` (ns).
@@ -158,7 +171,7 @@ pub trait Store {
     fn get_raw(&self, skey: &[u8]) -> io::Result<Option<Vec<u8>>>;
     /// Applies a group of writes (Some = put, None = delete) atomically and makes them
     /// survive a crash of this process before returning.
-    fn commit(&mut self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> io::Result<()>;
+    fn commit(&mut self, writes: Vec<Write>) -> io::Result<()>;
     /// Every object of a region (tombstones left out), in key order: (object key, record).
     fn scan_region(&self, region: u64) -> io::Result<Vec<(Vec<u8>, Record)>>;
     /// Deletes every object of a region, its index entries and its index marker.
@@ -280,7 +293,7 @@ impl Store for FjallStore {
         Ok(self.objects.get(skey).map_err(to_io)?.map(|v| v.to_vec()))
     }
 
-    fn commit(&mut self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> io::Result<()> {
+    fn commit(&mut self, writes: Vec<Write>) -> io::Result<()> {
         if writes.is_empty() {
             return Ok(());
         }
@@ -313,7 +326,7 @@ impl Store for FjallStore {
             keys.extend(self.objects.prefix(prefix.to_be_bytes()).filter_map(|g| g.key().ok().map(|k| k.to_vec())));
         }
         keys.push(indexed_marker(region));
-        self.commit(keys.into_iter().map(|k| (k, None)).collect())
+        self.commit(keys.into_iter().map(|k| (k.into(), None)).collect())
     }
 }
 
@@ -344,8 +357,8 @@ mod tests {
         {
             let mut s = FjallStore::open(&dir, false).unwrap();
             s.commit(vec![
-                (storage_key(1, b"x"), Some(encode_record(3, &[b"v".to_vec()]))),
-                (storage_key(2, b"y"), Some(encode_record(4, &[]))),
+                (storage_key(1, b"x").into(), Some(encode_record(3, &[b"v".to_vec()]).into())),
+                (storage_key(2, b"y").into(), Some(encode_record(4, &[]).into())),
             ])
             .unwrap();
             s.drop_region(2).unwrap();
