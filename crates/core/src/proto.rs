@@ -247,8 +247,9 @@ pub enum Msg {
         key: Vec<u8>,
         obj_version: u64,
         hops: Vec<Hop>,
-        /// None: the object is deleted. Some: its non-key values, in schema order.
-        values: Option<Vec<Vec<u8>>>,
+        /// None: the object is deleted. Some: its non-key values, in schema order (shared
+        /// with the sender's own bookkeeping of the write, so forwarding copies nothing).
+        values: Option<std::sync::Arc<Vec<Vec<u8>>>>,
     },
     /// Every hop after hop `hop` (of region `region`) has the write; sent back to hop `hop`.
     ChainAck {
@@ -707,7 +708,7 @@ impl Msg {
                 }
                 let values = match r.u8()? {
                     0 => None,
-                    1 => Some(read_values(&mut r)?),
+                    1 => Some(std::sync::Arc::new(read_values(&mut r)?)),
                     _ => return Err(DecodeError),
                 };
                 Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values }
@@ -844,7 +845,7 @@ mod tests {
                 key: b"k".to_vec(),
                 obj_version: 10,
                 hops: vec![Hop { region: 1, server: 2, store: true }, Hop { region: 5, server: 6, store: false }],
-                values: Some(vec![b"v".to_vec()]),
+                values: Some(std::sync::Arc::new(vec![b"v".to_vec()])),
             },
             Msg::ChainAck { leader: 1, op: 2, region: 7, hop: 0 },
             Msg::ChainFail { leader: 1, op: 2, region: 7, hop: 3 },

@@ -25,7 +25,6 @@ use hyperdex_core::ops::{apply_funcs, check_passes, validate_check, validate_fun
 use hyperdex_core::proto::{flags, search_mode, Hop, Msg, TransferObject};
 use hyperdex_core::{DataType, Predicate, ReturnCode};
 use std::io;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -190,24 +189,24 @@ struct InFlight {
 
 /// An object's non-key values in schema order, shared between the cache, the in-flight
 /// table and pending hops without copying.
-type Vals = Rc<Vec<Vec<u8>>>;
+type Vals = Arc<Vec<Vec<u8>>>;
 
 /// A cached object: its version, and its values (None: deleted at that version).
 #[derive(Clone)]
 struct Cached {
     version: u64,
-    values: Option<Rc<Vec<Vec<u8>>>>,
+    values: Option<Vals>,
     /// The commit round that wrote it (0: read from storage). Entries of rounds not yet
     /// committed are never evicted: storage does not have them yet.
     round: u64,
 }
 
-fn cached_size(skey: &[u8], values: &Option<Rc<Vec<Vec<u8>>>>) -> usize {
+fn cached_size(skey: &[u8], values: &Option<Vals>) -> usize {
     values_size(skey.len(), values)
 }
 
 /// What an entry of the object cache is counted for: its key's length and its values.
-fn values_size(key_len: usize, values: &Option<Rc<Vec<Vec<u8>>>>) -> usize {
+fn values_size(key_len: usize, values: &Option<Vals>) -> usize {
     64 + key_len + values.as_ref().map(|v| v.iter().map(|x| x.len() + 24).sum::<usize>()).unwrap_or(0)
 }
 
@@ -1054,7 +1053,7 @@ impl<S: Store> Node<S> {
         }
         let (version, values) = match self.store.get(skey) {
             Ok(Some(rec)) if rec.deleted => (rec.version, None),
-            Ok(Some(rec)) => (rec.version, Some(Rc::new(rec.values))),
+            Ok(Some(rec)) => (rec.version, Some(Arc::new(rec.values))),
             Ok(None) => (0, None),
             // A record that does not decode fails this request only (SERVERERROR); a new
             // write of the object replaces it.
@@ -1085,7 +1084,7 @@ impl<S: Store> Node<S> {
         out
     }
 
-    fn remember(&mut self, skey: Bytes, version: u64, values: Option<Rc<Vec<Vec<u8>>>>, round: u64) {
+    fn remember(&mut self, skey: Bytes, version: u64, values: Option<Vals>, round: u64) {
         self.cache_bytes += cached_size(&skey, &values);
         let klen = skey.len();
         if let Some(old) = self.cache.insert(skey, Cached { version, values, round }) {
@@ -1189,7 +1188,7 @@ impl<S: Store> Node<S> {
             (true, Some(v)) => {
                 let record = self.bytes_of(|b| encode_record_into(b, obj_version, v));
                 self.writes.push((skey.clone(), Some(record)));
-                self.remember(skey, obj_version, Some(Rc::clone(v)), self.round);
+                self.remember(skey, obj_version, Some(Arc::clone(v)), self.round);
             }
             _ => {
                 // A tombstone at the delete's version, not a removal: an older write of the
@@ -1314,7 +1313,7 @@ impl<S: Store> Node<S> {
             j.received += objects.len() as u64;
         }
         for o in objects {
-            let values = o.values.map(Rc::new);
+            let values = o.values.map(Arc::new);
             self.apply(region, &o.key, o.version, values.is_some(), values.as_ref());
         }
         // Leaves once this round is committed.
@@ -1674,7 +1673,6 @@ impl<S: Store> Node<S> {
                         }
                     }
                 }
-                let values = values.map(Rc::new);
                 let origin = Origin::Peer { conn, send: nonce };
                 self.chain_hop(origin, leader, op, hop, space, key, obj_version, hops, values);
             }
@@ -1915,13 +1913,24 @@ impl<S: Store> Node<S> {
         let new = if fl & flags::ERASE != 0 {
             None
         } else {
-            let mut vals = current.as_deref().cloned().unwrap_or_else(|| vec![Vec::new(); n]);
-            apply_funcs(&space.attrs, &mut vals, &funcs)?;
+            let mut vals;
+            if blind {
+                // Every attribute is set whole (each value validated above): the object is
+                // the request's values, moved, not copied. The last set of an attribute wins,
+                // as in apply_funcs.
+                vals = vec![Vec::new(); n];
+                for f in funcs {
+                    vals[f.attr as usize - 1] = f.arg;
+                }
+            } else {
+                vals = current.as_deref().cloned().unwrap_or_else(|| vec![Vec::new(); n]);
+                apply_funcs(&space.attrs, &mut vals, &funcs)?;
+            }
             if key.len() + vals.iter().map(|v| v.len() + 4).sum::<usize>() > MAX_OBJECT_BYTES {
                 // It could no longer be replicated or read in one frame.
                 return Err(ReturnCode::NoMem);
             }
-            Some(Rc::new(vals))
+            Some(Arc::new(vals))
         };
         let obj_version = self.next_version(cur_version);
         let grids = self.grids.get(ix.space).map_or(&[][..], |g| g.as_slice());
@@ -2036,7 +2045,7 @@ impl<S: Store> Node<S> {
                 key,
                 obj_version,
                 hops,
-                values: values.map(|v| Rc::try_unwrap(v).unwrap_or_else(|v| (*v).clone())),
+                values,
             };
             self.outbox.push((Dest::Server(next.server), sent, m));
         }

@@ -1018,7 +1018,7 @@ fn a_write_that_arrives_twice_answers_both_upstreams_after_its_latest_send() {
         key: key.clone(),
         obj_version: 5,
         hops: hops.clone(),
-        values: Some(vec![1i64.to_le_bytes().to_vec()]),
+        values: Some(std::sync::Arc::new(vec![1i64.to_le_bytes().to_vec()])),
     };
     let forwarded = |node: &mut Node<MemStore>| -> Vec<u64> {
         let r = node.ready();
