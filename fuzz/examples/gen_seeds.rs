@@ -392,7 +392,7 @@ fn main() {
                     hyperdex_core::proto::TransferObject {
                         key: s("k"),
                         version: 3,
-                        values: Some(std::sync::Arc::new(vec![s("v"), vec![]])),
+                        values: Some(vec![s("v"), vec![]]),
                     },
                     hyperdex_core::proto::TransferObject { key: s("gone"), version: 4, values: None },
                 ],
