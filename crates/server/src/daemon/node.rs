@@ -495,6 +495,16 @@ pub struct Node<S: Store> {
     now: Instant,
     /// Keyed by storage key (the key region's id, then the object key).
     inflight: FastMap<Vec<u8>, InFlight>,
+    /// Per region, a bound above the version of every object of the region stored or
+    /// applied here: the highest version applied to it since this process started, and
+    /// `stored_high` for what storage held before. A write above it is newer than whatever
+    /// its key holds here, and needs no storage read to know (see `apply`).
+    applied_high: FastMap<u64, u64>,
+    /// A bound above every version in storage when the process started: the persisted
+    /// version floor (every version stored here was first issued or seen here, and the
+    /// floor is committed above it before it is), 0 for an empty store, u64::MAX (no
+    /// bound: always read) for a store with data but no floor.
+    stored_high: u64,
     /// Scratch space for building a storage key or record before it is looked up or copied
     /// into its own buffer.
     scratch: Vec<u8>,
@@ -576,6 +586,8 @@ impl<S: Store> Node<S> {
             now,
             inflight: FastMap::default(),
             scratch: Vec::new(),
+            applied_high: FastMap::default(),
+            stored_high: u64::MAX,
             pending: FastMap::default(),
             next_op: 1,
             version_clock: 0,
@@ -602,6 +614,11 @@ impl<S: Store> Node<S> {
         };
         node.version_clock = clock_nanos.max(floor);
         node.version_floor = floor;
+        node.stored_high = match (floor, node.store.is_empty()) {
+            (0, Ok(true)) => 0,
+            (0, _) | (_, Err(_)) => u64::MAX,
+            (f, Ok(_)) => f,
+        };
         // Op numbers must not repeat across restarts either (a late ack for an op of the
         // previous run must not match a new one): start from the clock too.
         node.next_op = node.version_clock;
@@ -1162,8 +1179,20 @@ impl<S: Store> Node<S> {
             None => None,
         };
         let mut old = None;
+        let high = self.applied_high.get(&region).copied().unwrap_or(self.stored_high);
         let newer = match known {
             Some(n) => n,
+            // Above every version of the region here: newer than what the key holds, without
+            // reading it (what it held is needed only to move index entries). This spares a
+            // storage read per write at every replica after the point leader.
+            None if !indexed && obj_version > high => {
+                if learn {
+                    if let Some(f) = self.inflight.get_mut(skey.as_slice()) {
+                        f.applied = Some(obj_version);
+                    }
+                }
+                true
+            }
             None => match self.read(&skey) {
                 Ok((v, vals)) => {
                     old = vals;
@@ -1179,6 +1208,9 @@ impl<S: Store> Node<S> {
         };
         if !newer {
             return;
+        }
+        if obj_version > high || !self.applied_high.contains_key(&region) {
+            self.applied_high.insert(region, high.max(obj_version));
         }
         if indexed {
             let new = if store { values.map(|v| v.as_slice()) } else { None };

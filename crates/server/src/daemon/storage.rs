@@ -169,6 +169,8 @@ pub trait Store {
     }
     /// The raw stored bytes of a key (for metadata such as [`VERSION_FLOOR_KEY`]).
     fn get_raw(&self, skey: &[u8]) -> io::Result<Option<Vec<u8>>>;
+    /// Whether nothing at all is stored (no object, no metadata).
+    fn is_empty(&self) -> io::Result<bool>;
     /// Applies a group of writes (Some = put, None = delete) atomically and makes them
     /// survive a crash of this process before returning.
     fn commit(&mut self, writes: Vec<Write>) -> io::Result<()>;
@@ -291,6 +293,10 @@ impl Store for FjallStore {
 
     fn get_raw(&self, skey: &[u8]) -> io::Result<Option<Vec<u8>>> {
         Ok(self.objects.get(skey).map_err(to_io)?.map(|v| v.to_vec()))
+    }
+
+    fn is_empty(&self) -> io::Result<bool> {
+        self.objects.is_empty().map_err(to_io)
     }
 
     fn commit(&mut self, writes: Vec<Write>) -> io::Result<()> {
