@@ -601,7 +601,8 @@ impl Shell {
                 return Ok(());
             }
             let send = self.store(ready)?;
-            self.send_all(send);
+            let sent = self.send_all(send);
+            self.node.recycle(sent);
             self.flush_touched();
         }
     }
@@ -629,9 +630,9 @@ impl Shell {
 
     /// Writes messages to their connections (opening peer connections as needed); servers
     /// that cannot be reached are reported to the node.
-    fn send_all(&mut self, msgs: Vec<Outgoing>) {
+    fn send_all(&mut self, mut msgs: Vec<Outgoing>) -> Vec<Outgoing> {
         let mut lost = Vec::new();
-        for (dest, nonce, msg) in msgs {
+        for (dest, nonce, msg) in msgs.drain(..) {
             let t = match dest {
                 Dest::Coordinator => {
                     // Lost with the link if there is none: what matters is sent again.
@@ -663,6 +664,7 @@ impl Shell {
         for s in lost {
             self.node.step(Instant::now(), Input::Unreachable(s));
         }
+        msgs
     }
 
     /// Flushes the connections written to, closes the dead ones (telling the node), and

@@ -488,7 +488,12 @@ pub struct Node<S: Store> {
     round: u64,
     committed_round: u64,
     /// Messages of rounds not yet committed, oldest first (round 0: none pending before).
-    held_out: std::collections::VecDeque<(u64, Vec<Outgoing>)>,
+    /// One entry per message, with the round it waits for (a queue that keeps its room,
+    /// so a busy server does not allocate one per round).
+    held_out: std::collections::VecDeque<(u64, Outgoing)>,
+    /// An empty list with room, handed back by the shell (see [`Node::recycle`]): the next
+    /// `Ready::send`.
+    send_spare: Vec<Outgoing>,
     /// A raised version floor not yet handed to the shell.
     floor_write: Option<Write>,
     /// The time of the input being handled.
@@ -582,6 +587,7 @@ impl<S: Store> Node<S> {
             round: 1,
             committed_round: 0,
             held_out: std::collections::VecDeque::new(),
+            send_spare: Vec::new(),
             floor_write: None,
             now,
             inflight: FastMap::default(),
@@ -1569,12 +1575,19 @@ impl<S: Store> Node<S> {
     pub fn ready(&mut self) -> Ready {
         self.seal_round();
         let jobs = std::mem::take(&mut self.jobs);
-        // Messages that carry no promise about this server's storage leave at once: writes
-        // going down a chain (the hop after applies nothing before its own commit), refusals,
-        // copies for a joining server (it acknowledges what it stored), and reports.
-        let mut send: Vec<Outgoing> = Vec::with_capacity(self.outbox.len());
-        let mut later: Vec<Outgoing> = Vec::with_capacity(self.outbox.len());
+        let last_round = jobs.iter().rev().find_map(|j| match j {
+            Job::Round(r, _) => Some(*r),
+            Job::Task(_) => None,
+        });
+        // What the other messages wait for: the round just queued, else the round the last
+        // held message waits for (they leave in order), else nothing.
+        let wait = last_round.or_else(|| self.held_out.back().map(|h| h.0));
+        let mut send = std::mem::take(&mut self.send_spare);
         for o in self.outbox.drain(..) {
+            // Messages that carry no promise about this server's storage leave at once:
+            // writes going down a chain (the hop after applies nothing before its own
+            // commit), refusals, copies for a joining server (it acknowledges what it
+            // stored), and reports.
             let now = matches!(
                 o.2,
                 Msg::ChainOp { .. }
@@ -1585,27 +1598,14 @@ impl<S: Store> Node<S> {
                     | Msg::Report { .. }
                     | Msg::Heartbeat { .. }
             );
-            if now {
-                send.push(o);
-            } else {
-                later.push(o);
+            match wait {
+                Some(r) if !now => self.held_out.push_back((r, o)),
+                _ => send.push(o),
             }
         }
-        let last_round = jobs.iter().rev().find_map(|j| match j {
-            Job::Round(r, _) => Some(*r),
-            Job::Task(_) => None,
-        });
-        if let Some(r) = last_round {
-            self.held_out.push_back((r, later));
-        } else if let Some(last) = self.held_out.back_mut() {
-            // Behind an uncommitted round: keep the order.
-            last.1.extend(later);
-        } else {
-            send.extend(later);
-        }
         while self.held_out.front().is_some_and(|(r, _)| *r <= self.committed_round) {
-            if let Some((_, msgs)) = self.held_out.pop_front() {
-                send.extend(msgs);
+            if let Some((_, m)) = self.held_out.pop_front() {
+                send.push(m);
             }
         }
         Ready {
@@ -1614,6 +1614,15 @@ impl<S: Store> Node<S> {
             send,
             close: std::mem::take(&mut self.close),
             log: std::mem::take(&mut self.log),
+        }
+    }
+
+    /// Hands back a `Ready::send` list once its messages are sent (emptied, with its room),
+    /// to carry the next one: a busy server then allocates none.
+    pub fn recycle(&mut self, mut sent: Vec<Outgoing>) {
+        sent.clear();
+        if sent.capacity() > self.send_spare.capacity() {
+            self.send_spare = sent;
         }
     }
 
