@@ -15,8 +15,8 @@
 
 use super::search::{Schema, Searches};
 use super::storage::{
-    decode_record, encode_record_into, encode_tombstone, index_key, indexed_marker, record_version, storage_key, Bytes,
-    Record, ScanPlan, Store, VERSION_FLOOR_KEY,
+    decode_record, encode_record_into, encode_tombstone, index_key, indexed_marker, record_version, storage_key,
+    storage_key_into, Bytes, Record, ScanPlan, Store, VERSION_FLOOR_KEY,
 };
 use crate::fasthash::FastMap;
 use hyperdex_core::config::{Configuration, Region, RegionIndex, Space};
@@ -1149,10 +1149,7 @@ impl<S: Store> Node<S> {
         // Regions of later subspaces keep an index of their dimensions: the values this
         // write replaces are needed to move their entries.
         let indexed = ix.subspace > 0;
-        let skey = self.bytes_of(|b| {
-            b.extend_from_slice(&region.to_be_bytes());
-            b.extend_from_slice(key);
-        });
+        let skey = self.bytes_of(|b| storage_key_into(b, region, key));
         // A region being joined: an object not trusted yet (an older copy) is replaced by
         // whatever the chain or the source sends, whatever its version.
         let force = match self.joins.get_mut(&region) {
@@ -1215,9 +1212,8 @@ impl<S: Store> Node<S> {
         if !newer {
             return;
         }
-        if obj_version > high || !self.applied_high.contains_key(&region) {
-            self.applied_high.insert(region, high.max(obj_version));
-        }
+        let bound = self.applied_high.entry(region).or_insert(high);
+        *bound = (*bound).max(obj_version);
         if indexed {
             let new = if store { values.map(|v| v.as_slice()) } else { None };
             self.update_index(region, key, old.as_ref().map(|v| v.as_slice()), new);
@@ -2132,8 +2128,7 @@ impl<S: Store> Node<S> {
     fn finish_inflight(&mut self, region: u64, key: &[u8], failed: bool) {
         let mut skey = std::mem::take(&mut self.scratch);
         skey.clear();
-        skey.extend_from_slice(&region.to_be_bytes());
-        skey.extend_from_slice(key);
+        storage_key_into(&mut skey, region, key);
         if let Some(f) = self.inflight.get_mut(skey.as_slice()) {
             f.failed |= failed;
             f.count -= 1;

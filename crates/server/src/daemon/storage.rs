@@ -106,9 +106,14 @@ pub fn range_bounds(
 
 pub fn storage_key(region: u64, key: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(8 + key.len());
-    k.extend_from_slice(&region.to_be_bytes());
-    k.extend_from_slice(key);
+    storage_key_into(&mut k, region, key);
     k
+}
+
+/// Appends the storage key of `key` in `region` to `out`.
+pub fn storage_key_into(out: &mut Vec<u8>, region: u64, key: &[u8]) {
+    out.extend_from_slice(&region.to_be_bytes());
+    out.extend_from_slice(key);
 }
 
 pub fn encode_record(version: u64, values: &[Vec<u8>]) -> Vec<u8> {
