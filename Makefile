@@ -34,7 +34,7 @@ C_WARNINGS  := -std=c99 -Wall -Wextra -Werror -pedantic
 INSTALL     ?= install
 
 .PHONY: all build header check-header install uninstall run clean-data test \
-        examples bench bench-ops bench-chains bench-search bench-scale bench-faults bench-coord fuzz help
+        examples bench bench-ops bench-chains bench-count bench-search bench-scale bench-faults bench-coord fuzz help
 
 all: build
 
@@ -50,6 +50,7 @@ help:
 	@echo "make bench            bench/compare.sh: our load generator against redis-benchmark"
 	@echo "make bench-ops        bench/ops.sh: put against atomic/container ops, 1 and 3 daemons"
 	@echo "make bench-chains     bench/chains.sh: put on 1 daemon against 3 daemons with tolerate 1 and 2"
+	@echo "make bench-count      bench/count.sh: allocations and system calls per operation in the daemons"
 	@echo "make bench-search     bench/search.sh: search, count, sorted_search against get, 3 daemons"
 	@echo "make bench-scale      bench/scale.sh: 100k to 10M objects next to Redis (throughput, latency, memory)"
 	@echo "make bench-faults     kill -9 under load: time to resume writes, throughput during repair and rebuild"
@@ -139,6 +140,9 @@ bench-ops:
 
 bench-chains:
 	bench/chains.sh
+
+bench-count:
+	bench/count.sh
 
 bench-search:
 	bench/search.sh
