@@ -34,6 +34,9 @@
  *
  * Output: one "name value" line per measurement, for scripts to read:
  *   <phase>_seconds, <phase>_ops_per_sec      per throughput phase
+ *   <phase>_start_s, <phase>_end_s            when it started and ended
+ *                                             (CLOCK_MONOTONIC seconds: comparable
+ *                                             between processes of one machine)
  *   ratio_<phase>_vs_<put>                    per phase after a put phase:
  *                                             its throughput / that of the
  *                                             most recent put phase
@@ -501,6 +504,9 @@ static long find_op(int64_t id, long issued)
     return lo < issued && ids[lo] == id ? lo : -1;
 }
 
+/* When the last throughput phase started and ended (CLOCK_MONOTONIC seconds). */
+static double phase_start, phase_end;
+
 /* Runs o->ops operations with at most o->window outstanding; returns the
  * elapsed seconds, or a negative number if the client failed. */
 static double run_window(struct hyperclient* client, const struct options* o, enum op op)
@@ -509,6 +515,8 @@ static double run_window(struct hyperclient* client, const struct options* o, en
     long outstanding = 0;
     long completed = 0;
     double start = now_s();
+
+    phase_start = start;
 
     while (completed < o->ops) {
         enum hyperclient_returncode loop_status;
@@ -540,7 +548,8 @@ static double run_window(struct hyperclient* client, const struct options* o, en
         ++completed;
         check(o, op, i);
     }
-    return now_s() - start;
+    phase_end = now_s();
+    return phase_end - start;
 }
 
 static int compare_double(const void* a, const void* b)
@@ -621,6 +630,7 @@ static int run_phases(struct hyperclient* client, const struct options* o)
         advance(ph->op);
         rate = (double)o->ops / s;
         printf("%s_seconds %.3f\n%s_ops_per_sec %.0f\n", ph->name, s, ph->name, rate);
+        printf("%s_start_s %.6f\n%s_end_s %.6f\n", ph->name, phase_start, ph->name, phase_end);
         if (put_name != NULL && put_rate > 0) {
             printf("ratio_%s_vs_%s %.2f\n", ph->name, put_name, rate / put_rate);
         }

@@ -261,10 +261,12 @@ fn bad_input_a_reply_that_does_not_parse_is_servererror_and_the_rest_of_its_conn
         raw_frame(hyperdex_core::proto::msg::ATOMIC_REPLY, nonce, &body)
     };
     let truncated = |nonce| raw_frame(hyperdex_core::proto::msg::ATOMIC_REPLY, nonce, &[0, 0]);
-    let get_reply_to_a_write = |nonce| frame(&Msg::GetReply { rc: ReturnCode::NotFound, values: Vec::new() }, nonce);
+    let get_reply_to_a_write =
+        |nonce| frame(&Msg::GetReply { rc: ReturnCode::NotFound, values: Vec::new().into() }, nonce);
     let atomic_reply_to_a_get = |nonce| atomic_reply(ReturnCode::Success, nonce);
-    let two_values_for_one_attribute =
-        |nonce| frame(&Msg::GetReply { rc: ReturnCode::Success, values: vec![b"a".to_vec(), b"b".to_vec()] }, nonce);
+    let two_values_for_one_attribute = |nonce| {
+        frame(&Msg::GetReply { rc: ReturnCode::Success, values: vec![b"a".to_vec(), b"b".to_vec()].into() }, nonce)
+    };
     type Case = (&'static str, bool, fn(u64) -> Vec<u8>);
     let cases: Vec<Case> = vec![
         ("a return code that is no code", false, unknown_code),
@@ -407,7 +409,7 @@ fn bad_input_on_the_standing_configuration_wait_keeps_the_cached_configuration()
     let cases: Vec<Case> = vec![("garbage", garbage), ("a newer configuration that does not decode", undecodable)];
     for (what, bad) in cases {
         let daemon = HostilePeer::start(|_, _, nonce| {
-            write(frame(&Msg::GetReply { rc: ReturnCode::NotFound, values: vec![] }, nonce))
+            write(frame(&Msg::GetReply { rc: ReturnCode::NotFound, values: vec![].into() }, nonce))
         });
         let cfg = config_naming(&daemon.addr());
         let (bad, fetch, waits) = (bad(&cfg), cfg.clone(), Arc::new(AtomicUsize::new(0)));
@@ -436,7 +438,7 @@ fn bad_input_on_the_standing_configuration_wait_keeps_the_cached_configuration()
 #[test]
 fn bad_input_a_close_right_behind_a_new_configuration_is_noticed() {
     let daemon = HostilePeer::start(|_, _, nonce| {
-        write(frame(&Msg::GetReply { rc: ReturnCode::NotFound, values: vec![] }, nonce))
+        write(frame(&Msg::GetReply { rc: ReturnCode::NotFound, values: vec![].into() }, nonce))
     });
     let cfg = config_naming(&daemon.addr());
     let mut newer = cfg.clone();
@@ -600,7 +602,7 @@ fn closed_port() -> String {
 #[test]
 fn group_the_first_fetch_follows_redirects_and_skips_leaders_it_cannot_use() {
     let daemon = HostilePeer::start(|_, _, nonce| {
-        write(frame(&Msg::GetReply { rc: ReturnCode::NotFound, values: vec![] }, nonce))
+        write(frame(&Msg::GetReply { rc: ReturnCode::NotFound, values: vec![].into() }, nonce))
     });
     let cfg = config_naming(&daemon.addr());
     let leader = coordinator_serving(cfg.clone());
@@ -636,7 +638,7 @@ fn group_the_first_fetch_follows_redirects_and_skips_leaders_it_cannot_use() {
 #[test]
 fn group_the_standing_wait_moves_to_another_coordinator_of_the_configuration() {
     let daemon = HostilePeer::start(|_, _, nonce| {
-        write(frame(&Msg::GetReply { rc: ReturnCode::NotFound, values: vec![] }, nonce))
+        write(frame(&Msg::GetReply { rc: ReturnCode::NotFound, values: vec![].into() }, nonce))
     });
     type Case = (&'static str, fn(&str, u64) -> Answer);
     let cases: Vec<Case> = vec![
@@ -682,7 +684,7 @@ fn group_the_standing_wait_moves_to_another_coordinator_of_the_configuration() {
 #[test]
 fn group_a_configuration_older_than_the_one_held_is_ignored() {
     let daemon = HostilePeer::start(|_, _, nonce| {
-        write(frame(&Msg::GetReply { rc: ReturnCode::NotFound, values: vec![] }, nonce))
+        write(frame(&Msg::GetReply { rc: ReturnCode::NotFound, values: vec![].into() }, nonce))
     });
     let elsewhere = HostilePeer::start(|_, _, _| nothing());
     let mut current = config_naming(&daemon.addr());

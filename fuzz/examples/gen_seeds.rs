@@ -414,8 +414,8 @@ fn main() {
         ("transfer-want", Msg::TransferWant { region: 6, vid: 8, seq: 1, all: false, keys: vec![s("b")] }),
         ("coord-reply", Msg::CoordReply { code: CoordCode::Duplicate }),
         ("get", Msg::Get { version: 1, region: 2, key: s("k") }),
-        ("get-reply", Msg::GetReply { rc: ReturnCode::Success, values: vec![vec![], s("x"), i(3)] }),
-        ("get-reply-notfound", Msg::GetReply { rc: ReturnCode::NotFound, values: vec![] }),
+        ("get-reply", Msg::GetReply { rc: ReturnCode::Success, values: vec![vec![], s("x"), i(3)].into() }),
+        ("get-reply-notfound", Msg::GetReply { rc: ReturnCode::NotFound, values: vec![].into() }),
         (
             "atomic",
             atomic(
@@ -691,14 +691,14 @@ fn main() {
     // ---- client_reply ----
     let mut reply = Seeds::new();
     let body = |m: &Msg| frame_parts(&frame(m, 1)).1.to_vec();
-    let get_ok = Msg::GetReply { rc: ReturnCode::Success, values: vec![s("ab"), vec![]] };
+    let get_ok = Msg::GetReply { rc: ReturnCode::Success, values: vec![s("ab"), vec![]].into() };
     add(&mut reply, "get-2", reply_input::make(true, 2, msg::GET_REPLY, &body(&get_ok)));
     add(&mut reply, "get-2-wrong-count", reply_input::make(true, 3, msg::GET_REPLY, &body(&get_ok)));
-    let get_all = Msg::GetReply { rc: ReturnCode::Success, values: every.clone() };
+    let get_all = Msg::GetReply { rc: ReturnCode::Success, values: every.clone().into() };
     add(&mut reply, "get-every-type", reply_input::make(true, every.len(), msg::GET_REPLY, &body(&get_all)));
-    let get_none = Msg::GetReply { rc: ReturnCode::Success, values: vec![] };
+    let get_none = Msg::GetReply { rc: ReturnCode::Success, values: vec![].into() };
     add(&mut reply, "get-0", reply_input::make(true, 0, msg::GET_REPLY, &body(&get_none)));
-    let nf = Msg::GetReply { rc: ReturnCode::NotFound, values: vec![] };
+    let nf = Msg::GetReply { rc: ReturnCode::NotFound, values: vec![].into() };
     add(&mut reply, "get-notfound", reply_input::make(true, 4, msg::GET_REPLY, &body(&nf)));
     for rc in
         [ReturnCode::Success, ReturnCode::CmpFail, ReturnCode::NotFound, ReturnCode::Overflow, ReturnCode::Reconfigure]

@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn get_reply_is_found_in_place() {
-        let (t, body) = frame(Msg::GetReply { rc: ReturnCode::Success, values: vec![b"ab".to_vec(), vec![]] });
+        let (t, body) = frame(Msg::GetReply { rc: ReturnCode::Success, values: vec![b"ab".to_vec(), vec![]].into() });
         let r = parse_reply(Kind::Get, t, &body, 2).unwrap();
         assert_eq!(r.rc, ReturnCode::Success);
         let (s, e, n) = r.values.unwrap();
@@ -195,7 +195,7 @@ mod tests {
 
     #[test]
     fn failed_get_and_atomic_replies() {
-        let (t, body) = frame(Msg::GetReply { rc: ReturnCode::NotFound, values: vec![] });
+        let (t, body) = frame(Msg::GetReply { rc: ReturnCode::NotFound, values: vec![].into() });
         assert_eq!(parse_reply(Kind::Get, t, &body, 4).unwrap(), Reply { rc: ReturnCode::NotFound, values: None });
         let (t, body) = frame(Msg::AtomicReply { rc: ReturnCode::CmpFail });
         assert_eq!(parse_reply(Kind::Atomic, t, &body, 4).unwrap(), Reply { rc: ReturnCode::CmpFail, values: None });

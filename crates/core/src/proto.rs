@@ -69,6 +69,16 @@ pub const MAX_TRANSFER_OBJECTS: usize = 4096;
 /// Most keys one TRANSFER_SUMMARY or TRANSFER_WANT frame may carry.
 pub const MAX_SUMMARY_ENTRIES: usize = 65536;
 
+/// An object's non-key values in schema order, shared (not copied) between a daemon's
+/// cache, its bookkeeping of writes in flight, and the messages that carry them.
+pub type Values = std::sync::Arc<Vec<Vec<u8>>>;
+
+/// The empty list of values, shared: replies that carry none allocate nothing.
+pub fn no_values() -> Values {
+    static EMPTY: std::sync::OnceLock<Values> = std::sync::OnceLock::new();
+    std::sync::Arc::clone(EMPTY.get_or_init(|| std::sync::Arc::new(Vec::new())))
+}
+
 /// One object of a state transfer: its key, version, and values (None: deleted).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransferObject {
@@ -221,10 +231,11 @@ pub enum Msg {
         region: u64,
         key: Vec<u8>,
     },
-    /// `values` holds one encoded value per non-key attribute, in schema order (SUCCESS only).
+    /// `values` holds one encoded value per non-key attribute, in schema order (SUCCESS only;
+    /// shared with the daemon's cache, so answering copies nothing until it is encoded).
     GetReply {
         rc: ReturnCode,
-        values: Vec<Vec<u8>>,
+        values: Values,
     },
     Atomic {
         version: u64,
@@ -249,7 +260,7 @@ pub enum Msg {
         hops: Vec<Hop>,
         /// None: the object is deleted. Some: its non-key values, in schema order (shared
         /// with the sender's own bookkeeping of the write, so forwarding copies nothing).
-        values: Option<std::sync::Arc<Vec<Vec<u8>>>>,
+        values: Option<Values>,
     },
     /// Every hop after hop `hop` (of region `region`) has the write; sent back to hop `hop`.
     ChainAck {
@@ -299,6 +310,48 @@ pub enum Msg {
         region: u64,
         hop: u16,
     },
+}
+
+/// The fields of a GET body (version, region, key), the key borrowed from `body`: a daemon
+/// serves gets without allocating. [`Msg::decode`] uses it for its `Msg::Get`, so the two
+/// accept exactly the same bodies.
+pub fn decode_get(body: &[u8]) -> DResult<(u64, u64, &[u8])> {
+    let mut r = Reader::new(body);
+    let out = (r.u64()?, r.u64()?, r.bytes()?);
+    r.finish()?;
+    Ok(out)
+}
+
+/// The fields of an ATOMIC body but its checks and functions, the key borrowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AtomicHead<'a> {
+    pub version: u64,
+    pub region: u64,
+    pub key: &'a [u8],
+    pub flags: u8,
+}
+
+/// Decodes an ATOMIC body with its key borrowed from `body`, and its checks and functions
+/// into `checks` and `funcs` (cleared first): a daemon reuses both lists from request to
+/// request. [`Msg::decode`] uses it for its `Msg::Atomic`, so the two accept exactly the
+/// same bodies. On error the lists hold whatever was decoded before it.
+pub fn decode_atomic<'a>(body: &'a [u8], checks: &mut Vec<Check>, funcs: &mut Vec<Func>) -> DResult<AtomicHead<'a>> {
+    checks.clear();
+    funcs.clear();
+    let mut r = Reader::new(body);
+    let head = AtomicHead { version: r.u64()?, region: r.u64()?, key: r.bytes()?, flags: r.u8()? };
+    let n = r.count(14)?;
+    checks.reserve(n);
+    for _ in 0..n {
+        checks.push(decode_check(&mut r)?);
+    }
+    let n = r.count(12)?;
+    funcs.reserve(n);
+    for _ in 0..n {
+        funcs.push(decode_func(&mut r)?);
+    }
+    r.finish()?;
+    Ok(head)
 }
 
 fn rc_from(v: u32) -> DResult<ReturnCode> {
@@ -569,6 +622,7 @@ impl Msg {
     }
 
     /// Decodes the body of a frame of type `msg_type`. Every byte must be used.
+    /// (A GET body has a borrowing decoder too: [`decode_get`].)
     pub fn decode(msg_type: u8, body: &[u8]) -> DResult<Msg> {
         let mut r = Reader::new(body);
         let m = match msg_type {
@@ -660,24 +714,22 @@ impl Msg {
                 Msg::TransferWant { region, vid, seq, all, keys }
             }
             msg::COORD_REPLY => Msg::CoordReply { code: CoordCode::from_raw(r.u16()?).ok_or(DecodeError)? },
-            msg::GET => Msg::Get { version: r.u64()?, region: r.u64()?, key: r.bytes()?.to_vec() },
-            msg::GET_REPLY => Msg::GetReply { rc: rc_from(r.u32()?)?, values: read_values(&mut r)? },
+            msg::GET => {
+                let (version, region, key) = decode_get(body)?;
+                return Ok(Msg::Get { version, region, key: key.to_vec() });
+            }
+            msg::GET_REPLY => Msg::GetReply { rc: rc_from(r.u32()?)?, values: Values::new(read_values(&mut r)?) },
             msg::ATOMIC => {
-                let version = r.u64()?;
-                let region = r.u64()?;
-                let key = r.bytes()?.to_vec();
-                let flags = r.u8()?;
-                let n = r.count(14)?;
-                let mut checks = Vec::with_capacity(n);
-                for _ in 0..n {
-                    checks.push(decode_check(&mut r)?);
-                }
-                let n = r.count(12)?;
-                let mut funcs = Vec::with_capacity(n);
-                for _ in 0..n {
-                    funcs.push(decode_func(&mut r)?);
-                }
-                Msg::Atomic { version, region, key, flags, checks, funcs }
+                let (mut checks, mut funcs) = (Vec::new(), Vec::new());
+                let a = decode_atomic(body, &mut checks, &mut funcs)?;
+                return Ok(Msg::Atomic {
+                    version: a.version,
+                    region: a.region,
+                    key: a.key.to_vec(),
+                    flags: a.flags,
+                    checks,
+                    funcs,
+                });
             }
             msg::ATOMIC_REPLY => Msg::AtomicReply { rc: rc_from(r.u32()?)? },
             msg::CHAIN_OP => {
@@ -708,7 +760,7 @@ impl Msg {
                 }
                 let values = match r.u8()? {
                     0 => None,
-                    1 => Some(std::sync::Arc::new(read_values(&mut r)?)),
+                    1 => Some(Values::new(read_values(&mut r)?)),
                     _ => return Err(DecodeError),
                 };
                 Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values }
@@ -815,7 +867,7 @@ mod tests {
             Msg::TransferAck { region: 6, vid: 8, seq: 1 },
             Msg::CoordReply { code: CoordCode::Duplicate },
             Msg::Get { version: 1, region: 2, key: b"k".to_vec() },
-            Msg::GetReply { rc: ReturnCode::Success, values: vec![vec![], b"x".to_vec()] },
+            Msg::GetReply { rc: ReturnCode::Success, values: Values::new(vec![vec![], b"x".to_vec()]) },
             Msg::Atomic {
                 version: 1,
                 region: 2,
@@ -845,7 +897,7 @@ mod tests {
                 key: b"k".to_vec(),
                 obj_version: 10,
                 hops: vec![Hop { region: 1, server: 2, store: true }, Hop { region: 5, server: 6, store: false }],
-                values: Some(std::sync::Arc::new(vec![b"v".to_vec()])),
+                values: Some(Values::new(vec![b"v".to_vec()])),
             },
             Msg::ChainAck { leader: 1, op: 2, region: 7, hop: 0 },
             Msg::ChainFail { leader: 1, op: 2, region: 7, hop: 3 },
@@ -895,6 +947,41 @@ mod tests {
             let mut long = f.body.to_vec();
             long.push(0);
             assert!(Msg::decode(f.msg_type, &long).is_err());
+        }
+    }
+
+    #[test]
+    fn borrowing_decoders_agree_with_decode_and_reuse_their_lists() {
+        let mut checks = Vec::new();
+        let mut funcs = Vec::new();
+        for m in samples() {
+            let mut out = Vec::new();
+            m.encode(7, &mut out);
+            let f = parse_frame(&out, MAX_FRAME).unwrap().unwrap();
+            match &m {
+                Msg::Get { version, region, key } => {
+                    assert_eq!(decode_get(f.body).unwrap(), (*version, *region, key.as_slice()));
+                    assert!(decode_get(&f.body[..f.body.len() - 1]).is_err());
+                }
+                Msg::Atomic { version, region, key, flags, checks: c, funcs: fs } => {
+                    // Left over from a request before: replaced, not appended to.
+                    checks.push(c.first().cloned().unwrap_or_else(|| Check {
+                        attr: 9,
+                        predicate: Predicate::Equals,
+                        dtype: DataType::String,
+                        value: b"old".to_vec(),
+                    }));
+                    let head = decode_atomic(f.body, &mut checks, &mut funcs).unwrap();
+                    let want = AtomicHead { version: *version, region: *region, key, flags: *flags };
+                    assert_eq!(head, want);
+                    assert_eq!((&checks, &funcs), (c, fs));
+                    assert!(decode_atomic(&f.body[..f.body.len() - 1], &mut checks, &mut funcs).is_err());
+                    let mut longer = f.body.to_vec();
+                    longer.push(0);
+                    assert!(decode_atomic(&longer, &mut checks, &mut funcs).is_err());
+                }
+                _ => {}
+            }
         }
     }
 

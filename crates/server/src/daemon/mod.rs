@@ -15,7 +15,8 @@ pub mod storage;
 use crate::net::Conn;
 use hyperdex_core::config::Configuration;
 use hyperdex_core::coordset::{CoordinatorSet, Next};
-use hyperdex_core::proto::Msg;
+use hyperdex_core::ops::{Check, Func};
+use hyperdex_core::proto::{decode_atomic, decode_get, msg as proto_msg, Msg};
 use hyperdex_core::wire::MAX_FRAME;
 use hyperdex_core::CoordCode;
 use mio::net::{TcpListener, TcpStream};
@@ -258,7 +259,13 @@ struct Shell {
     shutdown_acked: bool,
     /// This process has registered once (later registrations are not `fresh`).
     registered: bool,
+    /// The checks and functions of the ATOMIC request being handled (kept for the next).
+    checks_buf: Vec<Check>,
+    funcs_buf: Vec<Func>,
 }
+
+/// Most checks or functions whose room the reused request lists keep.
+const LIST_ROOM: usize = 64;
 
 /// A coordinator connection that brings nothing for this long (no heartbeat answer, no
 /// configuration; or it never opened) is given up for the next coordinator.
@@ -470,8 +477,44 @@ impl Shell {
             let mut handled = 0;
             // One look at the clock per chunk, not per request.
             let now = Instant::now();
+            self.node.set_now(now);
             while handled < CHUNK {
                 let (nonce, msg) = match c.next_frame(MAX_FRAME) {
+                    // A get is served from the frame in place (its key is not copied).
+                    Ok(Some(f)) if f.msg_type == proto_msg::GET => match decode_get(f.body) {
+                        Ok((version, region, key)) => {
+                            self.node.get_request(t, None, f.nonce, version, region, key);
+                            handled += 1;
+                            continue;
+                        }
+                        Err(_) => {
+                            c.dead = true;
+                            break;
+                        }
+                    },
+                    // So is a write, its checks and functions decoded into lists kept from one
+                    // request to the next.
+                    Ok(Some(f)) if f.msg_type == proto_msg::ATOMIC => {
+                        match decode_atomic(f.body, &mut self.checks_buf, &mut self.funcs_buf) {
+                            Ok(head) => {
+                                let (checks, funcs) = (&mut self.checks_buf, &mut self.funcs_buf);
+                                self.node.atomic_request(t, None, f.nonce, head, checks, funcs);
+                                // A request with many of them does not leave its room behind.
+                                if checks.capacity() > LIST_ROOM {
+                                    *checks = Vec::new();
+                                }
+                                if funcs.capacity() > LIST_ROOM {
+                                    *funcs = Vec::new();
+                                }
+                                handled += 1;
+                                continue;
+                            }
+                            Err(_) => {
+                                c.dead = true;
+                                break;
+                            }
+                        }
+                    }
                     Ok(Some(f)) => match Msg::decode(f.msg_type, f.body) {
                         Ok(m) => (f.nonce, m),
                         Err(_) => {
@@ -757,6 +800,8 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         reregistered: 0,
         shutdown_acked: false,
         registered: false,
+        checks_buf: Vec::new(),
+        funcs_buf: Vec::new(),
     };
     sh.connect_coordinator();
     let mut events = Events::with_capacity(1024);

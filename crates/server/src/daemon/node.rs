@@ -22,8 +22,9 @@ use crate::fasthash::FastMap;
 use hyperdex_core::config::{Configuration, Region, RegionIndex, Space};
 use hyperdex_core::hashing::coordinate;
 use hyperdex_core::ops::{apply_funcs, check_passes, validate_check, validate_func, Check, Func, FuncOp};
-use hyperdex_core::proto::{flags, search_mode, Hop, Msg, TransferObject};
+use hyperdex_core::proto::{flags, no_values, search_mode, AtomicHead, Hop, Msg, TransferObject};
 use hyperdex_core::{DataType, Predicate, ReturnCode};
+use std::borrow::Cow;
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -188,8 +189,8 @@ struct InFlight {
 }
 
 /// An object's non-key values in schema order, shared between the cache, the in-flight
-/// table and pending hops without copying.
-type Vals = Arc<Vec<Vec<u8>>>;
+/// table, pending hops and the messages that carry them, without copying.
+type Vals = hyperdex_core::proto::Values;
 
 /// A cached object: its version, and its values (None: deleted at that version).
 #[derive(Clone)]
@@ -498,8 +499,9 @@ pub struct Node<S: Store> {
     floor_write: Option<Write>,
     /// The time of the input being handled.
     now: Instant,
-    /// Keyed by storage key (the key region's id, then the object key).
-    inflight: FastMap<Vec<u8>, InFlight>,
+    /// Keyed by storage key (the key region's id, then the object key): the same buffer
+    /// the write's storage key and cache entry share (see `owned_key`).
+    inflight: FastMap<Bytes, InFlight>,
     /// Per region, a bound above the version of every object of the region stored or
     /// applied here: the highest version applied to it since this process started, and
     /// `stored_high` for what storage held before. A write above it is newer than whatever
@@ -510,9 +512,9 @@ pub struct Node<S: Store> {
     /// floor is committed above it before it is), 0 for an empty store, u64::MAX (no
     /// bound: always read) for a store with data but no floor.
     stored_high: u64,
-    /// Scratch space for building a storage key or record before it is looked up or copied
-    /// into its own buffer.
-    scratch: Vec<u8>,
+    /// Scratch buffers for building a storage key or record before it is looked up or
+    /// copied into its own buffer (a few, as a key is built while another is in use).
+    bufs: Vec<Vec<u8>>,
     /// Keyed by leader, op and region (see [`PendingHop`]).
     pending: FastMap<(u64, u64, u64), PendingHop>,
     next_op: u64,
@@ -591,7 +593,7 @@ impl<S: Store> Node<S> {
             floor_write: None,
             now,
             inflight: FastMap::default(),
-            scratch: Vec::new(),
+            bufs: Vec::new(),
             applied_high: FastMap::default(),
             stored_high: u64::MAX,
             pending: FastMap::default(),
@@ -1062,7 +1064,7 @@ impl<S: Store> Node<S> {
             (p.up.origin, p.hop, p.space, p.key.clone(), p.obj_version, p.values.clone());
         // chain_hop finds the entry and carries it on (its first send time, every way the
         // write came here).
-        self.chain_hop(origin, k.0, k.1, hop, space, key, obj_version, hops, values);
+        self.chain_hop(origin, k.0, k.1, hop, space, Cow::Owned(key), obj_version, hops, values);
     }
 
     /// The newest version this server knows for a storage key, and the object if present:
@@ -1096,15 +1098,45 @@ impl<S: Store> Node<S> {
         Ok((version, values))
     }
 
-    /// Bytes written by `fill` into the scratch buffer, copied into their own buffer (one
+    /// An empty scratch buffer (hand it back with [`Node::give_buf`]).
+    fn take_buf(&mut self) -> Vec<u8> {
+        let mut b = self.bufs.pop().unwrap_or_default();
+        b.clear();
+        b
+    }
+
+    fn give_buf(&mut self, b: Vec<u8>) {
+        if self.bufs.len() < 4 {
+            self.bufs.push(b);
+        }
+    }
+
+    /// The storage key of `key` in `region`, in a scratch buffer.
+    fn skey_buf(&mut self, region: u64, key: &[u8]) -> Vec<u8> {
+        let mut b = self.take_buf();
+        storage_key_into(&mut b, region, key);
+        b
+    }
+
+    /// Bytes written by `fill` into a scratch buffer, copied into their own buffer (one
     /// allocation of the exact size).
     fn bytes_of(&mut self, fill: impl FnOnce(&mut Vec<u8>)) -> Bytes {
-        let mut b = std::mem::take(&mut self.scratch);
-        b.clear();
+        let mut b = self.take_buf();
         fill(&mut b);
         let out = Bytes::from(b.as_slice());
-        self.scratch = b;
+        self.give_buf(b);
         out
+    }
+
+    /// A storage key in its own buffer, to store and cache: the buffer the in-flight table
+    /// already holds for it if any (shared, not copied), else a new one. (The cache is not
+    /// asked: a probe of that large table costs more than the copy, and a new key, the
+    /// common case when loading, is never there.)
+    fn owned_key(&self, skey: &[u8]) -> Bytes {
+        match self.inflight.get_key_value(skey) {
+            Some((k, _)) => k.clone(),
+            None => Bytes::from(skey),
+        }
     }
 
     fn remember(&mut self, skey: Bytes, version: u64, values: Option<Vals>, round: u64) {
@@ -1141,6 +1173,13 @@ impl<S: Store> Node<S> {
     /// At the point leader's own hop the in-flight table already knows the newest version
     /// applied (versions are issued there), which spares a storage read per write.
     fn apply(&mut self, region: u64, key: &[u8], obj_version: u64, store: bool, values: Option<&Vals>) {
+        let skey = self.skey_buf(region, key);
+        self.apply_at(region, key, &skey, obj_version, store, values);
+        self.give_buf(skey);
+    }
+
+    /// [`Node::apply`], given the storage key `skey`.
+    fn apply_at(&mut self, region: u64, key: &[u8], skey: &[u8], obj_version: u64, store: bool, values: Option<&Vals>) {
         let Some(ix) = self.index.get(&region).copied() else {
             // The region left this server (its space was removed) while the write was in
             // flight: storing it now would land after the region was dropped, for good.
@@ -1149,7 +1188,6 @@ impl<S: Store> Node<S> {
         // Regions of later subspaces keep an index of their dimensions: the values this
         // write replaces are needed to move their entries.
         let indexed = ix.subspace > 0;
-        let skey = self.bytes_of(|b| storage_key_into(b, region, key));
         // A region being joined: an object not trusted yet (an older copy) is replaced by
         // whatever the chain or the source sends, whatever its version.
         let force = match self.joins.get_mut(&region) {
@@ -1162,7 +1200,7 @@ impl<S: Store> Node<S> {
         // At the point leader, its in-flight view of the key knows the newest version
         // applied here (unless a blind put left it unknown: then storage is read once).
         let mut learn = false;
-        let known = match self.inflight.get_mut(skey.as_slice()) {
+        let known = match self.inflight.get_mut(skey) {
             Some(f) => match f.applied {
                 Some(a) => {
                     f.applied = Some(a.max(obj_version));
@@ -1190,17 +1228,17 @@ impl<S: Store> Node<S> {
             // storage read per write at every replica after the point leader.
             None if !indexed && obj_version > high => {
                 if learn {
-                    if let Some(f) = self.inflight.get_mut(skey.as_slice()) {
+                    if let Some(f) = self.inflight.get_mut(skey) {
                         f.applied = Some(obj_version);
                     }
                 }
                 true
             }
-            None => match self.read(&skey) {
+            None => match self.read(skey) {
                 Ok((v, vals)) => {
                     old = vals;
                     if learn {
-                        if let Some(f) = self.inflight.get_mut(skey.as_slice()) {
+                        if let Some(f) = self.inflight.get_mut(skey) {
                             f.applied = Some(v.max(obj_version));
                         }
                     }
@@ -1218,6 +1256,7 @@ impl<S: Store> Node<S> {
             let new = if store { values.map(|v| v.as_slice()) } else { None };
             self.update_index(region, key, old.as_ref().map(|v| v.as_slice()), new);
         }
+        let skey = self.owned_key(skey);
         match (store, values) {
             (true, Some(v)) => {
                 let record = self.bytes_of(|b| encode_record_into(b, obj_version, v));
@@ -1648,20 +1687,10 @@ impl<S: Store> Node<S> {
     #[allow(clippy::collapsible_match)]
     pub fn handle(&mut self, conn: usize, from: Option<u64>, nonce: u64, msg: Msg) {
         match msg {
-            Msg::Get { version, region, key } => {
-                if version > self.config.version || !self.leased() {
-                    return self.hold(conn, from, nonce, Msg::Get { version, region, key });
-                }
-                let reply = self.get(region, &key);
-                self.outbox.push((Dest::Conn(conn), nonce, reply));
-            }
-            Msg::Atomic { version, region, key, flags, checks, funcs } => {
-                if version > self.config.version || !self.leased() {
-                    return self.hold(conn, from, nonce, Msg::Atomic { version, region, key, flags, checks, funcs });
-                }
-                if let Err(rc) = self.atomic(conn, nonce, region, key, flags, checks, funcs) {
-                    self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc }));
-                }
+            Msg::Get { version, region, key } => self.get_request(conn, from, nonce, version, region, &key),
+            Msg::Atomic { version, region, key, flags, mut checks, mut funcs } => {
+                let head = AtomicHead { version, region, key: &key, flags };
+                self.atomic_request(conn, from, nonce, head, &mut checks, &mut funcs);
             }
             Msg::ChainOp { version, leader, op, hop, space, key, obj_version, mut hops, values } => {
                 if version > self.config.version {
@@ -1711,7 +1740,7 @@ impl<S: Store> Node<S> {
                     }
                 }
                 let origin = Origin::Peer { conn, send: nonce };
-                self.chain_hop(origin, leader, op, hop, space, key, obj_version, hops, values);
+                self.chain_hop(origin, leader, op, hop, space, Cow::Owned(key), obj_version, hops, values);
             }
             Msg::SearchStart { version, region, mode, checks, sort_attr, limit, maximize } => {
                 if version > self.config.version || !self.leased() {
@@ -1809,7 +1838,7 @@ impl<S: Store> Node<S> {
     /// back up a chain, nothing for a state-transfer copy.
     fn refuse(&mut self, conn: usize, nonce: u64, msg: Msg) {
         let reply = match msg {
-            Msg::Get { .. } => Msg::GetReply { rc: ReturnCode::Reconfigure, values: Vec::new() },
+            Msg::Get { .. } => Msg::GetReply { rc: ReturnCode::Reconfigure, values: no_values() },
             Msg::SearchStart { region, .. } => search_fail(region, ReturnCode::Reconfigure),
             Msg::ChainOp { leader, op, hop, hops, .. } => match fail_back(&hops, leader, op, hop) {
                 Some(m) => m,
@@ -1865,8 +1894,53 @@ impl<S: Store> Node<S> {
         region.replicas.first().map(|p| p.server) == Some(self.id)
     }
 
+    /// A GET from a client, its key borrowed (the shell decodes GET frames in place with
+    /// [`hyperdex_core::proto::decode_get`]; [`Node::handle`] comes here too). The time is
+    /// that of the step or chunk of input it belongs to.
+    pub fn get_request(&mut self, conn: usize, from: Option<u64>, nonce: u64, version: u64, region: u64, key: &[u8]) {
+        if version > self.config.version || !self.leased() {
+            return self.hold(conn, from, nonce, Msg::Get { version, region, key: key.to_vec() });
+        }
+        let reply = self.get(region, key);
+        self.outbox.push((Dest::Conn(conn), nonce, reply));
+    }
+
+    /// An ATOMIC from a client, its key borrowed and its checks and functions in lists the
+    /// caller reuses (the shell decodes ATOMIC frames in place with
+    /// [`hyperdex_core::proto::decode_atomic`]; [`Node::handle`] comes here too). The
+    /// functions may be taken out of `funcs`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn atomic_request(
+        &mut self,
+        conn: usize,
+        from: Option<u64>,
+        nonce: u64,
+        head: AtomicHead<'_>,
+        checks: &mut Vec<Check>,
+        funcs: &mut Vec<Func>,
+    ) {
+        let AtomicHead { version, region, key, flags } = head;
+        if version > self.config.version || !self.leased() {
+            let (checks, funcs) = (std::mem::take(checks), std::mem::take(funcs));
+            return self.hold(
+                conn,
+                from,
+                nonce,
+                Msg::Atomic { version, region, key: key.to_vec(), flags, checks, funcs },
+            );
+        }
+        if let Err(rc) = self.atomic(conn, nonce, region, key, flags, checks, funcs) {
+            self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc }));
+        }
+    }
+
+    /// Sets the time of the input about to be handled (see [`Node::get_request`]).
+    pub fn set_now(&mut self, now: Instant) {
+        self.now = now;
+    }
+
     fn get(&mut self, region: u64, key: &[u8]) -> Msg {
-        let fail = |rc| Msg::GetReply { rc, values: Vec::new() };
+        let fail = |rc| Msg::GetReply { rc, values: no_values() };
         let Some((sp, ss, r)) = self.region(region) else { return fail(ReturnCode::Reconfigure) };
         if ss != 0 || !self.is_head(r) || sp.key_region(key).map(|k| k.id) != Some(region) {
             return fail(ReturnCode::Reconfigure);
@@ -1875,12 +1949,16 @@ impl<S: Store> Node<S> {
             return fail(ReturnCode::WrongType);
         }
         let n = sp.attrs.len() - 1;
-        let vals = match self.read(&storage_key(region, key)) {
+        let skey = self.skey_buf(region, key);
+        let read = self.read(&skey);
+        self.give_buf(skey);
+        let vals = match read {
             Ok((_, v)) => v,
             Err(rc) => return fail(rc),
         };
         match vals {
-            Some(vals) if vals.len() == n => Msg::GetReply { rc: ReturnCode::Success, values: (*vals).clone() },
+            // The cached values themselves, shared: nothing is copied until the reply is encoded.
+            Some(vals) if vals.len() == n => Msg::GetReply { rc: ReturnCode::Success, values: vals },
             Some(_) => fail(ReturnCode::ServerError),
             None => fail(ReturnCode::NotFound),
         }
@@ -1892,33 +1970,51 @@ impl<S: Store> Node<S> {
         conn: usize,
         nonce: u64,
         region: u64,
-        key: Vec<u8>,
+        key: &[u8],
         fl: u8,
-        mut checks: Vec<Check>,
-        mut funcs: Vec<Func>,
+        checks: &mut [Check],
+        funcs: &mut Vec<Func>,
+    ) -> Result<(), ReturnCode> {
+        let skey = self.skey_buf(region, key);
+        let result = self.atomic_at(conn, nonce, region, key, &skey, fl, checks, funcs);
+        self.give_buf(skey);
+        result
+    }
+
+    /// [`Node::atomic`], given the storage key `skey`.
+    #[allow(clippy::too_many_arguments)]
+    fn atomic_at(
+        &mut self,
+        conn: usize,
+        nonce: u64,
+        region: u64,
+        key: &[u8],
+        skey: &[u8],
+        fl: u8,
+        checks: &mut [Check],
+        funcs: &mut Vec<Func>,
     ) -> Result<(), ReturnCode> {
         let cfg = Arc::clone(&self.config);
         let Some(ix) = self.index.get(&region).copied() else { return Err(ReturnCode::Reconfigure) };
         let space = &cfg.spaces[ix.space];
         let r = &space.subspaces[ix.subspace].regions[ix.region];
-        if ix.subspace != 0 || !self.is_head(r) || space.key_region(&key).map(|k| k.id) != Some(region) {
+        if ix.subspace != 0 || !self.is_head(r) || space.key_region(key).map(|k| k.id) != Some(region) {
             return Err(ReturnCode::Reconfigure);
         }
-        if !key_ok(space.key_type(), &key) {
+        if !key_ok(space.key_type(), key) {
             return Err(ReturnCode::WrongType);
         }
-        for c in &mut checks {
+        for c in checks.iter_mut() {
             let Some(a) = space.attrs.get(c.attr as usize) else { return Err(ReturnCode::UnknownAttr) };
             validate_check(a.dtype, c)?;
         }
-        for f in &mut funcs {
+        for f in funcs.iter_mut() {
             if f.attr == 0 {
                 return Err(ReturnCode::DontUseKey);
             }
             let Some(a) = space.attrs.get(f.attr as usize) else { return Err(ReturnCode::UnknownAttr) };
             validate_func(a.dtype, f)?;
         }
-        let skey = storage_key(region, &key);
         // A put that sets every attribute of a space without other subspaces computes the
         // same object whatever was stored: skip reading it (the version floor keeps the new
         // version above any stored one).
@@ -1928,20 +2024,20 @@ impl<S: Store> Node<S> {
             && space.subspaces.len() == 1
             && funcs.iter().all(|f| f.op == FuncOp::Set)
             && (1..=n).all(|a| funcs.iter().any(|f| f.attr as usize == a));
-        let (cur_version, current) = match self.inflight.get(skey.as_slice()) {
+        let (cur_version, current) = match self.inflight.get(skey) {
             Some(f) => (f.version, f.values.clone()),
             None if blind => (0, None),
-            None => self.read(&skey)?,
+            None => self.read(skey)?,
         };
         if let Some(v) = &current {
             if v.len() != n {
                 return Err(ReturnCode::ServerError);
             }
         }
-        if let Err(rc) = refusal(space, &key, fl, &checks, current.as_deref()) {
+        if let Err(rc) = refusal(space, key, fl, checks, current.as_deref()) {
             // Decided against writes still in flight: the answer must not leave before
             // they are acknowledged (a get would still read the value before them).
-            if let Some(f) = self.inflight.get_mut(skey.as_slice()) {
+            if let Some(f) = self.inflight.get_mut(skey) {
                 f.deferred.push((conn, nonce, rc));
                 return Ok(());
             }
@@ -1956,12 +2052,12 @@ impl<S: Store> Node<S> {
                 // the request's values, moved, not copied. The last set of an attribute wins,
                 // as in apply_funcs.
                 vals = vec![Vec::new(); n];
-                for f in funcs {
+                for f in funcs.drain(..) {
                     vals[f.attr as usize - 1] = f.arg;
                 }
             } else {
                 vals = current.as_deref().cloned().unwrap_or_else(|| vec![Vec::new(); n]);
-                apply_funcs(&space.attrs, &mut vals, &funcs)?;
+                apply_funcs(&space.attrs, &mut vals, funcs)?;
             }
             if key.len() + vals.iter().map(|v| v.len() + 4).sum::<usize>() > MAX_OBJECT_BYTES {
                 // It could no longer be replicated or read in one frame.
@@ -1971,7 +2067,7 @@ impl<S: Store> Node<S> {
         };
         let obj_version = self.next_version(cur_version);
         let grids = self.grids.get(ix.space).map_or(&[][..], |g| g.as_slice());
-        let hops = chain_path(space, grids, r, &key, current.as_deref(), new.as_deref());
+        let hops = chain_path(space, grids, r, key, current.as_deref(), new.as_deref());
         if hops.is_empty() || hops[0].server != self.id {
             return Err(ReturnCode::Reconfigure);
         }
@@ -1979,22 +2075,31 @@ impl<S: Store> Node<S> {
             // A region on the way has no available replica: the write cannot complete.
             return Err(ReturnCode::Offline);
         }
-        // What is stored is known unless this was a blind put (then apply reads it).
-        let stored = if blind && !self.inflight.contains_key(skey.as_slice()) { None } else { Some(cur_version) };
-        let entry = self.inflight.entry(skey).or_insert(InFlight {
-            version: 0,
-            applied: stored,
-            values: None,
-            count: 0,
-            deferred: Vec::new(),
-            failed: false,
-        });
-        entry.version = obj_version;
-        entry.values = new.clone();
-        entry.count += 1;
+        if !self.inflight.contains_key(skey) {
+            // What is stored is known unless this was a blind put (then apply reads it). The
+            // key's buffer is the one its write and cache entry will share.
+            let applied = if blind { None } else { Some(cur_version) };
+            let entry = InFlight { version: 0, applied, values: None, count: 0, deferred: Vec::new(), failed: false };
+            self.inflight.insert(self.owned_key(skey), entry);
+        }
+        if let Some(entry) = self.inflight.get_mut(skey) {
+            entry.version = obj_version;
+            entry.values = new.clone();
+            entry.count += 1;
+        }
         let op = self.next_op;
         self.next_op += 1;
-        self.chain_hop(Origin::Client { conn, nonce }, self.id, op, 0, space.id, key, obj_version, hops, new);
+        self.chain_hop(
+            Origin::Client { conn, nonce },
+            self.id,
+            op,
+            0,
+            space.id,
+            Cow::Borrowed(key),
+            obj_version,
+            hops,
+            new,
+        );
         Ok(())
     }
 
@@ -2007,7 +2112,7 @@ impl<S: Store> Node<S> {
         op: u64,
         hop: u16,
         space: u64,
-        key: Vec<u8>,
+        key: Cow<'_, [u8]>,
         obj_version: u64,
         hops: Vec<Hop>,
         values: Option<Vals>,
@@ -2059,7 +2164,7 @@ impl<S: Store> Node<S> {
                 hop,
                 sent,
                 region: h.region,
-                key: key.clone(),
+                key: key.to_vec(),
                 obj_version,
                 store: h.store,
                 values: values.clone(),
@@ -2079,7 +2184,7 @@ impl<S: Store> Node<S> {
                 op,
                 hop: next_hop,
                 space,
-                key,
+                key: key.into_owned(),
                 obj_version,
                 hops,
                 values,
@@ -2126,9 +2231,7 @@ impl<S: Store> Node<S> {
     /// One write of the key is done at its point leader (`failed`: it failed); the last
     /// one ends the key's in-flight view and releases the answers deferred behind it.
     fn finish_inflight(&mut self, region: u64, key: &[u8], failed: bool) {
-        let mut skey = std::mem::take(&mut self.scratch);
-        skey.clear();
-        storage_key_into(&mut skey, region, key);
+        let skey = self.skey_buf(region, key);
         if let Some(f) = self.inflight.get_mut(skey.as_slice()) {
             f.failed |= failed;
             f.count -= 1;
@@ -2141,7 +2244,7 @@ impl<S: Store> Node<S> {
                 }
             }
         }
-        self.scratch = skey;
+        self.give_buf(skey);
     }
 
     /// Gives up the pending write `k` here: every way it came hears of it.

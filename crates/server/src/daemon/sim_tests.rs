@@ -1102,7 +1102,7 @@ fn the_object_cache_stays_within_its_size_and_evicted_objects_are_read_from_stor
         let sent = node.ready().send;
         let want = vec![(i as i64).to_le_bytes().to_vec()];
         assert!(
-            matches!(sent.as_slice(), [(_, _, Msg::GetReply { rc: ReturnCode::Success, values })] if *values == want),
+            matches!(sent.as_slice(), [(_, _, Msg::GetReply { rc: ReturnCode::Success, values })] if **values == want),
             "key {i}: {sent:?}"
         );
     }
