@@ -161,7 +161,7 @@ fn a_chain_of_many_local_hops_does_not_crash_a_daemon() {
         key: b"k".to_vec(),
         obj_version: 1,
         hops: vec![Hop { region: r.id, server: me, store: true }; 2],
-        values: Some(std::sync::Arc::new(vec![b"x".to_vec()])),
+        values: Some(vec![b"x".to_vec()].into()),
     };
     let mut out = Vec::new();
     chain0.encode(1, &mut out);
@@ -185,7 +185,7 @@ fn a_chain_of_many_local_hops_does_not_crash_a_daemon() {
             key: b"k".to_vec(),
             obj_version: 1,
             hops,
-            values: Some(std::sync::Arc::new(vec![b"x".to_vec()])),
+            values: Some(vec![b"x".to_vec()].into()),
         }
     };
     // Allowed length: applied at its end and acknowledged back to us (the hop before it).

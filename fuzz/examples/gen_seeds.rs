@@ -438,7 +438,7 @@ fn main() {
                 key: s("k"),
                 obj_version: 10,
                 hops: vec![Hop { region: 1, server: 2, store: true }, Hop { region: 5, server: 6, store: false }],
-                values: Some(std::sync::Arc::new(vec![s("v"), vec![]])),
+                values: Some(vec![s("v"), vec![]].into()),
             },
         ),
         (

@@ -71,12 +71,12 @@ pub const MAX_SUMMARY_ENTRIES: usize = 65536;
 
 /// An object's non-key values in schema order, shared (not copied) between a daemon's
 /// cache, its bookkeeping of writes in flight, and the messages that carry them.
-pub type Values = std::sync::Arc<Vec<Vec<u8>>>;
+pub type Values = std::sync::Arc<[Vec<u8>]>;
 
 /// The empty list of values, shared: replies that carry none allocate nothing.
 pub fn no_values() -> Values {
     static EMPTY: std::sync::OnceLock<Values> = std::sync::OnceLock::new();
-    std::sync::Arc::clone(EMPTY.get_or_init(|| std::sync::Arc::new(Vec::new())))
+    std::sync::Arc::clone(EMPTY.get_or_init(|| Values::from([])))
 }
 
 /// One object of a state transfer: its key, version, and values (None: deleted).
@@ -363,6 +363,18 @@ fn write_values(w: &mut Writer<'_>, values: &[Vec<u8>]) {
     for v in values {
         w.bytes(v);
     }
+}
+
+/// [`read_values`] into a shared list, in one allocation for the list (its length is
+/// known once the values are checked, so it is built in place, not copied from a `Vec`).
+fn read_shared_values(r: &mut Reader<'_>) -> DResult<Values> {
+    let n = r.count(4)?;
+    let mut ahead = r.clone();
+    for _ in 0..n {
+        ahead.bytes()?;
+    }
+    // Every value was read once above: these reads cannot fail.
+    Ok((0..n).map(|_| r.bytes().map(<[u8]>::to_vec).unwrap_or_default()).collect())
 }
 
 fn read_values(r: &mut Reader<'_>) -> DResult<Vec<Vec<u8>>> {
@@ -718,7 +730,7 @@ impl Msg {
                 let (version, region, key) = decode_get(body)?;
                 return Ok(Msg::Get { version, region, key: key.to_vec() });
             }
-            msg::GET_REPLY => Msg::GetReply { rc: rc_from(r.u32()?)?, values: Values::new(read_values(&mut r)?) },
+            msg::GET_REPLY => Msg::GetReply { rc: rc_from(r.u32()?)?, values: read_shared_values(&mut r)? },
             msg::ATOMIC => {
                 let (mut checks, mut funcs) = (Vec::new(), Vec::new());
                 let a = decode_atomic(body, &mut checks, &mut funcs)?;
@@ -760,7 +772,7 @@ impl Msg {
                 }
                 let values = match r.u8()? {
                     0 => None,
-                    1 => Some(Values::new(read_values(&mut r)?)),
+                    1 => Some(read_shared_values(&mut r)?),
                     _ => return Err(DecodeError),
                 };
                 Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values }
@@ -867,7 +879,7 @@ mod tests {
             Msg::TransferAck { region: 6, vid: 8, seq: 1 },
             Msg::CoordReply { code: CoordCode::Duplicate },
             Msg::Get { version: 1, region: 2, key: b"k".to_vec() },
-            Msg::GetReply { rc: ReturnCode::Success, values: Values::new(vec![vec![], b"x".to_vec()]) },
+            Msg::GetReply { rc: ReturnCode::Success, values: Values::from(vec![vec![], b"x".to_vec()]) },
             Msg::Atomic {
                 version: 1,
                 region: 2,
@@ -897,7 +909,7 @@ mod tests {
                 key: b"k".to_vec(),
                 obj_version: 10,
                 hops: vec![Hop { region: 1, server: 2, store: true }, Hop { region: 5, server: 6, store: false }],
-                values: Some(Values::new(vec![b"v".to_vec()])),
+                values: Some(Values::from(vec![b"v".to_vec()])),
             },
             Msg::ChainAck { leader: 1, op: 2, region: 7, hop: 0 },
             Msg::ChainFail { leader: 1, op: 2, region: 7, hop: 3 },

@@ -23,6 +23,7 @@ impl std::error::Error for DecodeError {}
 pub type DResult<T> = Result<T, DecodeError>;
 
 /// Reads little-endian fields from a byte slice, checking every length against what is left.
+#[derive(Clone)]
 pub struct Reader<'a> {
     buf: &'a [u8],
 }

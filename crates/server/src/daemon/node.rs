@@ -512,6 +512,8 @@ pub struct Node<S: Store> {
     /// floor is committed above it before it is), 0 for an empty store, u64::MAX (no
     /// bound: always read) for a store with data but no floor.
     stored_high: u64,
+    /// The path of the write being started (kept for the next, see `atomic_at`).
+    hops_buf: Vec<Hop>,
     /// Scratch buffers for building a storage key or record before it is looked up or
     /// copied into its own buffer (a few, as a key is built while another is in use).
     bufs: Vec<Vec<u8>>,
@@ -594,6 +596,7 @@ impl<S: Store> Node<S> {
             now,
             inflight: FastMap::default(),
             bufs: Vec::new(),
+            hops_buf: Vec::new(),
             applied_high: FastMap::default(),
             stored_high: u64::MAX,
             pending: FastMap::default(),
@@ -1064,7 +1067,7 @@ impl<S: Store> Node<S> {
             (p.up.origin, p.hop, p.space, p.key.clone(), p.obj_version, p.values.clone());
         // chain_hop finds the entry and carries it on (its first send time, every way the
         // write came here).
-        self.chain_hop(origin, k.0, k.1, hop, space, Cow::Owned(key), obj_version, hops, values);
+        self.chain_hop(origin, k.0, k.1, hop, space, Cow::Owned(key), obj_version, Cow::Owned(hops), values);
     }
 
     /// The newest version this server knows for a storage key, and the object if present:
@@ -1078,7 +1081,7 @@ impl<S: Store> Node<S> {
         }
         let (version, values) = match self.store.get(skey) {
             Ok(Some(rec)) if rec.deleted => (rec.version, None),
-            Ok(Some(rec)) => (rec.version, Some(Arc::new(rec.values))),
+            Ok(Some(rec)) => (rec.version, Some(Vals::from(rec.values))),
             Ok(None) => (0, None),
             // A record that does not decode fails this request only (SERVERERROR); a new
             // write of the object replaces it.
@@ -1253,8 +1256,8 @@ impl<S: Store> Node<S> {
         let bound = self.applied_high.entry(region).or_insert(high);
         *bound = (*bound).max(obj_version);
         if indexed {
-            let new = if store { values.map(|v| v.as_slice()) } else { None };
-            self.update_index(region, key, old.as_ref().map(|v| v.as_slice()), new);
+            let new = if store { values.map(|v| &v[..]) } else { None };
+            self.update_index(region, key, old.as_deref(), new);
         }
         let skey = self.owned_key(skey);
         match (store, values) {
@@ -1386,7 +1389,7 @@ impl<S: Store> Node<S> {
             j.received += objects.len() as u64;
         }
         for o in objects {
-            let values = o.values.map(Arc::new);
+            let values = o.values.map(Vals::from);
             self.apply(region, &o.key, o.version, values.is_some(), values.as_ref());
         }
         // Leaves once this round is committed.
@@ -1740,7 +1743,7 @@ impl<S: Store> Node<S> {
                     }
                 }
                 let origin = Origin::Peer { conn, send: nonce };
-                self.chain_hop(origin, leader, op, hop, space, Cow::Owned(key), obj_version, hops, values);
+                self.chain_hop(origin, leader, op, hop, space, Cow::Owned(key), obj_version, Cow::Owned(hops), values);
             }
             Msg::SearchStart { version, region, mode, checks, sort_attr, limit, maximize } => {
                 if version > self.config.version || !self.leased() {
@@ -2046,28 +2049,35 @@ impl<S: Store> Node<S> {
         let new = if fl & flags::ERASE != 0 {
             None
         } else {
-            let mut vals;
-            if blind {
+            let vals = if blind {
                 // Every attribute is set whole (each value validated above): the object is
-                // the request's values, moved, not copied. The last set of an attribute wins,
-                // as in apply_funcs.
-                vals = vec![Vec::new(); n];
+                // the request's values, moved, not copied, into a list made in place (one
+                // allocation). The last set of an attribute wins, as in apply_funcs.
+                let mut vals: Vals = (0..n).map(|_| Vec::new()).collect();
+                // A list just made is not shared yet.
+                let slots = Arc::get_mut(&mut vals).ok_or(ReturnCode::ServerError)?;
                 for f in funcs.drain(..) {
-                    vals[f.attr as usize - 1] = f.arg;
+                    slots[f.attr as usize - 1] = f.arg;
                 }
+                vals
             } else {
-                vals = current.as_deref().cloned().unwrap_or_else(|| vec![Vec::new(); n]);
+                let mut vals = current.as_deref().map_or_else(|| vec![Vec::new(); n], <[Vec<u8>]>::to_vec);
                 apply_funcs(&space.attrs, &mut vals, funcs)?;
-            }
+                Vals::from(vals)
+            };
             if key.len() + vals.iter().map(|v| v.len() + 4).sum::<usize>() > MAX_OBJECT_BYTES {
                 // It could no longer be replicated or read in one frame.
                 return Err(ReturnCode::NoMem);
             }
-            Some(Arc::new(vals))
+            Some(vals)
         };
         let obj_version = self.next_version(cur_version);
         let grids = self.grids.get(ix.space).map_or(&[][..], |g| g.as_slice());
-        let hops = chain_path(space, grids, r, key, current.as_deref(), new.as_deref());
+        // The path is built in a list kept from one write to the next: a write whose chain
+        // ends here copies it nowhere.
+        let mut hops = std::mem::take(&mut self.hops_buf);
+        hops.clear();
+        chain_path_into(&mut hops, space, grids, r, key, current.as_deref(), new.as_deref());
         if hops.is_empty() || hops[0].server != self.id {
             return Err(ReturnCode::Reconfigure);
         }
@@ -2097,9 +2107,10 @@ impl<S: Store> Node<S> {
             space.id,
             Cow::Borrowed(key),
             obj_version,
-            hops,
+            Cow::Borrowed(&hops),
             new,
         );
+        self.hops_buf = hops;
         Ok(())
     }
 
@@ -2114,7 +2125,7 @@ impl<S: Store> Node<S> {
         space: u64,
         key: Cow<'_, [u8]>,
         obj_version: u64,
-        hops: Vec<Hop>,
+        hops: Cow<'_, [Hop]>,
         values: Option<Vals>,
     ) {
         let Some(&h) = hops.get(hop as usize) else { return };
@@ -2170,7 +2181,7 @@ impl<S: Store> Node<S> {
                 values: values.clone(),
                 next: next.server,
                 key_region,
-                hops: hops.clone(),
+                hops: hops.to_vec(),
                 space,
                 stalled: false,
             },
@@ -2186,7 +2197,7 @@ impl<S: Store> Node<S> {
                 space,
                 key: key.into_owned(),
                 obj_version,
-                hops,
+                hops: hops.into_owned(),
                 values,
             };
             self.outbox.push((Dest::Server(next.server), sent, m));
@@ -2382,13 +2393,7 @@ impl<S: Store> Node<S> {
 }
 
 /// Why an op is refused against the object as it is (None: absent), if it is.
-fn refusal(
-    space: &Space,
-    key: &[u8],
-    fl: u8,
-    checks: &[Check],
-    current: Option<&Vec<Vec<u8>>>,
-) -> Result<(), ReturnCode> {
+fn refusal(space: &Space, key: &[u8], fl: u8, checks: &[Check], current: Option<&[Vec<u8>]>) -> Result<(), ReturnCode> {
     if current.is_none() && fl & (flags::FAIL_IF_NOT_FOUND | flags::ERASE) != 0 {
         return Err(ReturnCode::NotFound);
     }
@@ -2440,22 +2445,22 @@ fn fail_back(hops: &[Hop], leader: u64, op: u64, hop: u16) -> Option<Msg> {
 /// The hops of a write (value-dependent chaining): the key region's replicas, then for each
 /// later subspace the old region (dropping the object) and/or the new region (storing it).
 /// `kr` is the key's region (the caller has already looked it up and checked it); `grids`
-/// the space's region indexes by subspace (missing ones: scan).
-pub fn chain_path(
+/// the space's region indexes by subspace (missing ones: scan). Appended to `hops`.
+pub fn chain_path_into(
+    hops: &mut Vec<Hop>,
     space: &Space,
     grids: &[Option<RegionIndex>],
     kr: &Region,
     key: &[u8],
-    old: Option<&Vec<Vec<u8>>>,
-    new: Option<&Vec<Vec<u8>>>,
-) -> Vec<Hop> {
-    let mut hops = Vec::new();
+    old: Option<&[Vec<u8>]>,
+    new: Option<&[Vec<u8>]>,
+) {
     for p in write_chain(kr) {
         hops.push(Hop { region: kr.id, server: p.server, store: new.is_some() });
     }
     for ss in 1..space.subspaces.len() {
         let grid = grids.get(ss).and_then(Option::as_ref);
-        let at = |vals: &Vec<Vec<u8>>| -> Option<&Region> {
+        let at = |vals: &[Vec<u8>]| -> Option<&Region> {
             space.region_in(ss, grid, &|a| if a == 0 { key } else { vals[a - 1].as_slice() })
         };
         let o = old.and_then(at);
@@ -2476,5 +2481,4 @@ pub fn chain_path(
             (None, None) => {}
         }
     }
-    hops
 }

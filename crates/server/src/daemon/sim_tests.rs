@@ -1021,7 +1021,7 @@ fn a_write_that_arrives_twice_answers_both_upstreams_after_its_latest_send() {
         key: key.clone(),
         obj_version: 5,
         hops: hops.clone(),
-        values: Some(std::sync::Arc::new(vec![1i64.to_le_bytes().to_vec()])),
+        values: Some(vec![1i64.to_le_bytes().to_vec()].into()),
     };
     let forwarded = |node: &mut Node<MemStore>| -> Vec<u64> {
         let r = node.ready();
@@ -1149,7 +1149,7 @@ fn a_replica_never_replaces_a_newer_version_with_an_older_write() {
             key: key.clone(),
             obj_version: v,
             hops: hops.clone(),
-            values: Some(std::sync::Arc::new(vec![(v as i64).to_le_bytes().to_vec()])),
+            values: Some(vec![(v as i64).to_le_bytes().to_vec()].into()),
         };
         node.step(t0, Input::Message { conn: 7, from: Some(leader), nonce: op, msg });
         if let Some((round, writes)) = node.ready().round() {
