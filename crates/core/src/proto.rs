@@ -354,6 +354,59 @@ pub fn decode_atomic<'a>(body: &'a [u8], checks: &mut Vec<Check>, funcs: &mut Ve
     Ok(head)
 }
 
+/// The fields of a CHAIN_OP body but its hops, the key borrowed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainOpHead<'a> {
+    pub version: u64,
+    pub leader: u64,
+    pub op: u64,
+    pub hop: u16,
+    pub space: u64,
+    pub key: &'a [u8],
+    pub obj_version: u64,
+    pub values: Option<Values>,
+}
+
+/// Decodes a CHAIN_OP body with its key borrowed from `body` and its hops into `hops`
+/// (cleared first), which a daemon reuses from message to message. [`Msg::decode`] uses it
+/// for its `Msg::ChainOp`, so the two accept exactly the same bodies.
+pub fn decode_chain_op<'a>(body: &'a [u8], hops: &mut Vec<Hop>) -> DResult<ChainOpHead<'a>> {
+    hops.clear();
+    let mut r = Reader::new(body);
+    let version = r.u64()?;
+    let leader = r.u64()?;
+    let op = r.u64()?;
+    let hop = r.u16()?;
+    let space = r.u64()?;
+    let key = r.bytes()?;
+    let obj_version = r.u64()?;
+    let n = r.count(17)?;
+    if n > MAX_HOPS {
+        return Err(DecodeError);
+    }
+    hops.reserve(n);
+    for _ in 0..n {
+        let region = r.u64()?;
+        let server = r.u64()?;
+        let store = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(DecodeError),
+        };
+        hops.push(Hop { region, server, store });
+    }
+    if hop as usize >= hops.len() {
+        return Err(DecodeError);
+    }
+    let values = match r.u8()? {
+        0 => None,
+        1 => Some(read_shared_values(&mut r)?),
+        _ => return Err(DecodeError),
+    };
+    r.finish()?;
+    Ok(ChainOpHead { version, leader, op, hop, space, key, obj_version, values })
+}
+
 fn rc_from(v: u32) -> DResult<ReturnCode> {
     ReturnCode::from_raw(v).ok_or(DecodeError)
 }
@@ -745,37 +798,19 @@ impl Msg {
             }
             msg::ATOMIC_REPLY => Msg::AtomicReply { rc: rc_from(r.u32()?)? },
             msg::CHAIN_OP => {
-                let version = r.u64()?;
-                let leader = r.u64()?;
-                let op = r.u64()?;
-                let hop = r.u16()?;
-                let space = r.u64()?;
-                let key = r.bytes()?.to_vec();
-                let obj_version = r.u64()?;
-                let n = r.count(17)?;
-                if n > MAX_HOPS {
-                    return Err(DecodeError);
-                }
-                let mut hops = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let region = r.u64()?;
-                    let server = r.u64()?;
-                    let store = match r.u8()? {
-                        0 => false,
-                        1 => true,
-                        _ => return Err(DecodeError),
-                    };
-                    hops.push(Hop { region, server, store });
-                }
-                if hop as usize >= hops.len() {
-                    return Err(DecodeError);
-                }
-                let values = match r.u8()? {
-                    0 => None,
-                    1 => Some(read_shared_values(&mut r)?),
-                    _ => return Err(DecodeError),
-                };
-                Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values }
+                let mut hops = Vec::new();
+                let c = decode_chain_op(body, &mut hops)?;
+                return Ok(Msg::ChainOp {
+                    version: c.version,
+                    leader: c.leader,
+                    op: c.op,
+                    hop: c.hop,
+                    space: c.space,
+                    key: c.key.to_vec(),
+                    obj_version: c.obj_version,
+                    hops,
+                    values: c.values,
+                });
             }
             msg::CHAIN_ACK => Msg::ChainAck { leader: r.u64()?, op: r.u64()?, region: r.u64()?, hop: r.u16()? },
             msg::CHAIN_FAIL => Msg::ChainFail { leader: r.u64()?, op: r.u64()?, region: r.u64()?, hop: r.u16()? },
@@ -966,6 +1001,7 @@ mod tests {
     fn borrowing_decoders_agree_with_decode_and_reuse_their_lists() {
         let mut checks = Vec::new();
         let mut funcs = Vec::new();
+        let mut hops = Vec::new();
         for m in samples() {
             let mut out = Vec::new();
             m.encode(7, &mut out);
@@ -991,6 +1027,22 @@ mod tests {
                     let mut longer = f.body.to_vec();
                     longer.push(0);
                     assert!(decode_atomic(&longer, &mut checks, &mut funcs).is_err());
+                }
+                Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops: h, values } => {
+                    hops.push(Hop { region: 99, server: 99, store: false });
+                    let head = decode_chain_op(f.body, &mut hops).unwrap();
+                    let want = ChainOpHead {
+                        version: *version,
+                        leader: *leader,
+                        op: *op,
+                        hop: *hop,
+                        space: *space,
+                        key,
+                        obj_version: *obj_version,
+                        values: values.clone(),
+                    };
+                    assert_eq!((head, &hops), (want, h));
+                    assert!(decode_chain_op(&f.body[..f.body.len() - 1], &mut hops).is_err());
                 }
                 _ => {}
             }

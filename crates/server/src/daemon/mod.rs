@@ -16,7 +16,7 @@ use crate::net::Conn;
 use hyperdex_core::config::Configuration;
 use hyperdex_core::coordset::{CoordinatorSet, Next};
 use hyperdex_core::ops::{Check, Func};
-use hyperdex_core::proto::{decode_atomic, decode_get, msg as proto_msg, Msg};
+use hyperdex_core::proto::{decode_atomic, decode_chain_op, decode_get, msg as proto_msg, Hop, Msg};
 use hyperdex_core::wire::MAX_FRAME;
 use hyperdex_core::CoordCode;
 use mio::net::{TcpListener, TcpStream};
@@ -262,6 +262,8 @@ struct Shell {
     /// The checks and functions of the ATOMIC request being handled (kept for the next).
     checks_buf: Vec<Check>,
     funcs_buf: Vec<Func>,
+    /// The hops of the CHAIN_OP being handled (kept for the next; at most MAX_HOPS).
+    hops_buf: Vec<Hop>,
 }
 
 /// Most checks or functions whose room the reused request lists keep.
@@ -479,6 +481,7 @@ impl Shell {
             let now = Instant::now();
             self.node.set_now(now);
             while handled < CHUNK {
+                let server = c.server;
                 let (nonce, msg) = match c.next_frame(MAX_FRAME) {
                     // A get is served from the frame in place (its key is not copied).
                     Ok(Some(f)) if f.msg_type == proto_msg::GET => match decode_get(f.body) {
@@ -506,6 +509,25 @@ impl Shell {
                                 if funcs.capacity() > LIST_ROOM {
                                     *funcs = Vec::new();
                                 }
+                                handled += 1;
+                                continue;
+                            }
+                            Err(_) => {
+                                c.dead = true;
+                                break;
+                            }
+                        }
+                    }
+                    // And a write going down its chain, on a connection that said which server
+                    // it comes from (the node checks that it is one of the configuration).
+                    Ok(Some(f)) if f.msg_type == proto_msg::CHAIN_OP => {
+                        let Some(from) = server else {
+                            c.dead = true;
+                            break;
+                        };
+                        match decode_chain_op(f.body, &mut self.hops_buf) {
+                            Ok(head) => {
+                                self.node.chain_op_request(t, Some(from), f.nonce, head, &mut self.hops_buf);
                                 handled += 1;
                                 continue;
                             }
@@ -802,6 +824,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         registered: false,
         checks_buf: Vec::new(),
         funcs_buf: Vec::new(),
+        hops_buf: Vec::new(),
     };
     sh.connect_coordinator();
     let mut events = Events::with_capacity(1024);

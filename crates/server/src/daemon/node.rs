@@ -22,7 +22,7 @@ use crate::fasthash::FastMap;
 use hyperdex_core::config::{Configuration, Region, RegionIndex, Space};
 use hyperdex_core::hashing::coordinate;
 use hyperdex_core::ops::{apply_funcs, check_passes, validate_check, validate_func, Check, Func, FuncOp};
-use hyperdex_core::proto::{flags, no_values, search_mode, AtomicHead, Hop, Msg, TransferObject};
+use hyperdex_core::proto::{flags, no_values, search_mode, AtomicHead, ChainOpHead, Hop, Msg, TransferObject};
 use hyperdex_core::{DataType, Predicate, ReturnCode};
 use std::borrow::Cow;
 use std::io;
@@ -1696,54 +1696,8 @@ impl<S: Store> Node<S> {
                 self.atomic_request(conn, from, nonce, head, &mut checks, &mut funcs);
             }
             Msg::ChainOp { version, leader, op, hop, space, key, obj_version, mut hops, values } => {
-                if version > self.config.version {
-                    let m = Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values };
-                    return self.hold(conn, from, nonce, m);
-                }
-                // Only servers of this configuration take part in chains: a removed server's
-                // late messages (it may not know yet) must not reach storage.
-                if self.check_peer(conn, from).is_none() || leader == 0 {
-                    return;
-                }
-                if hop == 0 || hop as usize >= hops.len() {
-                    // Hop 0 is the point leader's own: no peer sends it.
-                    self.close.push(conn);
-                    return;
-                }
-                // Every version this server has seen, applied or still in flight through it,
-                // stays below the versions it issues if it becomes a point leader: a new head
-                // must never write below what its successors hold.
-                if obj_version > u64::MAX - (1 << 40) {
-                    // No real version gets near the top of the range: a corrupt or hostile
-                    // peer. Refuse it (versions above it could no longer be issued).
-                    return self.refuse(
-                        conn,
-                        nonce,
-                        Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values },
-                    );
-                }
-                self.saw_version(obj_version);
-                if version < self.config.version {
-                    // Sent under an older configuration: refused unless it came the way a
-                    // write comes now; then the rest of the path follows the chains as they
-                    // are now (a server removed, or one joining as tail).
-                    let rerouted = if self.came_current_way(&hops, hop as usize) {
-                        self.reroute(&hops, hop as usize)
-                    } else {
-                        Err(ReturnCode::Reconfigure)
-                    };
-                    match rerouted {
-                        Ok(h) => hops = h,
-                        Err(_) => {
-                            if let Some(m) = fail_back(&hops, leader, op, hop) {
-                                self.outbox.push((Dest::Conn(conn), nonce, m));
-                            }
-                            return;
-                        }
-                    }
-                }
-                let origin = Origin::Peer { conn, send: nonce };
-                self.chain_hop(origin, leader, op, hop, space, Cow::Owned(key), obj_version, Cow::Owned(hops), values);
+                let head = ChainOpHead { version, leader, op, hop, space, key: &key, obj_version, values };
+                self.chain_op_request(conn, from, nonce, head, &mut hops);
             }
             Msg::SearchStart { version, region, mode, checks, sort_attr, limit, maximize } => {
                 if version > self.config.version || !self.leased() {
@@ -1935,6 +1889,68 @@ impl<S: Store> Node<S> {
         if let Err(rc) = self.atomic(conn, nonce, region, key, flags, checks, funcs) {
             self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc }));
         }
+    }
+
+    /// A CHAIN_OP from a peer, its key borrowed and its hops in a list the caller reuses
+    /// (the shell decodes CHAIN_OP frames in place with
+    /// [`hyperdex_core::proto::decode_chain_op`]; [`Node::handle`] comes here too). The hops
+    /// may be taken out of `hops`.
+    pub fn chain_op_request(
+        &mut self,
+        conn: usize,
+        from: Option<u64>,
+        nonce: u64,
+        head: ChainOpHead<'_>,
+        hops: &mut Vec<Hop>,
+    ) {
+        let ChainOpHead { version, leader, op, hop, space, key, obj_version, values } = head;
+        if version > self.config.version {
+            let (key, hops) = (key.to_vec(), std::mem::take(hops));
+            let m = Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values };
+            return self.hold(conn, from, nonce, m);
+        }
+        // Only servers of this configuration take part in chains: a removed server's
+        // late messages (it may not know yet) must not reach storage.
+        if self.check_peer(conn, from).is_none() || leader == 0 {
+            return;
+        }
+        if hop == 0 || hop as usize >= hops.len() {
+            // Hop 0 is the point leader's own: no peer sends it.
+            self.close.push(conn);
+            return;
+        }
+        // Every version this server has seen, applied or still in flight through it,
+        // stays below the versions it issues if it becomes a point leader: a new head
+        // must never write below what its successors hold.
+        if obj_version > u64::MAX - (1 << 40) {
+            // No real version gets near the top of the range: a corrupt or hostile
+            // peer. Refuse it (versions above it could no longer be issued).
+            let (key, hops) = (key.to_vec(), std::mem::take(hops));
+            let m = Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values };
+            return self.refuse(conn, nonce, m);
+        }
+        self.saw_version(obj_version);
+        if version < self.config.version {
+            // Sent under an older configuration: refused unless it came the way a
+            // write comes now; then the rest of the path follows the chains as they
+            // are now (a server removed, or one joining as tail).
+            let rerouted = if self.came_current_way(hops, hop as usize) {
+                self.reroute(hops, hop as usize)
+            } else {
+                Err(ReturnCode::Reconfigure)
+            };
+            match rerouted {
+                Ok(h) => *hops = h,
+                Err(_) => {
+                    if let Some(m) = fail_back(hops, leader, op, hop) {
+                        self.outbox.push((Dest::Conn(conn), nonce, m));
+                    }
+                    return;
+                }
+            }
+        }
+        let origin = Origin::Peer { conn, send: nonce };
+        self.chain_hop(origin, leader, op, hop, space, Cow::Borrowed(key), obj_version, Cow::Borrowed(hops), values);
     }
 
     /// Sets the time of the input about to be handled (see [`Node::get_request`]).
