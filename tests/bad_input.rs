@@ -158,9 +158,9 @@ fn a_chain_of_many_local_hops_does_not_crash_a_daemon() {
         op: 1,
         hop: 0,
         space: cfg.space(b"hb").unwrap().id,
-        key: b"k".to_vec(),
+        key: b"k".as_slice().into(),
         obj_version: 1,
-        hops: vec![Hop { region: r.id, server: me, store: true }; 2],
+        hops: vec![Hop { region: r.id, server: me, store: true }; 2].into(),
         values: Some(vec![b"x".to_vec()].into()),
     };
     let mut out = Vec::new();
@@ -182,9 +182,9 @@ fn a_chain_of_many_local_hops_does_not_crash_a_daemon() {
             op: 1,
             hop: (n - 1) as u16,
             space: cfg.space(b"hb").unwrap().id,
-            key: b"k".to_vec(),
+            key: b"k".as_slice().into(),
             obj_version: 1,
-            hops,
+            hops: hops.into(),
             values: Some(vec![b"x".to_vec()].into()),
         }
     };

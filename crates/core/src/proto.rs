@@ -255,9 +255,10 @@ pub enum Msg {
         op: u64,
         hop: u16,
         space: u64,
-        key: Vec<u8>,
+        /// Shared with the sender's pending-hop entry, like `hops` and `values`.
+        key: std::sync::Arc<[u8]>,
         obj_version: u64,
-        hops: Vec<Hop>,
+        hops: std::sync::Arc<[Hop]>,
         /// None: the object is deleted. Some: its non-key values, in schema order (shared
         /// with the sender's own bookkeeping of the write, so forwarding copies nothing).
         values: Option<Values>,
@@ -653,7 +654,7 @@ impl Msg {
             Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values } => {
                 w.u64(*version).u64(*leader).u64(*op).u16(*hop).u64(*space).bytes(key).u64(*obj_version);
                 w.count(hops.len());
-                for h in hops {
+                for h in hops.iter() {
                     w.u64(h.region).u64(h.server).u8(h.store as u8);
                 }
                 match values {
@@ -806,9 +807,9 @@ impl Msg {
                     op: c.op,
                     hop: c.hop,
                     space: c.space,
-                    key: c.key.to_vec(),
+                    key: c.key.into(),
                     obj_version: c.obj_version,
-                    hops,
+                    hops: hops.into(),
                     values: c.values,
                 });
             }
@@ -941,9 +942,10 @@ mod tests {
                 op: 2,
                 hop: 1,
                 space: 3,
-                key: b"k".to_vec(),
+                key: b"k".as_slice().into(),
                 obj_version: 10,
-                hops: vec![Hop { region: 1, server: 2, store: true }, Hop { region: 5, server: 6, store: false }],
+                hops: vec![Hop { region: 1, server: 2, store: true }, Hop { region: 5, server: 6, store: false }]
+                    .into(),
                 values: Some(Values::from(vec![b"v".to_vec()])),
             },
             Msg::ChainAck { leader: 1, op: 2, region: 7, hop: 0 },
@@ -1041,7 +1043,7 @@ mod tests {
                         obj_version: *obj_version,
                         values: values.clone(),
                     };
-                    assert_eq!((head, &hops), (want, h));
+                    assert_eq!((head, hops.as_slice()), (want, &h[..]));
                     assert!(decode_chain_op(&f.body[..f.body.len() - 1], &mut hops).is_err());
                 }
                 _ => {}
@@ -1058,9 +1060,9 @@ mod tests {
             op: 1,
             hop: 0,
             space: 1,
-            key: vec![],
+            key: vec![].into(),
             obj_version: 1,
-            hops: vec![hop; n],
+            hops: vec![hop; n].into(),
             values: None,
         };
         for (n, ok) in [(MAX_HOPS, true), (MAX_HOPS + 1, false)] {

@@ -24,7 +24,6 @@ use hyperdex_core::hashing::coordinate;
 use hyperdex_core::ops::{apply_funcs, check_passes, validate_check, validate_func, Check, Func, FuncOp};
 use hyperdex_core::proto::{flags, no_values, search_mode, AtomicHead, ChainOpHead, Hop, Msg, TransferObject};
 use hyperdex_core::{DataType, Predicate, ReturnCode};
-use std::borrow::Cow;
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -158,7 +157,8 @@ struct PendingHop {
     /// The nonce of the latest send to `next`: only answers carrying it count.
     sent: u64,
     region: u64,
-    key: Vec<u8>,
+    /// Shared with the CHAIN_OP sent (and with any sent again).
+    key: Arc<[u8]>,
     obj_version: u64,
     store: bool,
     values: Option<Vals>,
@@ -167,7 +167,7 @@ struct PendingHop {
     /// Region of hop 0 (the key region), for the leader's in-flight table.
     key_region: u64,
     /// The whole path as last sent, and the space (to send it again along a repaired chain).
-    hops: Vec<Hop>,
+    hops: Arc<[Hop]>,
     space: u64,
     /// The link to `next` broke after the write was sent: send it again (to `next` if it is
     /// still in the chain, else along the new chain).
@@ -191,6 +191,30 @@ struct InFlight {
 /// An object's non-key values in schema order, shared between the cache, the in-flight
 /// table, pending hops and the messages that carry them, without copying.
 type Vals = hyperdex_core::proto::Values;
+
+/// A write's key or path as `chain_hop` gets it: borrowed (from a request or frame being
+/// handled), or already shared with a pending hop. Forwarding shares it (one allocation,
+/// if it was borrowed) between the pending hop and the CHAIN_OP it sends.
+enum Shared<'a, T> {
+    Borrowed(&'a [T]),
+    Owned(Arc<[T]>),
+}
+
+impl<T: Clone> Shared<'_, T> {
+    fn get(&self) -> &[T] {
+        match self {
+            Shared::Borrowed(b) => b,
+            Shared::Owned(a) => a,
+        }
+    }
+
+    fn share(self) -> Arc<[T]> {
+        match self {
+            Shared::Borrowed(b) => Arc::from(b),
+            Shared::Owned(a) => a,
+        }
+    }
+}
 
 /// A cached object: its version, and its values (None: deleted at that version).
 #[derive(Clone)]
@@ -1067,7 +1091,8 @@ impl<S: Store> Node<S> {
             (p.up.origin, p.hop, p.space, p.key.clone(), p.obj_version, p.values.clone());
         // chain_hop finds the entry and carries it on (its first send time, every way the
         // write came here).
-        self.chain_hop(origin, k.0, k.1, hop, space, Cow::Owned(key), obj_version, Cow::Owned(hops), values);
+        let (key, hops) = (Shared::Owned(key), Shared::Borrowed(&hops));
+        self.chain_hop(origin, k.0, k.1, hop, space, key, obj_version, hops, values);
     }
 
     /// The newest version this server knows for a storage key, and the object if present:
@@ -1695,9 +1720,9 @@ impl<S: Store> Node<S> {
                 let head = AtomicHead { version, region, key: &key, flags };
                 self.atomic_request(conn, from, nonce, head, &mut checks, &mut funcs);
             }
-            Msg::ChainOp { version, leader, op, hop, space, key, obj_version, mut hops, values } => {
+            Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values } => {
                 let head = ChainOpHead { version, leader, op, hop, space, key: &key, obj_version, values };
-                self.chain_op_request(conn, from, nonce, head, &mut hops);
+                self.chain_op_request(conn, from, nonce, head, &mut hops.to_vec());
             }
             Msg::SearchStart { version, region, mode, checks, sort_attr, limit, maximize } => {
                 if version > self.config.version || !self.leased() {
@@ -1905,7 +1930,7 @@ impl<S: Store> Node<S> {
     ) {
         let ChainOpHead { version, leader, op, hop, space, key, obj_version, values } = head;
         if version > self.config.version {
-            let (key, hops) = (key.to_vec(), std::mem::take(hops));
+            let (key, hops) = (Arc::from(key), Arc::from(std::mem::take(hops)));
             let m = Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values };
             return self.hold(conn, from, nonce, m);
         }
@@ -1925,7 +1950,7 @@ impl<S: Store> Node<S> {
         if obj_version > u64::MAX - (1 << 40) {
             // No real version gets near the top of the range: a corrupt or hostile
             // peer. Refuse it (versions above it could no longer be issued).
-            let (key, hops) = (key.to_vec(), std::mem::take(hops));
+            let (key, hops) = (Arc::from(key), Arc::from(std::mem::take(hops)));
             let m = Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values };
             return self.refuse(conn, nonce, m);
         }
@@ -1950,7 +1975,17 @@ impl<S: Store> Node<S> {
             }
         }
         let origin = Origin::Peer { conn, send: nonce };
-        self.chain_hop(origin, leader, op, hop, space, Cow::Borrowed(key), obj_version, Cow::Borrowed(hops), values);
+        self.chain_hop(
+            origin,
+            leader,
+            op,
+            hop,
+            space,
+            Shared::Borrowed(key),
+            obj_version,
+            Shared::Borrowed(hops),
+            values,
+        );
     }
 
     /// Sets the time of the input about to be handled (see [`Node::get_request`]).
@@ -2121,9 +2156,9 @@ impl<S: Store> Node<S> {
             op,
             0,
             space.id,
-            Cow::Borrowed(key),
+            Shared::Borrowed(key),
             obj_version,
-            Cow::Borrowed(&hops),
+            Shared::Borrowed(&hops),
             new,
         );
         self.hops_buf = hops;
@@ -2139,17 +2174,18 @@ impl<S: Store> Node<S> {
         op: u64,
         hop: u16,
         space: u64,
-        key: Cow<'_, [u8]>,
+        key: Shared<'_, u8>,
         obj_version: u64,
-        hops: Cow<'_, [Hop]>,
+        hops: Shared<'_, Hop>,
         values: Option<Vals>,
     ) {
-        let Some(&h) = hops.get(hop as usize) else { return };
-        let prev_region = hop.checked_sub(1).and_then(|j| hops.get(j as usize)).map_or(0, |p| p.region);
+        let path = hops.get();
+        let Some(&h) = path.get(hop as usize) else { return };
+        let prev_region = hop.checked_sub(1).and_then(|j| path.get(j as usize)).map_or(0, |p| p.region);
         let up = Upstream { origin, hop, prev_region };
         if h.server != self.id || !self.index.contains_key(&h.region) {
             // Not ours under our configuration: refuse (the leader answers RECONFIGURE).
-            if let (Origin::Peer { conn, send }, Some(m)) = (origin, fail_back(&hops, leader, op, hop)) {
+            if let (Origin::Peer { conn, send }, Some(m)) = (origin, fail_back(path, leader, op, hop)) {
                 self.outbox.push((Dest::Conn(conn), send, m));
             }
             return;
@@ -2169,17 +2205,19 @@ impl<S: Store> Node<S> {
         };
         // One answer per upstream hop: the one to its latest send.
         also.retain(|u| !(u.hop == up.hop && u.prev_region == up.prev_region && u.origin.same_sender(&up.origin)));
-        let last = hop as usize + 1 == hops.len();
-        let key_region = hops[0].region;
+        let last = hop as usize + 1 == path.len();
+        let key_region = path[0].region;
         if last {
-            self.apply(h.region, &key, obj_version, h.store, values.as_ref());
-            self.ack_origin(up, leader, op, key_region, &key);
+            let key = key.get();
+            self.apply(h.region, key, obj_version, h.store, values.as_ref());
+            self.ack_origin(up, leader, op, key_region, key);
             for u in also {
-                self.ack_origin(u, leader, op, key_region, &key);
+                self.ack_origin(u, leader, op, key_region, key);
             }
             return;
         }
-        let (Some(&next), Some(next_hop)) = (hops.get(hop as usize + 1), hop.checked_add(1)) else { return };
+        let (Some(&next), Some(next_hop)) = (path.get(hop as usize + 1), hop.checked_add(1)) else { return };
+        let (key, hops) = (key.share(), hops.share());
         let sent = self.next_op;
         self.next_op += 1;
         self.pending.insert(
@@ -2191,18 +2229,19 @@ impl<S: Store> Node<S> {
                 hop,
                 sent,
                 region: h.region,
-                key: key.to_vec(),
+                key: Arc::clone(&key),
                 obj_version,
                 store: h.store,
                 values: values.clone(),
                 next: next.server,
                 key_region,
-                hops: hops.to_vec(),
+                hops: Arc::clone(&hops),
                 space,
                 stalled: false,
             },
         );
         if next.server == self.id {
+            let (key, hops) = (Shared::Owned(key), Shared::Owned(hops));
             self.chain_hop(Origin::Local { send: sent }, leader, op, next_hop, space, key, obj_version, hops, values);
         } else {
             let m = Msg::ChainOp {
@@ -2211,9 +2250,9 @@ impl<S: Store> Node<S> {
                 op,
                 hop: next_hop,
                 space,
-                key: key.into_owned(),
+                key,
                 obj_version,
-                hops: hops.into_owned(),
+                hops,
                 values,
             };
             self.outbox.push((Dest::Server(next.server), sent, m));

@@ -1018,9 +1018,9 @@ fn a_write_that_arrives_twice_answers_both_upstreams_after_its_latest_send() {
         op: 77,
         hop: 1,
         space: sp.id,
-        key: key.clone(),
+        key: key.as_slice().into(),
         obj_version: 5,
-        hops: hops.clone(),
+        hops: hops.as_slice().into(),
         values: Some(vec![1i64.to_le_bytes().to_vec()].into()),
     };
     let forwarded = |node: &mut Node<MemStore>| -> Vec<u64> {
@@ -1146,9 +1146,9 @@ fn a_replica_never_replaces_a_newer_version_with_an_older_write() {
             op,
             hop: 2,
             space: sp.id,
-            key: key.clone(),
+            key: key.as_slice().into(),
             obj_version: v,
-            hops: hops.clone(),
+            hops: hops.as_slice().into(),
             values: Some(vec![(v as i64).to_le_bytes().to_vec()].into()),
         };
         node.step(t0, Input::Message { conn: 7, from: Some(leader), nonce: op, msg });
