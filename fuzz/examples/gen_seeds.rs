@@ -437,7 +437,8 @@ fn main() {
                 space: 3,
                 key: s("k").into(),
                 obj_version: 10,
-                hops: vec![Hop { region: 1, server: 2, store: true }, Hop { region: 5, server: 6, store: false }].into(),
+                hops: vec![Hop { region: 1, server: 2, store: true }, Hop { region: 5, server: 6, store: false }]
+                    .into(),
                 values: Some(vec![s("v"), vec![]].into()),
             },
         ),
