@@ -498,25 +498,28 @@ impl Shell {
                     // So is a write, its checks and functions decoded into lists kept from one
                     // request to the next.
                     Ok(Some(f)) if f.msg_type == proto_msg::ATOMIC => {
-                        match decode_atomic(f.body, &mut self.checks_buf, &mut self.funcs_buf) {
-                            Ok(head) => {
-                                let (checks, funcs) = (&mut self.checks_buf, &mut self.funcs_buf);
-                                self.node.atomic_request(t, None, f.nonce, head, checks, funcs);
-                                // A request with many of them does not leave its room behind.
-                                if checks.capacity() > LIST_ROOM {
-                                    *checks = Vec::new();
-                                }
-                                if funcs.capacity() > LIST_ROOM {
-                                    *funcs = Vec::new();
-                                }
-                                handled += 1;
-                                continue;
-                            }
-                            Err(_) => {
-                                c.dead = true;
-                                break;
-                            }
+                        let (checks, funcs) = (&mut self.checks_buf, &mut self.funcs_buf);
+                        let decoded = decode_atomic(f.body, checks, funcs);
+                        if let Ok(head) = decoded {
+                            self.node.atomic_request(t, None, f.nonce, head, checks, funcs);
                         }
+                        // What a request left in the lists goes now, and one with many
+                        // entries (or one that claimed many and did not decode) does not
+                        // leave its room behind.
+                        checks.clear();
+                        funcs.clear();
+                        if checks.capacity() > LIST_ROOM {
+                            *checks = Vec::new();
+                        }
+                        if funcs.capacity() > LIST_ROOM {
+                            *funcs = Vec::new();
+                        }
+                        if decoded.is_err() {
+                            c.dead = true;
+                            break;
+                        }
+                        handled += 1;
+                        continue;
                     }
                     // And a write going down its chain, on a connection that said which server
                     // it comes from (the node checks that it is one of the configuration).

@@ -2130,23 +2130,33 @@ impl<S: Store> Node<S> {
         hops.clear();
         chain_path_into(&mut hops, space, grids, r, key, current.as_deref(), new.as_deref());
         if hops.is_empty() || hops[0].server != self.id {
+            self.hops_buf = hops;
             return Err(ReturnCode::Reconfigure);
         }
         if hops.iter().any(|h| !cfg.available(h.server)) {
             // A region on the way has no available replica: the write cannot complete.
+            self.hops_buf = hops;
             return Err(ReturnCode::Offline);
         }
-        if !self.inflight.contains_key(skey) {
-            // What is stored is known unless this was a blind put (then apply reads it). The
-            // key's buffer is the one its write and cache entry will share.
-            let applied = if blind { None } else { Some(cur_version) };
-            let entry = InFlight { version: 0, applied, values: None, count: 0, deferred: Vec::new(), failed: false };
-            self.inflight.insert(self.owned_key(skey), entry);
-        }
-        if let Some(entry) = self.inflight.get_mut(skey) {
-            entry.version = obj_version;
-            entry.values = new.clone();
-            entry.count += 1;
+        // A chain of this server alone applies and answers the write in this call (below):
+        // it is never in flight, and the cache holds it from then on. Longer chains keep the
+        // key's newest state here until their acknowledgement comes back; so does a short
+        // chain while earlier writes of the key are still in flight (the chain shrank
+        // meanwhile): its answer must count in that entry, which it releases.
+        if hops.len() > 1 || self.inflight.contains_key(skey) {
+            if !self.inflight.contains_key(skey) {
+                // What is stored is known unless this was a blind put (then apply reads it).
+                // The key's buffer is the one its write and cache entry will share.
+                let applied = if blind { None } else { Some(cur_version) };
+                let entry =
+                    InFlight { version: 0, applied, values: None, count: 0, deferred: Vec::new(), failed: false };
+                self.inflight.insert(self.owned_key(skey), entry);
+            }
+            if let Some(entry) = self.inflight.get_mut(skey) {
+                entry.version = obj_version;
+                entry.values = new.clone();
+                entry.count += 1;
+            }
         }
         let op = self.next_op;
         self.next_op += 1;
