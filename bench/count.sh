@@ -38,7 +38,7 @@ if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -o /dev/nul
     perf_ok=1
 fi
 
-# alloc_snapshot FILE: "COMM COUNT" for every thread of every daemon, from the shim's
+# alloc_snapshot FILE: "PID/TID COMM COUNT" for every thread of every daemon, from the shim's
 # files, once each file has been rewritten after this call started (it is every 10 ms).
 alloc_snapshot() {
     local out=$1 pid f mark

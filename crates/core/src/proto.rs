@@ -688,7 +688,8 @@ impl Msg {
     }
 
     /// Decodes the body of a frame of type `msg_type`. Every byte must be used.
-    /// (A GET body has a borrowing decoder too: [`decode_get`].)
+    /// (GET, ATOMIC and CHAIN_OP bodies have borrowing decoders too, which this one uses:
+    /// [`decode_get`], [`decode_atomic`], [`decode_chain_op`].)
     pub fn decode(msg_type: u8, body: &[u8]) -> DResult<Msg> {
         let mut r = Reader::new(body);
         let m = match msg_type {

@@ -17,7 +17,7 @@ use hyperdex_core::config::Configuration;
 use hyperdex_core::coordset::{CoordinatorSet, Next};
 use hyperdex_core::ops::{Check, Func};
 use hyperdex_core::proto::{decode_atomic, decode_chain_op, decode_get, msg as proto_msg, Hop, Msg};
-use hyperdex_core::wire::MAX_FRAME;
+use hyperdex_core::wire::{DResult, DecodeError, FrameRef, MAX_FRAME};
 use hyperdex_core::CoordCode;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -259,15 +259,71 @@ struct Shell {
     shutdown_acked: bool,
     /// This process has registered once (later registrations are not `fresh`).
     registered: bool,
-    /// The checks and functions of the ATOMIC request being handled (kept for the next).
-    checks_buf: Vec<Check>,
-    funcs_buf: Vec<Func>,
-    /// The hops of the CHAIN_OP being handled (kept for the next; at most MAX_HOPS).
-    hops_buf: Vec<Hop>,
+    in_place: InPlace,
 }
 
 /// Most checks or functions whose room the reused request lists keep.
 const LIST_ROOM: usize = 64;
+
+/// The frames of the request path (GET, ATOMIC, CHAIN_OP), decoded in place: keys stay in
+/// the read buffer, and checks, functions and hops go into lists kept from one frame to
+/// the next, handed to the node borrowed.
+#[derive(Default)]
+struct InPlace {
+    checks: Vec<Check>,
+    funcs: Vec<Func>,
+    /// At most MAX_HOPS.
+    hops: Vec<Hop>,
+}
+
+impl InPlace {
+    fn serves(msg_type: u8) -> bool {
+        matches!(msg_type, proto_msg::GET | proto_msg::ATOMIC | proto_msg::CHAIN_OP)
+    }
+
+    /// Decodes frame `f` (of a type it `serves`) that arrived on connection `conn` at `now`
+    /// and hands it to the node. `server`: the daemon at the other end, if it said which
+    /// (CHAIN_OP comes only from one). An error closes the connection.
+    fn serve(
+        &mut self,
+        node: &mut Node<FjallStore>,
+        now: Instant,
+        conn: usize,
+        server: Option<u64>,
+        f: &FrameRef<'_>,
+    ) -> DResult<()> {
+        match f.msg_type {
+            proto_msg::GET => {
+                let (version, region, key) = decode_get(f.body)?;
+                node.get_request(now, conn, None, f.nonce, version, region, key);
+            }
+            proto_msg::ATOMIC => {
+                let decoded = decode_atomic(f.body, &mut self.checks, &mut self.funcs);
+                if let Ok(head) = decoded {
+                    node.atomic_request(now, conn, None, f.nonce, head, &mut self.checks, &mut self.funcs);
+                }
+                // What a request left in the lists goes now, and one with many entries (or
+                // one that claimed many and did not decode) does not leave its room behind.
+                self.checks.clear();
+                self.funcs.clear();
+                if self.checks.capacity() > LIST_ROOM {
+                    self.checks = Vec::new();
+                }
+                if self.funcs.capacity() > LIST_ROOM {
+                    self.funcs = Vec::new();
+                }
+                decoded?;
+            }
+            proto_msg::CHAIN_OP => {
+                let from = server.ok_or(DecodeError)?;
+                let head = decode_chain_op(f.body, &mut self.hops)?;
+                node.chain_op_request(now, conn, Some(from), f.nonce, head, &mut self.hops);
+            }
+            _ => return Err(DecodeError),
+        }
+        Ok(())
+    }
+}
 
 /// A coordinator connection that brings nothing for this long (no heartbeat answer, no
 /// configuration; or it never opened) is given up for the next coordinator.
@@ -479,58 +535,13 @@ impl Shell {
             let mut handled = 0;
             // One look at the clock per chunk, not per request.
             let now = Instant::now();
-            self.node.set_now(now);
             while handled < CHUNK {
                 let server = c.server;
                 let (nonce, msg) = match c.next_frame(MAX_FRAME) {
-                    // A get is served from the frame in place (its key is not copied).
-                    Ok(Some(f)) if f.msg_type == proto_msg::GET => match decode_get(f.body) {
-                        Ok((version, region, key)) => {
-                            self.node.get_request(t, None, f.nonce, version, region, key);
-                            handled += 1;
-                            continue;
-                        }
-                        Err(_) => {
-                            c.dead = true;
-                            break;
-                        }
-                    },
-                    // So is a write, its checks and functions decoded into lists kept from one
-                    // request to the next.
-                    Ok(Some(f)) if f.msg_type == proto_msg::ATOMIC => {
-                        let (checks, funcs) = (&mut self.checks_buf, &mut self.funcs_buf);
-                        let decoded = decode_atomic(f.body, checks, funcs);
-                        if let Ok(head) = decoded {
-                            self.node.atomic_request(t, None, f.nonce, head, checks, funcs);
-                        }
-                        // What a request left in the lists goes now, and one with many
-                        // entries (or one that claimed many and did not decode) does not
-                        // leave its room behind.
-                        checks.clear();
-                        funcs.clear();
-                        if checks.capacity() > LIST_ROOM {
-                            *checks = Vec::new();
-                        }
-                        if funcs.capacity() > LIST_ROOM {
-                            *funcs = Vec::new();
-                        }
-                        if decoded.is_err() {
-                            c.dead = true;
-                            break;
-                        }
-                        handled += 1;
-                        continue;
-                    }
-                    // And a write going down its chain, on a connection that said which server
-                    // it comes from (the node checks that it is one of the configuration).
-                    Ok(Some(f)) if f.msg_type == proto_msg::CHAIN_OP => {
-                        let Some(from) = server else {
-                            c.dead = true;
-                            break;
-                        };
-                        match decode_chain_op(f.body, &mut self.hops_buf) {
-                            Ok(head) => {
-                                self.node.chain_op_request(t, Some(from), f.nonce, head, &mut self.hops_buf);
+                    // The frames of the request path are served from the read buffer.
+                    Ok(Some(f)) if InPlace::serves(f.msg_type) => {
+                        match self.in_place.serve(&mut self.node, now, t, server, &f) {
+                            Ok(()) => {
                                 handled += 1;
                                 continue;
                             }
@@ -825,9 +836,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         reregistered: 0,
         shutdown_acked: false,
         registered: false,
-        checks_buf: Vec::new(),
-        funcs_buf: Vec::new(),
-        hops_buf: Vec::new(),
+        in_place: InPlace::default(),
     };
     sh.connect_coordinator();
     let mut events = Events::with_capacity(1024);

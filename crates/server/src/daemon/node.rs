@@ -536,7 +536,7 @@ pub struct Node<S: Store> {
     /// floor is committed above it before it is), 0 for an empty store, u64::MAX (no
     /// bound: always read) for a store with data but no floor.
     stored_high: u64,
-    /// The path of the write being started (kept for the next, see `atomic_at`).
+    /// The path of the write being started (kept for the next, see `atomic`).
     hops_buf: Vec<Hop>,
     /// Scratch buffers for building a storage key or record before it is looked up or
     /// copied into its own buffer (a few, as a key is built while another is in use).
@@ -1139,11 +1139,13 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// The storage key of `key` in `region`, in a scratch buffer.
-    fn skey_buf(&mut self, region: u64, key: &[u8]) -> Vec<u8> {
-        let mut b = self.take_buf();
-        storage_key_into(&mut b, region, key);
-        b
+    /// Runs `f` with the storage key of `key` in `region`, built in a scratch buffer.
+    fn with_skey<R>(&mut self, region: u64, key: &[u8], f: impl FnOnce(&mut Self, &[u8]) -> R) -> R {
+        let mut skey = self.take_buf();
+        storage_key_into(&mut skey, region, key);
+        let out = f(self, &skey);
+        self.give_buf(skey);
+        out
     }
 
     /// Bytes written by `fill` into a scratch buffer, copied into their own buffer (one
@@ -1201,9 +1203,7 @@ impl<S: Store> Node<S> {
     /// At the point leader's own hop the in-flight table already knows the newest version
     /// applied (versions are issued there), which spares a storage read per write.
     fn apply(&mut self, region: u64, key: &[u8], obj_version: u64, store: bool, values: Option<&Vals>) {
-        let skey = self.skey_buf(region, key);
-        self.apply_at(region, key, &skey, obj_version, store, values);
-        self.give_buf(skey);
+        self.with_skey(region, key, |n, skey| n.apply_at(region, key, skey, obj_version, store, values));
     }
 
     /// [`Node::apply`], given the storage key `skey`.
@@ -1715,14 +1715,14 @@ impl<S: Store> Node<S> {
     #[allow(clippy::collapsible_match)]
     pub fn handle(&mut self, conn: usize, from: Option<u64>, nonce: u64, msg: Msg) {
         match msg {
-            Msg::Get { version, region, key } => self.get_request(conn, from, nonce, version, region, &key),
+            Msg::Get { version, region, key } => self.get_request(self.now, conn, from, nonce, version, region, &key),
             Msg::Atomic { version, region, key, flags, mut checks, mut funcs } => {
                 let head = AtomicHead { version, region, key: &key, flags };
-                self.atomic_request(conn, from, nonce, head, &mut checks, &mut funcs);
+                self.atomic_request(self.now, conn, from, nonce, head, &mut checks, &mut funcs);
             }
             Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values } => {
                 let head = ChainOpHead { version, leader, op, hop, space, key: &key, obj_version, values };
-                self.chain_op_request(conn, from, nonce, head, &mut hops.to_vec());
+                self.chain_op_request(self.now, conn, from, nonce, head, &mut hops.to_vec());
             }
             Msg::SearchStart { version, region, mode, checks, sort_attr, limit, maximize } => {
                 if version > self.config.version || !self.leased() {
@@ -1876,10 +1876,20 @@ impl<S: Store> Node<S> {
         region.replicas.first().map(|p| p.server) == Some(self.id)
     }
 
-    /// A GET from a client, its key borrowed (the shell decodes GET frames in place with
-    /// [`hyperdex_core::proto::decode_get`]; [`Node::handle`] comes here too). The time is
-    /// that of the step or chunk of input it belongs to.
-    pub fn get_request(&mut self, conn: usize, from: Option<u64>, nonce: u64, version: u64, region: u64, key: &[u8]) {
+    /// A GET from a client at time `now`, its key borrowed (the shell decodes GET frames in
+    /// place with [`hyperdex_core::proto::decode_get`]; [`Node::handle`] comes here too).
+    #[allow(clippy::too_many_arguments)]
+    pub fn get_request(
+        &mut self,
+        now: Instant,
+        conn: usize,
+        from: Option<u64>,
+        nonce: u64,
+        version: u64,
+        region: u64,
+        key: &[u8],
+    ) {
+        self.now = now;
         if version > self.config.version || !self.leased() {
             return self.hold(conn, from, nonce, Msg::Get { version, region, key: key.to_vec() });
         }
@@ -1894,6 +1904,7 @@ impl<S: Store> Node<S> {
     #[allow(clippy::too_many_arguments)]
     pub fn atomic_request(
         &mut self,
+        now: Instant,
         conn: usize,
         from: Option<u64>,
         nonce: u64,
@@ -1901,6 +1912,7 @@ impl<S: Store> Node<S> {
         checks: &mut Vec<Check>,
         funcs: &mut Vec<Func>,
     ) {
+        self.now = now;
         let AtomicHead { version, region, key, flags } = head;
         if version > self.config.version || !self.leased() {
             let (checks, funcs) = (std::mem::take(checks), std::mem::take(funcs));
@@ -1911,7 +1923,9 @@ impl<S: Store> Node<S> {
                 Msg::Atomic { version, region, key: key.to_vec(), flags, checks, funcs },
             );
         }
-        if let Err(rc) = self.atomic(conn, nonce, region, key, flags, checks, funcs) {
+        let started =
+            self.with_skey(region, key, |n, skey| n.atomic(conn, nonce, region, key, skey, flags, checks, funcs));
+        if let Err(rc) = started {
             self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc }));
         }
     }
@@ -1920,14 +1934,17 @@ impl<S: Store> Node<S> {
     /// (the shell decodes CHAIN_OP frames in place with
     /// [`hyperdex_core::proto::decode_chain_op`]; [`Node::handle`] comes here too). The hops
     /// may be taken out of `hops`.
+    #[allow(clippy::too_many_arguments)]
     pub fn chain_op_request(
         &mut self,
+        now: Instant,
         conn: usize,
         from: Option<u64>,
         nonce: u64,
         head: ChainOpHead<'_>,
         hops: &mut Vec<Hop>,
     ) {
+        self.now = now;
         let ChainOpHead { version, leader, op, hop, space, key, obj_version, values } = head;
         if version > self.config.version {
             let (key, hops) = (Arc::from(key), Arc::from(std::mem::take(hops)));
@@ -1988,11 +2005,6 @@ impl<S: Store> Node<S> {
         );
     }
 
-    /// Sets the time of the input about to be handled (see [`Node::get_request`]).
-    pub fn set_now(&mut self, now: Instant) {
-        self.now = now;
-    }
-
     fn get(&mut self, region: u64, key: &[u8]) -> Msg {
         let fail = |rc| Msg::GetReply { rc, values: no_values() };
         let Some((sp, ss, r)) = self.region(region) else { return fail(ReturnCode::Reconfigure) };
@@ -2003,10 +2015,7 @@ impl<S: Store> Node<S> {
             return fail(ReturnCode::WrongType);
         }
         let n = sp.attrs.len() - 1;
-        let skey = self.skey_buf(region, key);
-        let read = self.read(&skey);
-        self.give_buf(skey);
-        let vals = match read {
+        let vals = match self.with_skey(region, key, |n, skey| n.read(skey)) {
             Ok((_, v)) => v,
             Err(rc) => return fail(rc),
         };
@@ -2018,26 +2027,10 @@ impl<S: Store> Node<S> {
         }
     }
 
+    /// Starts a client's write (`skey`: the key's storage key): validates it against the
+    /// space and the object's newest state, gives it a version and sends it down its chain.
     #[allow(clippy::too_many_arguments)]
     fn atomic(
-        &mut self,
-        conn: usize,
-        nonce: u64,
-        region: u64,
-        key: &[u8],
-        fl: u8,
-        checks: &mut [Check],
-        funcs: &mut Vec<Func>,
-    ) -> Result<(), ReturnCode> {
-        let skey = self.skey_buf(region, key);
-        let result = self.atomic_at(conn, nonce, region, key, &skey, fl, checks, funcs);
-        self.give_buf(skey);
-        result
-    }
-
-    /// [`Node::atomic`], given the storage key `skey`.
-    #[allow(clippy::too_many_arguments)]
-    fn atomic_at(
         &mut self,
         conn: usize,
         nonce: u64,
@@ -2143,20 +2136,27 @@ impl<S: Store> Node<S> {
         // key's newest state here until their acknowledgement comes back; so does a short
         // chain while earlier writes of the key are still in flight (the chain shrank
         // meanwhile): its answer must count in that entry, which it releases.
-        if hops.len() > 1 || self.inflight.contains_key(skey) {
-            if !self.inflight.contains_key(skey) {
-                // What is stored is known unless this was a blind put (then apply reads it).
-                // The key's buffer is the one its write and cache entry will share.
-                let applied = if blind { None } else { Some(cur_version) };
-                let entry =
-                    InFlight { version: 0, applied, values: None, count: 0, deferred: Vec::new(), failed: false };
-                self.inflight.insert(self.owned_key(skey), entry);
-            }
-            if let Some(entry) = self.inflight.get_mut(skey) {
+        match self.inflight.get_mut(skey) {
+            Some(entry) => {
                 entry.version = obj_version;
                 entry.values = new.clone();
                 entry.count += 1;
             }
+            None if hops.len() > 1 => {
+                // What is stored is known unless this was a blind put (then apply reads it).
+                // The key's buffer is the one its write and cache entry will share.
+                let applied = if blind { None } else { Some(cur_version) };
+                let entry = InFlight {
+                    version: obj_version,
+                    applied,
+                    values: new.clone(),
+                    count: 1,
+                    deferred: Vec::new(),
+                    failed: false,
+                };
+                self.inflight.insert(Bytes::from(skey), entry);
+            }
+            None => {}
         }
         let op = self.next_op;
         self.next_op += 1;
@@ -2307,20 +2307,20 @@ impl<S: Store> Node<S> {
     /// One write of the key is done at its point leader (`failed`: it failed); the last
     /// one ends the key's in-flight view and releases the answers deferred behind it.
     fn finish_inflight(&mut self, region: u64, key: &[u8], failed: bool) {
-        let skey = self.skey_buf(region, key);
-        if let Some(f) = self.inflight.get_mut(skey.as_slice()) {
+        self.with_skey(region, key, |n, skey| {
+            let Some(f) = n.inflight.get_mut(skey) else { return };
             f.failed |= failed;
             f.count -= 1;
-            if f.count == 0 {
-                if let Some(f) = self.inflight.remove(skey.as_slice()) {
-                    for (conn, nonce, rc) in f.deferred {
-                        let rc = if f.failed { ReturnCode::Reconfigure } else { rc };
-                        self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc }));
-                    }
+            if f.count > 0 {
+                return;
+            }
+            if let Some(f) = n.inflight.remove(skey) {
+                for (conn, nonce, rc) in f.deferred {
+                    let rc = if f.failed { ReturnCode::Reconfigure } else { rc };
+                    n.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc }));
                 }
             }
-        }
-        self.give_buf(skey);
+        });
     }
 
     /// Gives up the pending write `k` here: every way it came hears of it.
