@@ -34,7 +34,7 @@ C_WARNINGS  := -std=c99 -Wall -Wextra -Werror -pedantic
 INSTALL     ?= install
 
 .PHONY: all build header check-header install uninstall run clean-data test \
-        examples bench bench-ops bench-chains bench-count bench-search bench-scale bench-faults bench-coord fuzz help
+        examples bench bench-ops bench-chains bench-count bench-node bench-search bench-scale bench-faults bench-coord fuzz help
 
 all: build
 
@@ -51,6 +51,7 @@ help:
 	@echo "make bench-ops        bench/ops.sh: put against atomic/container ops, 1 and 3 daemons"
 	@echo "make bench-chains     bench/chains.sh: put on 1 daemon against 3 daemons with tolerate 1 and 2"
 	@echo "make bench-count      bench/count.sh: allocations and system calls per operation in the daemons"
+	@echo "make bench-node       the daemon's core alone: CPU per put through chains of 1-3 servers, no I/O"
 	@echo "make bench-search     bench/search.sh: search, count, sorted_search against get, 3 daemons"
 	@echo "make bench-scale      bench/scale.sh: 100k to 10M objects next to Redis (throughput, latency, memory)"
 	@echo "make bench-faults     kill -9 under load: time to resume writes, throughput during repair and rebuild"
@@ -143,6 +144,15 @@ bench-chains:
 
 bench-count:
 	bench/count.sh
+
+# One glibc arena, as the daemon's event loop (the main thread) has: the test's own thread
+# would otherwise grow a secondary arena with an mprotect call every few pages.
+bench-node:
+	cargo test --release -p hyperdex-server --lib --no-run
+	for t in 0 1 2; do \
+	    TOL=$$t GLIBC_TUNABLES=glibc.malloc.arena_max=1 cargo test -q --release -p hyperdex-server --lib \
+	        node_put_cost -- --ignored --nocapture | grep node_put_cost: || exit 1; \
+	done
 
 bench-search:
 	bench/search.sh

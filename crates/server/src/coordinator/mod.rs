@@ -299,6 +299,20 @@ impl CoordState {
         let mut next_id = self.next_id;
         let servers = &self.servers;
         let is_avail = |id: u64| servers.iter().any(|s| s.id == id && s.state == ServerState::Available);
+        // Per available server, how many regions it heads and how many replicas (and joining
+        // copies) it holds: a region's head goes to a candidate heading fewest (the point
+        // leader takes every client write of its region), every other replica to one
+        // holding fewest, ties broken at random; so both spread evenly. A uniform random
+        // pick put all eight regions of a new space on one of two servers (one space in 128).
+        let mut load: std::collections::HashMap<u64, (usize, usize)> = avail.iter().map(|&s| (s, (0, 0))).collect();
+        for r in self.spaces.iter().flat_map(|sp| &sp.subspaces).flat_map(|ss| &ss.regions) {
+            for (i, p) in r.replicas.iter().chain(&r.joining).enumerate() {
+                if let Some((heads, held)) = load.get_mut(&p.server) {
+                    *heads += usize::from(i == 0);
+                    *held += 1;
+                }
+            }
+        }
         for sp in &mut self.spaces {
             let want = sp.fault_tolerance as usize + 1;
             for ss in &mut sp.subspaces {
@@ -308,15 +322,26 @@ impl CoordState {
                         continue;
                     }
                     while r.replicas.len() + r.joining.len() < want {
-                        let candidates: Vec<u64> = avail
-                            .iter()
-                            .copied()
-                            .filter(|s| r.replicas.iter().chain(&r.joining).all(|p| p.server != *s))
-                            .collect();
-                        if candidates.is_empty() {
+                        let free = |s: &u64| r.replicas.iter().chain(&r.joining).all(|p| p.server != *s);
+                        let head = r.replicas.is_empty();
+                        let rank = |s: &u64| {
+                            let (heads, held) = load[s];
+                            if head {
+                                (heads, held)
+                            } else {
+                                (held, heads)
+                            }
+                        };
+                        let Some(least) = avail.iter().filter(|s| free(s)).map(rank).min() else {
                             break;
-                        }
+                        };
+                        let candidates: Vec<u64> =
+                            avail.iter().copied().filter(|s| free(s) && rank(s) == least).collect();
                         let pick = candidates[(rng.next() % candidates.len() as u64) as usize];
+                        if let Some((heads, held)) = load.get_mut(&pick) {
+                            *heads += usize::from(head);
+                            *held += 1;
+                        }
                         let rep = Replica { server: pick, vid: next_id };
                         next_id += 1;
                         if fresh {
@@ -1537,6 +1562,35 @@ mod tests {
             assert_eq!(r.replicas.len(), 3);
         }
         assert!(st.config().stable());
+    }
+
+    /// A new space's replicas spread evenly: every server holds as many as any other, give
+    /// or take one, whatever the cluster's random seed (a uniform random pick put all the
+    /// regions of a space on one of two servers about once in 128 clusters).
+    #[test]
+    fn a_new_space_spreads_its_replicas_evenly() {
+        for seed in 0..300u64 {
+            for (servers, f) in [(2usize, 0u32), (3, 0), (3, 1), (4, 2), (5, 1)] {
+                let mut st = CoordState::new(seed);
+                for i in 0..servers as u64 {
+                    assert_eq!(st.register(1 + i, &format!("127.0.0.1:{}", 3000 + i)), CoordCode::Success);
+                }
+                let d = format!("space s key k attributes v create 8 partitions tolerate {f} failures");
+                assert_eq!(st.add_space(&d), CoordCode::Success);
+                let mut held = vec![0usize; servers];
+                let mut heads = vec![0usize; servers];
+                for r in &st.spaces[0].subspaces[0].regions {
+                    assert_eq!(r.replicas.len(), f as usize + 1);
+                    heads[r.replicas[0].server as usize - 1] += 1;
+                    for p in &r.replicas {
+                        held[p.server as usize - 1] += 1;
+                    }
+                }
+                let spread = |v: &[usize]| v.iter().max().unwrap() - v.iter().min().unwrap();
+                assert!(spread(&held) <= 1, "seed {seed}, {servers} servers, f={f}: replicas held {held:?}");
+                assert!(spread(&heads) <= 1, "seed {seed}, {servers} servers, f={f}: regions headed {heads:?}");
+            }
+        }
     }
 
     fn three_servers(f: u32) -> CoordState {

@@ -1168,3 +1168,133 @@ fn a_replica_never_replaces_a_newer_version_with_an_older_write() {
     assert_eq!(write(&mut node, 50), 100, "a store with data and no floor: no bound, read");
     assert_eq!(write(&mut node, 150), 150);
 }
+
+/// The event loops' share of a put, without the network or storage (`make bench-node`): for
+/// chains of 1, 2 and 3 servers in one process, `N` puts of 100-byte values to new keys,
+/// every message encoded into a frame and decoded again (the hot ones in place) as the
+/// shells do, storage committing each round at once and keeping what it was given, as the
+/// engine's memtable does. Prints nanoseconds per put (all servers' work together); asserts
+/// only that every put was answered once. A profiling aid, not a timed test. `TOL` picks
+/// one chain (tolerate 0, 1 or 2): each measured in a process of its own starts from a
+/// fresh heap, as a daemon does (a chain measured after another reuses its freed memory).
+#[test]
+#[ignore]
+fn node_put_cost() {
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
+    let n = env("N").unwrap_or(200_000);
+    let tols = env("TOL").map_or(0..=2, |t| t..=t);
+    for tol in tols {
+        let ns = chain_put_cost(n, tol);
+        println!("node_put_cost: chain of {} (tolerate {tol}): {n} puts, {ns:.0} ns per put", tol + 1);
+    }
+}
+
+/// See [`node_put_cost`]: nanoseconds per put through a chain of `tol + 1` servers.
+fn chain_put_cost(n: usize, tol: usize) -> f64 {
+    use hyperdex_core::wire::{parse_frame, MAX_FRAME};
+    let now = std::time::Instant::now();
+    let mut st = CoordState::new(5);
+    for s in 1..=tol as u64 + 1 {
+        st.register(s, &format!("127.0.0.1:{s}"));
+    }
+    st.add_space(&format!("space s key k attributes v create 16 partitions tolerate {tol} failures"));
+    let cfg = st.config();
+    let sp = cfg.space(b"s").unwrap().clone();
+    let mut nodes: Vec<Node<MemStore>> = (1..=tol as u64 + 1)
+        .map(|s| {
+            let mut node = Node::new(s, MemStore::default(), 256 << 20, now, 1);
+            node.step(now, Input::Config(cfg.clone()));
+            grant_lease(&mut node, now);
+            let _ = node.ready();
+            node
+        })
+        .collect();
+    let mut clients = Vec::with_capacity(n * 160);
+    let mut leaders = Vec::with_capacity(n);
+    for i in 0..n {
+        let key = format!("{i:016}").into_bytes();
+        let func = Func { attr: 1, op: FuncOp::Set, arg_type: DataType::String, arg: vec![b'x'; 100], map_key: None };
+        let region = sp.key_region(&key).unwrap();
+        leaders.push(region.replicas[0].server as usize - 1);
+        Msg::Atomic { version: cfg.version, region: region.id, key, flags: 0, checks: vec![], funcs: vec![func] }
+            .encode(i as u64, &mut clients);
+    }
+    let servers = nodes.len();
+    // links[from][to]: frames on their way.
+    let mut links: Vec<Vec<Vec<u8>>> = vec![vec![Vec::new(); servers]; servers];
+    let (mut checks, mut funcs, mut hops) = (Vec::new(), Vec::new(), Vec::new());
+    let mut kept = Vec::new();
+    let (mut answered, mut at, mut i) = (0, 0, 0);
+    let mut done = vec![false; n];
+    let t = std::time::Instant::now();
+    while answered < n {
+        for _ in 0..128.min(n - i) {
+            let f = parse_frame(&clients[at..], MAX_FRAME).unwrap().unwrap();
+            at += f.size;
+            let head = hyperdex_core::proto::decode_atomic(f.body, &mut checks, &mut funcs).unwrap();
+            nodes[leaders[i]].atomic_request(now, CLIENT, None, f.nonce, head, &mut checks, &mut funcs);
+            i += 1;
+        }
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for s in 0..servers {
+                loop {
+                    let ready = nodes[s].ready();
+                    if ready.is_empty() {
+                        break;
+                    }
+                    progress = true;
+                    for (dest, nonce, msg) in &ready.send {
+                        let to = match *dest {
+                            Dest::Conn(CLIENT) => {
+                                let ok = matches!(msg, Msg::AtomicReply { rc: ReturnCode::Success });
+                                assert!(ok && !done[*nonce as usize], "put {nonce}: {msg:?}");
+                                done[*nonce as usize] = true;
+                                answered += 1;
+                                continue;
+                            }
+                            // A peer connection token is the peer's id.
+                            Dest::Conn(t) => t - 1,
+                            Dest::Server(p) => p as usize - 1,
+                            Dest::Coordinator => continue,
+                        };
+                        msg.encode(*nonce, &mut links[s][to]);
+                    }
+                    nodes[s].recycle(ready.send);
+                    for job in ready.jobs {
+                        if let Job::Round(r, w) = job {
+                            kept.push(w);
+                            nodes[s].step(now, Input::Committed(r));
+                        }
+                    }
+                }
+                for (from, link) in links.iter_mut().enumerate() {
+                    // The buffer goes back to its link emptied, keeping its room, as a
+                    // connection's buffers do.
+                    let mut buf = std::mem::take(&mut link[s]);
+                    let mut off = 0;
+                    while let Some(f) = parse_frame(&buf[off..], MAX_FRAME).unwrap() {
+                        off += f.size;
+                        progress = true;
+                        let peer = from as u64 + 1;
+                        if f.msg_type == hyperdex_core::proto::msg::CHAIN_OP {
+                            let head = hyperdex_core::proto::decode_chain_op(f.body, &mut hops).unwrap();
+                            nodes[s].chain_op_request(now, from + 1, Some(peer), f.nonce, head, &mut hops);
+                        } else {
+                            let msg = Msg::decode(f.msg_type, f.body).unwrap();
+                            let input = Input::Message { conn: from + 1, from: Some(peer), nonce: f.nonce, msg };
+                            nodes[s].step(now, input);
+                        }
+                    }
+                    buf.clear();
+                    link[s] = buf;
+                }
+            }
+        }
+    }
+    let ns = t.elapsed().as_nanos() as f64 / n as f64;
+    drop(kept);
+    assert!(done.iter().all(|d| *d), "every put answered");
+    ns
+}
