@@ -51,12 +51,14 @@ bench_need_redis() {
     fi
 }
 
-# bench_start_redis PORT: redis-server on 127.0.0.1:PORT without persistence (pid in
-# $redis_pid, log in $work/redis.log), once it answers PING.
+# bench_start_redis PORT [OPTION VALUE...]: redis-server on 127.0.0.1:PORT without
+# persistence unless the options say otherwise (pid in $redis_pid, log in
+# $work/redis.log), once it answers PING.
 bench_start_redis() {
     local port=$1 deadline
+    shift
     redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-        --daemonize no --logfile "$work/redis.log" &
+        --daemonize no --logfile "$work/redis.log" "$@" &
     redis_pid=$!
     deadline=$((SECONDS + 30))
     until [ "$(redis-cli -p "$port" ping 2>/dev/null)" = "PONG" ]; do

@@ -14,7 +14,10 @@
 #       redis-benchmark -n L -d 100 -P 1 -c 1  -t set,get -r 1000000   (latency)
 #       redis-benchmark -n N -d 100 -P CW -c C -t set,get -r 1000000 (many clients)
 #     after the same many-client load on our daemon: C load generator processes at
-#     once, each with a window of CW, on disjoint keys (N in all);
+#     once, each with a window of CW, on disjoint keys (N in all); then restarts it
+#     with an append-only file written before every answer and never fsynced
+#     (--appendonly yes --appendfsync no: the durability of our daemon's default) and
+#       redis-benchmark -n N -d 100 -P W -c 1  -t set,get -r 1000000   (Redis AOF)
 #  5. times L round trips of 100 bytes through a loopback TCP echo (bench/echo.c): the
 #     floor for the synchronous get's p50 (the issue's target: within 1.3x of it);
 #  6. prints every number and the ratios ours / redis; stops everything.
@@ -102,6 +105,14 @@ echo "bench: redis-benchmark -n $L -d 100 -P 1 -c 1 -t set,get -r 1000000"
 rb -n "$L" -P 1 -c 1 | tee "$work/redis-sync.csv"
 echo "bench: redis-benchmark -n $N -d 100 -P $CLIENT_W -c $CLIENTS -t set,get -r 1000000"
 rb -n "$N" -P "$CLIENT_W" -c "$CLIENTS" | tee "$work/redis-many.csv"
+# The same comparison against Redis that, like our daemon by default, has written every
+# write to the operating system (not fsynced) before answering it.
+kill "$redis_pid" 2>/dev/null || true
+wait "$redis_pid" 2>/dev/null || true
+mkdir -p "$work/redis-aof"
+bench_start_redis "$rport" --appendonly yes --appendfsync no --dir "$work/redis-aof"
+echo "bench: redis-benchmark -n $N -d 100 -P $W -c 1 -t set,get -r 1000000 (appendonly yes, appendfsync no)"
+rb -n "$N" -P "$W" -c 1 | tee "$work/redis-aof-c1.csv"
 
 # --- Summary ---------------------------------------------------------------
 ours_put=$(value put_ops_per_sec "$work/ours.txt")
@@ -112,6 +123,8 @@ r50_set=$(redis_csv SET rps "$work/redis-c50.csv" | awk '{ printf "%.0f", $1 }')
 r50_get=$(redis_csv GET rps "$work/redis-c50.csv" | awk '{ printf "%.0f", $1 }')
 rm_set=$(redis_csv SET rps "$work/redis-many.csv" | awk '{ printf "%.0f", $1 }')
 rm_get=$(redis_csv GET rps "$work/redis-many.csv" | awk '{ printf "%.0f", $1 }')
+ra_set=$(redis_csv SET rps "$work/redis-aof-c1.csv" | awk '{ printf "%.0f", $1 }')
+ra_get=$(redis_csv GET rps "$work/redis-aof-c1.csv" | awk '{ printf "%.0f", $1 }')
 rs_set_p50=$(redis_csv SET p50_latency_ms "$work/redis-sync.csv")
 rs_get_p50=$(redis_csv GET p50_latency_ms "$work/redis-sync.csv")
 rs_set_p99=$(redis_csv SET p99_latency_ms "$work/redis-sync.csv")
@@ -132,6 +145,8 @@ printf '%-30s %16s %12s\n' "sync get/GET p50, p99 (us)" \
 printf '%-30s %16s\n' "loopback echo p50, p99 (us)" "$(value echo_p50_us "$work/echo.txt"), $(value echo_p99_us "$work/echo.txt")"
 printf '%-30s %16s %12s\n' "$CLIENTS clients x window $CLIENT_W: put" "$many_put" "$rm_set (-c $CLIENTS -P $CLIENT_W)"
 printf '%-30s %16s %12s\n' "$CLIENTS clients x window $CLIENT_W: get" "$many_get" "$rm_get"
+printf '%-30s %16s %12s\n' "put/SET, Redis with AOF" "$ours_put" "$ra_set (-c 1, appendfsync no)"
+printf '%-30s %16s %12s\n' "get/GET, Redis with AOF" "$ours_get" "$ra_get"
 echo "ratio_sync_get_p50_vs_echo_p50 $(awk -v a="$(value get_p50_us "$work/ours.txt")" -v b="$(value echo_p50_us "$work/echo.txt")" 'BEGIN { printf "%.2f", a / b }')"
 echo "ratio_put_vs_redis_c1 $(ratio "$ours_put" "$r1_set")"
 echo "ratio_get_vs_redis_c1 $(ratio "$ours_get" "$r1_get")"
@@ -139,3 +154,5 @@ echo "ratio_put_vs_redis_c50 $(ratio "$ours_put" "$r50_set")"
 echo "ratio_get_vs_redis_c50 $(ratio "$ours_get" "$r50_get")"
 echo "ratio_many_put_vs_redis_c${CLIENTS}_p${CLIENT_W} $(ratio "$many_put" "$rm_set")"
 echo "ratio_many_get_vs_redis_c${CLIENTS}_p${CLIENT_W} $(ratio "$many_get" "$rm_get")"
+echo "ratio_put_vs_redis_aof_c1 $(ratio "$ours_put" "$ra_set")"
+echo "ratio_get_vs_redis_aof_c1 $(ratio "$ours_get" "$ra_get")"

@@ -365,6 +365,17 @@ impl CoordState {
         if self.spaces.iter().any(|s| s.name == desc.name) {
             return CoordCode::Duplicate;
         }
+        // Daemons key stored objects by region id in 4 bytes: every id this space takes
+        // (space, subspaces, regions) must stay at or below the largest one storage holds.
+        let ids: u64 = 1
+            + (1 + desc.subspaces.len() as u64)
+            + std::iter::once(1)
+                .chain(desc.subspaces.iter().map(Vec::len))
+                .map(|d| partition(d, desc.partitions).len() as u64)
+                .sum::<u64>();
+        if self.next_id.saturating_add(ids - 1) > crate::daemon::storage::MAX_REGION {
+            return CoordCode::Malformed;
+        }
         let space_id = self.id();
         let mut dims: Vec<Vec<usize>> = vec![vec![0]];
         dims.extend(desc.subspaces.iter().cloned());
@@ -1822,6 +1833,25 @@ mod tests {
         assert!(again.state.config().available(1), "server 1 may hold a lease from before the restart");
         again.step(t0 + Duration::from_millis(500), CoordInput::Tick);
         assert!(!again.state.config().available(1));
+    }
+
+    /// Region ids must fit the daemons' 4-byte storage keys: a space whose ids would pass
+    /// the largest is refused and changes nothing; one that fits exactly is added.
+    #[test]
+    fn a_space_whose_region_ids_would_not_fit_storage_keys_is_refused() {
+        let max = crate::daemon::storage::MAX_REGION;
+        let d = "space s key k attributes v create 4 partitions tolerate 0 failures";
+        // Space, key subspace and its 4 regions: 6 ids.
+        let mut st = CoordState::new(3);
+        st.next_id = max - 4;
+        let before = st.encode();
+        assert_eq!(st.add_space(d), CoordCode::Malformed);
+        assert_eq!(st.encode(), before, "nothing changed");
+        let mut st = CoordState::new(3);
+        st.next_id = max - 5;
+        assert_eq!(st.add_space(d), CoordCode::Success);
+        let top = st.spaces[0].subspaces[0].regions.iter().map(|r| r.id).max().unwrap();
+        assert_eq!(top, max);
     }
 
     #[test]

@@ -15,8 +15,8 @@
 
 use super::search::{Schema, Searches};
 use super::storage::{
-    decode_record, encode_record_into, encode_tombstone, index_key, indexed_marker, record_version, storage_key,
-    storage_key_into, Bytes, Record, ScanPlan, Store, VERSION_FLOOR_KEY,
+    decode_record, encode_record_into, encode_tombstone, index_key, indexed_marker, record_version, region_prefix,
+    storage_key, storage_key_into, Bytes, Record, ScanPlan, Store, MAX_REGION, REGION_BYTES, VERSION_FLOOR_KEY,
 };
 use crate::fasthash::FastMap;
 use hyperdex_core::config::{Configuration, Region, RegionIndex, Space};
@@ -349,7 +349,7 @@ impl<B: AsRef<[u8]>, C: Iterator<Item = io::Result<(B, B)>>> XferOut<C> {
                 return Ok(None);
             };
             let (skey, rec) = item?;
-            if let Some(key) = skey.as_ref().get(8..) {
+            if let Some(key) = skey.as_ref().get(REGION_BYTES..) {
                 return Ok(Some((key.to_vec(), rec)));
             }
         }
@@ -754,6 +754,16 @@ impl<S: Store> Node<S> {
         if config.version <= self.config.version && self.config.version != 0 {
             return;
         }
+        let regions = config.spaces.iter().flat_map(|sp| &sp.subspaces).flat_map(|ss| &ss.regions);
+        if let Some(r) = regions.map(|r| r.id).find(|&id| id > MAX_REGION) {
+            // Storage keys hold region ids below 2^31 (the coordinator issues no other):
+            // such a configuration cannot be served without mixing regions' data.
+            self.log.push(format!(
+                "configuration {} has region id {r}, above the largest storage keys hold ({MAX_REGION}); not installed",
+                config.version
+            ));
+            return;
+        }
         let old = std::mem::replace(&mut self.config, Arc::new(config));
         self.index.clear();
         self.grids = self
@@ -982,7 +992,7 @@ impl<S: Store> Node<S> {
         self.seal_round();
         self.jobs.push(Job::Task(StorageTask::DropRegion(region)));
         self.dropping.push((region, self.round));
-        let prefix = region.to_be_bytes();
+        let prefix = region_prefix(region);
         let mut freed = 0;
         self.cache.retain(|k, v| {
             if k.starts_with(&prefix) {
@@ -1101,7 +1111,7 @@ impl<S: Store> Node<S> {
         if let Some(c) = self.cache.get(skey) {
             return Ok((c.version, c.values.clone()));
         }
-        if self.dropping.iter().any(|(r, _)| skey.starts_with(&r.to_be_bytes())) {
+        if self.dropping.iter().any(|(r, _)| skey.starts_with(&region_prefix(*r))) {
             return Ok((0, None));
         }
         let (version, values) = match self.store.get(skey) {
@@ -1477,7 +1487,7 @@ impl<S: Store> Node<S> {
                 let mut stale = false;
                 for item in self.store.snapshot_region(region, &every) {
                     let (k, _) = item?;
-                    if k.as_ref().get(8..).is_some_and(|key| !join.trusted(key)) {
+                    if k.as_ref().get(REGION_BYTES..).is_some_and(|key| !join.trusted(key)) {
                         stale = true;
                         break;
                     }
@@ -1494,7 +1504,7 @@ impl<S: Store> Node<S> {
         if !dropped {
             for item in self.store.snapshot_region(region, &ScanPlan::Range { after, upto: upto.clone() }) {
                 let (k, v) = item?;
-                let Some(key) = k.as_ref().get(8..) else { continue };
+                let Some(key) = k.as_ref().get(REGION_BYTES..) else { continue };
                 if !listed.contains(key) && !trusted(key) {
                     gone.push((key.to_vec(), decode_record(v.as_ref()).ok()));
                 } else if let Some(version) = record_version(v.as_ref()) {

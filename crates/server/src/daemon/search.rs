@@ -149,7 +149,7 @@ where
         let Ok((skey, rec)) = item else { return ScanEnd::Failed };
         let (skey, rec) = (skey.as_ref(), rec.as_ref());
         work = work.saturating_add(rec.len().saturating_mul(regex_cost));
-        let Some(k) = skey.get(8..) else { continue };
+        let Some(k) = skey.get(super::storage::REGION_BYTES..) else { continue };
         if !split_record(rec, nonkey, offsets) {
             continue;
         }

@@ -5,7 +5,10 @@
 //! sequential model says, and every client op was answered once.
 
 use super::node::{Dest, Input, Job, Node, StorageTask};
-use super::storage::{decode_record, index_prefix, storage_key, Record, ScanPlan, Store, INDEX_KEY_HEAD};
+use super::storage::{
+    decode_record, index_prefix, index_region_prefix, region_prefix, storage_key, Record, ScanPlan, Store,
+    INDEX_KEY_HEAD, REGION_BYTES,
+};
 use crate::coordinator::CoordState;
 use hyperdex_core::config::Configuration;
 use hyperdex_core::ops::{Func, FuncOp};
@@ -24,12 +27,12 @@ impl Store for MemStore {
     type Bytes = Vec<u8>;
     type Cursor = std::vec::IntoIter<io::Result<(Vec<u8>, Vec<u8>)>>;
     fn snapshot_region(&self, region: u64, plan: &ScanPlan) -> Self::Cursor {
-        let p = region.to_be_bytes();
+        let p = region_prefix(region);
         let v: Vec<_> = match plan {
             ScanPlan::All => self
                 .0
                 .range(p.to_vec()..)
-                .take_while(|(k, _)| k[..8] == p)
+                .take_while(|(k, _)| k[..REGION_BYTES] == p)
                 .map(|(k, v)| Ok((k.clone(), v.clone())))
                 .collect(),
             ScanPlan::Range { after, upto } => self
@@ -80,14 +83,14 @@ impl Store for MemStore {
         Ok(self
             .0
             .iter()
-            .filter(|(k, _)| k[..8] == region.to_be_bytes())
-            .map(|(k, v)| (k[8..].to_vec(), decode_record(v).unwrap()))
+            .filter(|(k, _)| k[..REGION_BYTES] == region_prefix(region))
+            .map(|(k, v)| (k[REGION_BYTES..].to_vec(), decode_record(v).unwrap()))
             .filter(|(_, r)| !r.deleted)
             .collect())
     }
     fn drop_region(&mut self, region: u64) -> io::Result<()> {
-        let index = (region | (1 << 63)).to_be_bytes();
-        self.0.retain(|k, _| k[..8] != region.to_be_bytes() && k[..8] != index);
+        let index = index_region_prefix(region);
+        self.0.retain(|k, _| k[..REGION_BYTES] != region_prefix(region) && k[..REGION_BYTES] != index);
         Ok(())
     }
 }
@@ -365,7 +368,7 @@ proptest! {
                                 .store
                                 .0
                                 .keys()
-                                .filter(|k| k[..8] == (r.id | (1 << 63)).to_be_bytes() && k.ends_with(key))
+                                .filter(|k| k[..REGION_BYTES] == index_region_prefix(r.id) && k.ends_with(key))
                                 .cloned()
                                 .collect();
                             let want: Vec<Vec<u8>> = match (&stored, val) {
@@ -517,7 +520,26 @@ fn regions_stored_without_an_index_are_indexed_once_when_installed() {
     let mut again = Node::new(server, node.store, 1 << 30, now, 1);
     again.step(now, Input::Config(cfg));
     let writes = again.ready().round().map(|r| r.1).unwrap_or_default();
-    assert!(writes.iter().all(|(k, _)| !k.starts_with(&(region.id | (1 << 63)).to_be_bytes())));
+    assert!(writes.iter().all(|(k, _)| !k.starts_with(&index_region_prefix(region.id))));
+}
+
+/// A configuration with a region id that storage keys cannot hold (the coordinator issues
+/// none) is not installed: the node keeps serving the one it has, and says why.
+#[test]
+fn a_configuration_with_a_region_id_beyond_storage_keys_is_not_installed() {
+    let now = std::time::Instant::now();
+    let (cfg, mut node) = serving_node("space s key k attributes int n tolerate 0 failures", 1 << 30, now);
+    let mut bad = cfg.clone();
+    bad.version += 1;
+    bad.spaces[0].subspaces[0].regions[0].id = super::storage::MAX_REGION + 1;
+    node.step(now, Input::Config(bad));
+    let log = node.ready().log;
+    assert!(log.iter().any(|l| l.contains("not installed")), "{log:?}");
+    assert_eq!(node.config.version, cfg.version);
+    let mut good = cfg.clone();
+    good.version += 2;
+    node.step(now, Input::Config(good));
+    assert_eq!(node.config.version, cfg.version + 2);
 }
 
 /// The rule that used to live in the shell: an answer that depends on a write leaves only
@@ -571,7 +593,7 @@ fn a_removed_space_is_dropped_after_the_writes_queued_before_it() {
     sim.feed(1, Input::Config(st.config()));
     assert!(matches!(sim.storage[&1].back(), Some(Job::Task(StorageTask::DropRegion(_)))));
     while sim.commit_one(1) {}
-    assert!(sim.nodes[&1].store.0.keys().all(|k| k[..8] == [0; 8]), "only metadata is left");
+    assert!(sim.nodes[&1].store.0.keys().all(|k| k[..REGION_BYTES] == [0; REGION_BYTES]), "only metadata is left");
 }
 
 /// A replica that becomes the head of its region (its predecessor left the chain) issues
@@ -777,7 +799,12 @@ fn a_restarted_replica_catches_up_with_the_objects_that_differ_only() {
     assert_eq!(sim.summary_keys, 300, "every key summarised once");
     assert_eq!(sim.transfer_objects, 4, "k5, k6, k7 and k8 only");
     let region_of = |store: &MemStore| -> BTreeMap<Vec<u8>, Vec<u8>> {
-        store.0.iter().filter(|(k, _)| k[..8] == region.to_be_bytes()).map(|(k, v)| (k.clone(), v.clone())).collect()
+        store
+            .0
+            .iter()
+            .filter(|(k, _)| k[..REGION_BYTES] == region_prefix(region))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     };
     let got = region_of(&sim.nodes[&2].store);
     let want = region_of(&MemStore(expected));
