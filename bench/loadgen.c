@@ -293,8 +293,9 @@ static void make_key(const struct options* o, long i, char* key)
     long n = o->range > 0 ? o->base + (long)(mix((uint64_t)i) % (uint64_t)o->range) : o->base + i;
     unsigned long u = (unsigned long)n;
     int p;
-    /* Digits from the right, like snprintf's "%0*ld" for the non-negative numbers used here
-     * (the high digits are dropped if key_bytes is too short), without its cost per op. */
+    /* Digits from the right, as snprintf's "%0*ld" writes the non-negative numbers used here,
+     * without its cost per op. A number longer than key_bytes (only with -b near its largest
+     * value and -k 12) keeps its low digits here, where snprintf kept the high ones. */
     for (p = o->key_bytes - 1; p >= 0; --p) {
         key[p] = (char)('0' + u % 10);
         u /= 10;

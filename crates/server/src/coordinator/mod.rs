@@ -302,8 +302,9 @@ impl CoordState {
         // Per available server, how many regions it heads and how many replicas (and joining
         // copies) it holds: a region's head goes to a candidate heading fewest (the point
         // leader takes every client write of its region), every other replica to one
-        // holding fewest, ties broken at random; so both spread evenly. A uniform random
-        // pick put all eight regions of a new space on one of two servers (one space in 128).
+        // holding fewest, ties broken as below and then at random; so both spread evenly. A
+        // uniform random pick put all eight regions of a new space on one of two servers
+        // (one space in 128).
         let mut load: std::collections::HashMap<u64, (usize, usize)> = avail.iter().map(|&s| (s, (0, 0))).collect();
         for r in self.spaces.iter().flat_map(|sp| &sp.subspaces).flat_map(|ss| &ss.regions) {
             for (i, p) in r.replicas.iter().chain(&r.joining).enumerate() {
@@ -324,12 +325,15 @@ impl CoordState {
                     while r.replicas.len() + r.joining.len() < want {
                         let free = |s: &u64| r.replicas.iter().chain(&r.joining).all(|p| p.server != *s);
                         let head = r.replicas.is_empty();
+                        // Another replica goes, among those holding fewest, to one heading
+                        // most: the servers heading fewest take the next heads, and would
+                        // otherwise end up holding the most.
                         let rank = |s: &u64| {
                             let (heads, held) = load[s];
                             if head {
-                                (heads, held)
+                                (heads, held as isize)
                             } else {
-                                (held, heads)
+                                (held, -(heads as isize))
                             }
                         };
                         let Some(least) = avail.iter().filter(|s| free(s)).map(rank).min() else {
@@ -1580,13 +1584,14 @@ mod tests {
     /// regions of a space on one of two servers about once in 128 clusters).
     #[test]
     fn a_new_space_spreads_its_replicas_evenly() {
-        for seed in 0..300u64 {
-            for (servers, f) in [(2usize, 0u32), (3, 0), (3, 1), (4, 2), (5, 1)] {
+        let shapes = (2usize..=8).flat_map(|n| (0..n as u32).map(move |f| (n, f)));
+        for (servers, f) in shapes {
+            for (seed, partitions) in (0..40u64).zip([1u32, 2, 3, 5, 8, 13, 16].into_iter().cycle()) {
                 let mut st = CoordState::new(seed);
                 for i in 0..servers as u64 {
                     assert_eq!(st.register(1 + i, &format!("127.0.0.1:{}", 3000 + i)), CoordCode::Success);
                 }
-                let d = format!("space s key k attributes v create 8 partitions tolerate {f} failures");
+                let d = format!("space s key k attributes v create {partitions} partitions tolerate {f} failures");
                 assert_eq!(st.add_space(&d), CoordCode::Success);
                 let mut held = vec![0usize; servers];
                 let mut heads = vec![0usize; servers];
@@ -1598,8 +1603,9 @@ mod tests {
                     }
                 }
                 let spread = |v: &[usize]| v.iter().max().unwrap() - v.iter().min().unwrap();
-                assert!(spread(&held) <= 1, "seed {seed}, {servers} servers, f={f}: replicas held {held:?}");
-                assert!(spread(&heads) <= 1, "seed {seed}, {servers} servers, f={f}: regions headed {heads:?}");
+                let shape = format!("seed {seed}, {servers} servers, f={f}, {partitions} partitions");
+                assert!(spread(&held) <= 1, "{shape}: replicas held {held:?}");
+                assert!(spread(&heads) <= 1, "{shape}: regions headed {heads:?}");
             }
         }
     }

@@ -205,7 +205,7 @@ pub trait Store {
     }
     /// The raw stored bytes of a key (for metadata such as [`VERSION_FLOOR_KEY`]).
     fn get_raw(&self, skey: &[u8]) -> io::Result<Option<Vec<u8>>>;
-    /// Whether nothing at all is stored (no object, no metadata).
+    /// Whether nothing at all is stored (no object, no metadata but the format marker).
     fn is_empty(&self) -> io::Result<bool>;
     /// Applies a group of writes (Some = put, None = delete) atomically and makes them
     /// survive a crash of this process before returning.
@@ -482,6 +482,13 @@ mod tests {
         let e = FjallStore::open(&dir, false).err().expect("a format-1 directory is refused");
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
         assert!(e.to_string().contains("storage format 1"), "{e}");
+        {
+            // ... and is left without a marker: refused again, not taken for format 2.
+            let db = fjall::Database::builder(dir.join("objects.fjall")).open().unwrap();
+            let ks = db.keyspace("objects", fjall::KeyspaceCreateOptions::default).unwrap();
+            assert!(ks.get(FORMAT_KEY).unwrap().is_none());
+        }
+        assert!(FjallStore::open(&dir, false).is_err());
         old(Some(&3u32.to_le_bytes()));
         let e = FjallStore::open(&dir, false).err().expect("a newer format is refused");
         assert!(e.to_string().contains("storage format 3"), "{e}");
