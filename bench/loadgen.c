@@ -28,9 +28,12 @@
  *
  * Which keys: by default operation i of a phase uses key i. With -b B it uses
  * key B + i (to load more objects after earlier runs); with -r R, a key drawn
- * at random (the same sequence every run) from B .. B+R-1, for reads spread
- * over a large store. -G makes the latency phase do gets only (of keys that
- * exist already), without its synchronous puts.
+ * at random from B .. B+R-1, for reads spread over a large store: the same
+ * sequence every run with the same -x seed (default 0), another with another
+ * seed. With -r, the latency phase draws keys the throughput phases did not
+ * use (operations N.. of the sequence), so it does not read what they just
+ * read. -G makes the latency phase do gets only (of keys that exist
+ * already), without its synchronous puts.
  *
  * Output: one "name value" line per measurement, for scripts to read:
  *   <phase>_seconds, <phase>_ops_per_sec      per throughput phase
@@ -48,7 +51,7 @@
  *
  *   loadgen [-h host] [-p port] [-s space] [-a attr] [-n ops] [-w window]
  *           [-k key_bytes] [-v value_bytes] [-L latency_ops] [-o op,op,...] [-S settle_ms]
- *           [-b first_key] [-r random_range] [-G]
+ *           [-b first_key] [-r random_range] [-x seed] [-G]
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -104,6 +107,8 @@ struct options {
     long settle_ms;     /* -S: pause before each throughput phase */
     long base;          /* -b: the first key */
     long range;         /* -r: random keys in base .. base+range-1 (0: key base+i) */
+    long seed;          /* -x: which random sequence (with -r) */
+    long key_shift;     /* with -r: operation i uses the sequence's key i + key_shift */
     int sync_gets_only; /* -G */
     struct phase phases[MAX_PHASES];
     int phases_sz;
@@ -144,7 +149,7 @@ static void usage(const char* argv0)
     fprintf(stderr,
             "usage: %s [-h host] [-p port] [-s space] [-a attr] [-n ops] [-w window]\n"
             "          [-k key_bytes] [-v value_bytes] [-L latency_ops] [-o op,op,...] [-S settle_ms]\n"
-            "          [-b first_key] [-r random_range] [-G]\n"
+            "          [-b first_key] [-r random_range] [-x seed] [-G]\n"
             "operations:",
             argv0);
     for (i = 0; i < OP_COUNT; ++i) {
@@ -224,7 +229,7 @@ static int parse_options(int argc, char** argv, struct options* o)
     if (parse_phases("put,get", o) != 0) {
         return -1;
     }
-    while ((c = getopt(argc, argv, "h:p:s:a:n:w:k:v:L:o:S:b:r:G")) != -1) {
+    while ((c = getopt(argc, argv, "h:p:s:a:n:w:k:v:L:o:S:b:r:x:G")) != -1) {
         switch (c) {
         case 'h': o->host = optarg; break;
         case 's': o->space = optarg; break;
@@ -263,6 +268,9 @@ static int parse_options(int argc, char** argv, struct options* o)
         case 'r':
             if (parse_long(optarg, 0, 999999999999L, &o->range) != 0) goto bad;
             break;
+        case 'x':
+            if (parse_long(optarg, 0, 1L << 20, &o->seed) != 0) goto bad;
+            break;
         case 'G': o->sync_gets_only = 1; break;
         default:
             goto bad;
@@ -290,7 +298,8 @@ static uint64_t mix(uint64_t x)
  * bytes (see -b and -r). */
 static void make_key(const struct options* o, long i, char* key)
 {
-    long n = o->range > 0 ? o->base + (long)(mix((uint64_t)i) % (uint64_t)o->range) : o->base + i;
+    uint64_t draw = (uint64_t)(i + o->key_shift) + ((uint64_t)o->seed << 40);
+    long n = o->range > 0 ? o->base + (long)(mix(draw) % (uint64_t)o->range) : o->base + i;
     unsigned long u = (unsigned long)n;
     int p;
     /* Digits from the right, as snprintf's "%0*ld" writes the non-negative numbers used here,
@@ -569,11 +578,17 @@ static int compare_double(const void* a, const void* b)
 }
 
 /* One operation at a time; prints the p50 and p99 latency in microseconds. */
-static int run_sync(struct hyperclient* client, const struct options* o, enum op op)
+static int run_sync(struct hyperclient* client, const struct options* opts, enum op op)
 {
     double* lat_us;
     long i;
     const char* name = op_names[op];
+    /* With random keys, keys the throughput phases did not just read (see -r). */
+    struct options shifted = *opts;
+    const struct options* o = &shifted;
+    if (opts->range > 0) {
+        shifted.key_shift = opts->ops;
+    }
 
     if (o->latency_ops == 0) {
         return 0;

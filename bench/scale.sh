@@ -10,8 +10,11 @@
 #       - put: the throughput of loading that step (new objects),
 #       - get: GETS asynchronous gets of keys drawn at random among all loaded (window W),
 #         right after the load (while the storage engine flushes and compacts what it
-#         took), and again SETTLE_S seconds later,
-#       - sync get p50/p99: L synchronous gets of random loaded keys (right after the load),
+#         took), and again SETTLE_S seconds later, of another random sample (loadgen -x:
+#         keys the first gets read are in the object cache, and reading them again would
+#         measure the cache),
+#       - sync get p50/p99: L synchronous gets of random loaded keys (right after the load;
+#         keys the asynchronous gets did not read),
 #       - the daemon's resident memory (VmRSS), and per object;
 #  3. the same on 3 daemons with tolerate 1 failures, up to each count of POINTS3 (RSS is
 #     the sum over the daemons, per object and per replica);
@@ -63,6 +66,7 @@ EOF
 fi
 
 results="$work/results.txt"
+sample=0 # which random samples the get phases read (loadgen -x)
 : >"$results"
 rss_of() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
 
@@ -84,7 +88,7 @@ ours() {
             -b "$loaded" -o put >"$work/load.txt"
         loaded=$count
         "$work/bin/loadgen" -h "$HOST" -p "$cport" -s scale -n "$GETS" -w "$W" -L "$L" -G \
-            -r "$count" -o get >"$work/get.txt"
+            -r "$count" -x "$((2 * ++sample))" -o get >"$work/get.txt"
         rss=0
         for pid in "${CLUSTER_PIDS[@]:1}"; do
             rss=$((rss + $(rss_of "$pid")))
@@ -93,7 +97,7 @@ ours() {
         # pause, not a synchronisation: nothing depends on it being complete).
         sleep "$SETTLE_S"
         "$work/bin/loadgen" -h "$HOST" -p "$cport" -s scale -n "$GETS" -w "$W" -L 0 \
-            -r "$count" -o get >"$work/settled.txt"
+            -r "$count" -x "$((2 * sample + 1))" -o get >"$work/settled.txt"
         echo "scale $label $count $(value put_ops_per_sec "$work/load.txt") $(value get_ops_per_sec "$work/get.txt") $(value get_p50_us "$work/get.txt") $(value get_p99_us "$work/get.txt") $rss $(value get_ops_per_sec "$work/settled.txt")" |
             tee -a "$results"
     done

@@ -146,6 +146,9 @@ step "load generators (short runs) and the add-space / rm-space tools"
 echo "space loadgen_smoke key k attributes v create 4 partitions tolerate 0 failures" |
     hyperdex add-space -h "$HOST" -p "$cport"
 run "$bin/loadgen" -h "$HOST" -p "$cport" -s loadgen_smoke -n 5000 -w 256 -L 500
+# Random gets of those keys (another sample per seed; the synchronous ones beyond the
+# asynchronous ones' draws), every value checked.
+run "$bin/loadgen" -h "$HOST" -p "$cport" -s loadgen_smoke -n 2000 -w 256 -L 200 -G -r 5000 -x 3 -o get
 hyperdex rm-space -h "$HOST" -p "$cport" loadgen_smoke
 # Every operation of loadgen -o, on chains of three; the final get checks them all.
 echo "space loadgen_ops key k attributes v, int n, list(string) l, set(string) s," \
