@@ -331,9 +331,9 @@ impl CoordState {
                         let rank = |s: &u64| {
                             let (heads, held) = load[s];
                             if head {
-                                (heads, held as isize)
+                                (heads, held)
                             } else {
-                                (held, -(heads as isize))
+                                (held, usize::MAX - heads)
                             }
                         };
                         let Some(least) = avail.iter().filter(|s| free(s)).map(rank).min() else {
@@ -369,24 +369,19 @@ impl CoordState {
         if self.spaces.iter().any(|s| s.name == desc.name) {
             return CoordCode::Duplicate;
         }
+        // Each subspace's boxes and attributes (the key's subspace first).
+        let dims = std::iter::once(vec![0]).chain(desc.subspaces.iter().cloned());
+        let cuts: Vec<_> = dims.map(|a| (partition(a.len(), desc.partitions), a)).collect();
         // Daemons key stored objects by region id in 4 bytes: every id this space takes
         // (space, subspaces, regions) must stay at or below the largest one storage holds.
-        let ids: u64 = 1
-            + (1 + desc.subspaces.len() as u64)
-            + std::iter::once(1)
-                .chain(desc.subspaces.iter().map(Vec::len))
-                .map(|d| partition(d, desc.partitions).len() as u64)
-                .sum::<u64>();
+        let ids = 1 + cuts.iter().map(|(boxes, _)| 1 + boxes.len() as u64).sum::<u64>();
         if self.next_id.saturating_add(ids - 1) > crate::daemon::storage::MAX_REGION {
             return CoordCode::Malformed;
         }
         let space_id = self.id();
-        let mut dims: Vec<Vec<usize>> = vec![vec![0]];
-        dims.extend(desc.subspaces.iter().cloned());
-        let mut subspaces = Vec::with_capacity(dims.len());
-        for attrs in dims {
+        let mut subspaces = Vec::with_capacity(cuts.len());
+        for (boxes, attrs) in cuts {
             let sid = self.id();
-            let boxes = partition(attrs.len(), desc.partitions);
             let mut regions = Vec::with_capacity(boxes.len());
             for (lower, upper) in boxes {
                 let rid = self.id();

@@ -63,6 +63,9 @@ const INDEX_BIT: u64 = 1 << 31;
 /// The bytes that start every storage key of `region` (which is at most [`MAX_REGION`],
 /// or an index id: a region with [`INDEX_BIT`] set).
 pub fn region_prefix(region: u64) -> [u8; REGION_BYTES] {
+    // Every region id reaching storage comes from an installed configuration, whose ids
+    // are at most MAX_REGION (`Node::install_config` refuses others).
+    debug_assert!(region <= u64::from(u32::MAX), "region id {region} beyond storage keys");
     (region as u32).to_be_bytes()
 }
 
@@ -96,7 +99,7 @@ pub const INDEX_KEY_HEAD: usize = REGION_BYTES + 2 + 8;
 /// The metadata key that says a region's index is complete on this daemon (written when the
 /// region was first installed here, after indexing what it already held).
 pub fn indexed_marker(region: u64) -> Vec<u8> {
-    let mut k = VERSION_FLOOR_KEY[..REGION_BYTES].to_vec();
+    let mut k = region_prefix(0).to_vec();
     k.extend_from_slice(b"indexed");
     k.extend_from_slice(&region_prefix(region));
     k
