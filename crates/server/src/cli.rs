@@ -203,12 +203,12 @@ fn cmd_daemon(args: &[String]) -> Result<i32, String> {
         ('C', "cache-mb", true),
     ];
     let p = parse(spec, args)?;
-    if let Some(t) = p.values.get("threads") {
-        match t.parse::<u32>() {
-            Ok(n) if n <= 512 => {}
-            _ => return Err(format!("--threads {t}: must be a number from 0 to 512")),
-        }
-    }
+    // Reader threads for gets that miss the object cache; 0 (the default): one per CPU.
+    let threads = match p.values.get("threads").map(|t| (t, t.parse::<usize>())) {
+        None | Some((_, Ok(0))) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        Some((_, Ok(n))) if n <= 512 => n,
+        Some((t, _)) => return Err(format!("--threads {t}: must be a number from 0 to 512")),
+    };
     let opts = daemon::DaemonOptions {
         listen_host: p.values.get("listen").cloned(),
         listen_port: port(&p, "listen-port", 2012)?,
@@ -216,6 +216,7 @@ fn cmd_daemon(args: &[String]) -> Result<i32, String> {
         coordinator_port: port(&p, "coordinator-port", 1982)?,
         data: PathBuf::new(),
         sync: p.switches.contains(&"sync"),
+        threads,
         cache_bytes: match p.values.get("cache-mb") {
             None => 256 << 20,
             Some(v) => v.parse::<usize>().map_err(|_| format!("--cache-mb {v}: not a number"))? << 20,

@@ -9,7 +9,7 @@
 //! the faults whose time has come, and moving the clock to the next moment something is due
 //! (a tick, a heartbeat, a retry, a delayed message); so messages race storage, timers and
 //! each other in every order the seed comes up with. The seed also draws the run's shape:
-//! f = 1 or 2, two to four clients, a few keys, a small object cache or a large one, how
+//! f = 1 or 2, two to four clients, a few keys, an object cache that holds every object, a few or about one (so reads go to storage), how
 //! fast clients go, how often messages are held back, and when the daemons start and the
 //! space is added (before some daemons exist, so its regions are filled by state transfer).
 //!
@@ -28,6 +28,10 @@
 //! * **The daemon shell** (`daemon/mod.rs`) is reproduced around each [`Node`]: it commits
 //!   `Ready::floor` at once, queues `Ready::jobs` to a per-daemon storage queue that runs
 //!   later, one job at a time at random moments (feeding `Input::Committed` after a round),
+//!   runs `Ready::reads` (in most runs gets that miss the object cache read storage
+//!   elsewhere, see `Node::read_elsewhere`) one at a time, in random order, at random
+//!   moments (in some runs lagging far behind everything else), on the store as it is
+//!   then (feeding `Input::Loaded`),
 //!   sends `Ready::send` (opening an outbound connection per peer on demand; a peer that
 //!   cannot be reached is fed as `Input::Unreachable`), closes `Ready::close`. It registers
 //!   with the coordinator when it starts and whenever its coordinator connection was lost
@@ -93,7 +97,7 @@
 //! full: what went wrong, the command that replays it, the run's parameters, the final
 //! configuration, the coordinator's log and the last events.
 
-use super::node::{Dest, Input, Job, Node, StorageTask};
+use super::node::{load, Dest, Input, Job, Node, ReadJob, StorageTask};
 use super::sim_tests::MemStore;
 use super::storage::{storage_key, Record, Store};
 use crate::coordinator::{CoordInput, CoordState, Coordinator};
@@ -175,6 +179,8 @@ struct Daemon {
     disk: Option<MemStore>,
     /// Storage jobs handed out and not yet run, oldest first.
     jobs: VecDeque<Job>,
+    /// Storage reads handed out and not yet run (they run in any order).
+    reads: Vec<ReadJob>,
     coord: Option<usize>,
     coord_retry: Duration,
     /// Outbound connections to peers.
@@ -432,6 +438,10 @@ struct Params {
     fault_end: Duration,
     /// When faults strike.
     faults: Vec<Duration>,
+    /// Gets that miss the object cache read storage later ([`Node::read_elsewhere`]).
+    read_elsewhere: bool,
+    /// Per cent of steps in which reads may not run (so that they lag behind writes).
+    read_lag: u64,
 }
 
 impl Params {
@@ -447,13 +457,15 @@ impl Params {
             clients: 2 + rng.below(3) as usize,
             ops_per_client: 6 + rng.below(20) as usize,
             keys: 2 + rng.below(3) as u8,
-            cache: if rng.chance(25) { 2048 } else { 1 << 30 },
+            cache: [1 << 30, 1 << 30, 2048, 150][rng.below(4) as usize],
             think_ms: [2, 30, 150][rng.below(3) as usize],
             slow: [0, 5, 30][rng.below(3) as usize],
             very_slow: [0, 0, 20][rng.below(3) as usize],
             admin_at: rng.ms(0, 300),
             fault_end,
             faults,
+            read_elsewhere: rng.chance(70),
+            read_lag: [0, 90, 99][rng.below(3) as usize],
         }
     }
 }
@@ -467,6 +479,7 @@ enum Notice {
 enum Act {
     Deliver(usize, usize),
     Job(usize),
+    Read(usize),
     Fault,
 }
 
@@ -573,6 +586,7 @@ impl Sim {
                 node: None,
                 disk: Some(MemStore::default()),
                 jobs: VecDeque::new(),
+                reads: Vec::new(),
                 coord: None,
                 coord_retry: Duration::ZERO,
                 peers: BTreeMap::new(),
@@ -876,6 +890,7 @@ impl Sim {
                 node.store.commit(vec![w]).unwrap();
             }
             self.daemons[i].jobs.extend(ready.jobs);
+            self.daemons[i].reads.extend(ready.reads);
             if self.trace_all {
                 for line in &ready.log {
                     eprintln!("{:>10.3} ms  server {s}: {line}", self.now.as_secs_f64() * 1e3);
@@ -979,6 +994,22 @@ impl Sim {
         }
     }
 
+    /// Runs one of daemon `i`'s storage reads, picked at random, on its store as it is now.
+    fn run_read(&mut self, i: usize) {
+        let n = self.daemons[i].reads.len() as u64;
+        if n == 0 {
+            return;
+        }
+        let pick = self.rng.below(n) as usize;
+        let d = &mut self.daemons[i];
+        let job = d.reads.swap_remove(pick);
+        let s = d.id;
+        self.last_activity = self.now;
+        let Some(node) = d.node.as_ref() else { return };
+        let loaded = load(&node.store, &job.skey);
+        self.feed(s, Input::Loaded(vec![(job, loaded)]));
+    }
+
     fn run_job(&mut self, i: usize) {
         let Some(job) = self.daemons[i].jobs.pop_front() else { return };
         let s = self.daemons[i].id;
@@ -1028,6 +1059,7 @@ impl Sim {
         let Some(node) = d.node.take() else { return };
         d.disk = Some(node.store);
         d.jobs.clear();
+        d.reads.clear();
         d.peers.clear();
         d.coord = None;
         d.restart_at = Some(restart);
@@ -1054,11 +1086,14 @@ impl Sim {
         let cache = self.p.cache;
         let d = &mut self.daemons[i];
         let store = d.disk.take().unwrap_or_default();
-        d.node = Some(Node::new(s, store, cache, at, clock));
+        let mut node = Node::new(s, store, cache, at, clock);
+        node.read_elsewhere(self.p.read_elsewhere);
+        d.node = Some(node);
         d.restart_at = None;
         d.reregistered = 0;
         d.registered = false;
         d.jobs.clear();
+        d.reads.clear();
         d.peers.clear();
         d.next_tick = now;
         self.daemon_connect(s);
@@ -1406,6 +1441,7 @@ impl Sim {
         let daemons_ok = self.daemons.iter().all(|d| {
             d.partitioned_until.is_none()
                 && d.jobs.is_empty()
+                && d.reads.is_empty()
                 && d.coord.is_some()
                 && d.node.as_ref().is_some_and(|n| n.config.version == v)
         });
@@ -1438,9 +1474,13 @@ impl Sim {
                     }
                 }
             }
+            let reads_wait = self.rng.chance(self.p.read_lag);
             for (i, d) in self.daemons.iter().enumerate() {
                 if !d.jobs.is_empty() {
                     acts.push(Act::Job(i));
+                }
+                if !d.reads.is_empty() && !reads_wait {
+                    acts.push(Act::Read(i));
                 }
             }
             if self.fault_pending > 0 {
@@ -1463,6 +1503,7 @@ impl Sim {
                 }
                 Some(Act::Deliver(cid, side)) => self.deliver(*cid, *side),
                 Some(Act::Job(i)) => self.run_job(*i),
+                Some(Act::Read(i)) => self.run_read(*i),
                 Some(Act::Fault) => self.fault(),
             }
             self.process_notices();
@@ -1486,11 +1527,12 @@ impl Sim {
         for d in &self.daemons {
             let _ = writeln!(
                 s,
-                "  server {}: up {}, config {:?} (coordinator {v}), {} storage jobs, coordinator link {:?}",
+                "  server {}: up {}, config {:?} (coordinator {v}), {} storage jobs, {} reads, coordinator link {:?}",
                 d.id,
                 d.up(),
                 d.node.as_ref().map(|n| n.config.version),
                 d.jobs.len(),
+                d.reads.len(),
                 d.coord
             );
         }

@@ -54,6 +54,40 @@ pub enum Input {
     /// The process is stopping: no more heartbeats, and no more requests served from here
     /// on (the coordinator removes this server from its chains at once).
     Stopping,
+    /// Reads asked for in [`Ready::reads`], done: each job, and what storage held.
+    Loaded(Vec<(ReadJob, Loaded)>),
+}
+
+/// A storage read for a GET that missed the object cache, done off the event loop (see
+/// [`Node::read_elsewhere`]): the shell runs [`load`] on `skey` and feeds the result back
+/// with [`Input::Loaded`], in any order and at any later time.
+#[derive(Debug)]
+pub struct ReadJob {
+    pub skey: Bytes,
+    /// The GET waiting for it.
+    get: WaitingGet,
+}
+
+/// What storage holds for a key.
+#[derive(Debug)]
+pub enum Loaded {
+    /// The object's version and values; None: absent (version 0) or deleted at that version.
+    Object(u64, Option<Vals>),
+    /// A stored record that does not decode.
+    Corrupt,
+    /// The storage engine failed.
+    Failed(io::Error),
+}
+
+/// Reads `skey` from `store` (for the event loop, or a reader thread with its own handle).
+pub fn load<S: Store>(store: &S, skey: &[u8]) -> Loaded {
+    match store.get(skey) {
+        Ok(Some(rec)) if rec.deleted => Loaded::Object(rec.version, None),
+        Ok(Some(rec)) => Loaded::Object(rec.version, Some(Vals::from(rec.values))),
+        Ok(None) => Loaded::Object(0, None),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => Loaded::Corrupt,
+        Err(e) => Loaded::Failed(e),
+    }
 }
 
 /// Storage work that must run in order with the rounds of writes.
@@ -81,6 +115,8 @@ pub struct Ready {
     /// before they do.
     pub floor: Option<Write>,
     pub jobs: Vec<Job>,
+    /// Storage reads to run elsewhere, in any order (see [`ReadJob`]).
+    pub reads: Vec<ReadJob>,
     /// Messages that may leave now: those that depend on no uncommitted write, and those
     /// of rounds already committed.
     pub send: Vec<Outgoing>,
@@ -95,6 +131,7 @@ impl Ready {
     pub fn is_empty(&self) -> bool {
         self.floor.is_none()
             && self.jobs.is_empty()
+            && self.reads.is_empty()
             && self.send.is_empty()
             && self.close.is_empty()
             && self.log.is_empty()
@@ -224,6 +261,39 @@ struct Cached {
     /// The commit round that wrote it (0: read from storage). Entries of rounds not yet
     /// committed are never evicted: storage does not have them yet.
     round: u64,
+}
+
+/// The answer to a GET, for an object of a space with `n` values: what is known of it, or
+/// why it fails.
+fn get_reply(n: usize, found: Result<(u64, Option<Vals>), ReturnCode>) -> Msg {
+    let fail = |rc| Msg::GetReply { rc, values: no_values() };
+    match found {
+        // The cached values themselves, shared: nothing is copied until the reply is encoded.
+        Ok((_, Some(vals))) if vals.len() == n => Msg::GetReply { rc: ReturnCode::Success, values: vals },
+        Ok((_, Some(_))) => fail(ReturnCode::ServerError),
+        Ok((_, None)) => fail(ReturnCode::NotFound),
+        Err(rc) => fail(rc),
+    }
+}
+
+/// Slots of [`Node::written`]: keys sharing a slot only cache fewer reads.
+const WRITTEN_SLOTS: usize = 4096;
+
+/// A GET waiting for a storage read (see [`Node::read_elsewhere`]): who asked, and what.
+#[derive(Debug)]
+struct WaitingGet {
+    conn: usize,
+    from: Option<u64>,
+    nonce: u64,
+    /// The configuration version the client sent.
+    version: u64,
+    region: u64,
+    /// The number of values of the space's objects.
+    n: usize,
+    /// This server's configuration version when the read was asked for.
+    config: u64,
+    /// `write_mark` then.
+    mark: u64,
 }
 
 fn cached_size(skey: &[u8], values: &Option<Vals>) -> usize {
@@ -526,6 +596,18 @@ pub struct Node<S: Store> {
     /// Keyed by storage key (the key region's id, then the object key): the same buffer
     /// the write's storage key and cache entry share (see `owned_key`).
     inflight: FastMap<Bytes, InFlight>,
+    /// GETs that miss the object cache read storage elsewhere ([`Ready::reads`]) instead
+    /// of on the event loop (see [`Node::read_elsewhere`]).
+    read_elsewhere: bool,
+    /// Reads asked for and not yet handed to the shell.
+    reads: Vec<ReadJob>,
+    /// Reads asked for and not done yet.
+    reads_out: usize,
+    /// Counts the writes applied while reads are out.
+    write_mark: u64,
+    /// Per slot of storage keys (by hash), the `write_mark` of the last write applied to
+    /// a key of the slot while reads were out (see [`Node::read_done`]).
+    written: Vec<u64>,
     /// Per region, a bound above the version of every object of the region stored or
     /// applied here: the highest version applied to it since this process started, and
     /// `stored_high` for what storage held before. A write above it is newer than whatever
@@ -619,6 +701,11 @@ impl<S: Store> Node<S> {
             floor_write: None,
             now,
             inflight: FastMap::default(),
+            read_elsewhere: false,
+            reads: Vec::new(),
+            reads_out: 0,
+            write_mark: 0,
+            written: vec![0; WRITTEN_SLOTS],
             bufs: Vec::new(),
             hops_buf: Vec::new(),
             applied_high: FastMap::default(),
@@ -1108,32 +1195,68 @@ impl<S: Store> Node<S> {
     /// The newest version this server knows for a storage key, and the object if present:
     /// the cache first, then storage (at most one storage read; the result is cached).
     fn read(&mut self, skey: &[u8]) -> Result<(u64, Option<Vals>), ReturnCode> {
+        match self.lookup(skey) {
+            Some(known) => Ok(known),
+            None => self.read_storage(skey),
+        }
+    }
+
+    /// Reads `skey` from storage here and now, and caches what it finds.
+    fn read_storage(&mut self, skey: &[u8]) -> Result<(u64, Option<Vals>), ReturnCode> {
+        let found = self.loaded(skey, load(&self.store, skey));
+        self.cache_read(|| Bytes::from(skey), &found);
+        found
+    }
+
+    /// Caches an object read from storage (`skey`: its storage key).
+    fn cache_read(&mut self, skey: impl FnOnce() -> Bytes, found: &Result<(u64, Option<Vals>), ReturnCode>) {
+        if let Ok((version, Some(values))) = found {
+            self.remember(skey(), *version, Some(Arc::clone(values)), 0);
+        }
+    }
+
+    /// What this server knows of a storage key without reading storage: the cached entry,
+    /// or nothing for a region being dropped. None: storage must be read.
+    fn lookup(&self, skey: &[u8]) -> Option<(u64, Option<Vals>)> {
         if let Some(c) = self.cache.get(skey) {
-            return Ok((c.version, c.values.clone()));
+            return Some((c.version, c.values.clone()));
         }
         if self.dropping.iter().any(|(r, _)| skey.starts_with(&region_prefix(*r))) {
-            return Ok((0, None));
+            return Some((0, None));
         }
-        let (version, values) = match self.store.get(skey) {
-            Ok(Some(rec)) if rec.deleted => (rec.version, None),
-            Ok(Some(rec)) => (rec.version, Some(Vals::from(rec.values))),
-            Ok(None) => (0, None),
+        None
+    }
+
+    /// What a storage read of `skey` found, or why it failed.
+    fn loaded(&mut self, skey: &[u8], loaded: Loaded) -> Result<(u64, Option<Vals>), ReturnCode> {
+        match loaded {
+            Loaded::Object(version, values) => Ok((version, values)),
             // A record that does not decode fails this request only (SERVERERROR); a new
             // write of the object replaces it.
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            Loaded::Corrupt => {
                 eprintln!("hyperdex daemon: corrupt stored record ({} bytes of key)", skey.len());
-                return Err(ReturnCode::ServerError);
+                Err(ReturnCode::ServerError)
             }
             // The engine failing is fatal: better to stop than to acknowledge lost writes.
-            Err(e) => {
+            Loaded::Failed(e) => {
                 self.storage_error.get_or_insert(e);
-                return Err(ReturnCode::ServerError);
+                Err(ReturnCode::ServerError)
             }
-        };
-        if values.is_some() {
-            self.remember(Bytes::from(skey), version, values.clone(), 0);
         }
-        Ok((version, values))
+    }
+
+    /// From now on, GETs that miss the object cache ask for their read in
+    /// [`Ready::reads`] (the shell runs them on other threads, so the event loop keeps
+    /// serving, and several cores read at once) instead of reading storage on the spot.
+    /// Other reads (a conditional write's, a search's) stay where they are.
+    ///
+    /// A read finishes at some later time: its answer is sent then, unless this server's
+    /// configuration changed or its lease ran out meanwhile (then the GET starts over). Its
+    /// object is cached only if no write of the key was applied since it was asked for:
+    /// such a write may have been committed and evicted again, and caching the older object
+    /// read before it would bring it back.
+    pub fn read_elsewhere(&mut self, on: bool) {
+        self.read_elsewhere = on;
     }
 
     /// An empty scratch buffer (hand it back with [`Node::give_buf`]).
@@ -1180,6 +1303,13 @@ impl<S: Store> Node<S> {
     }
 
     fn remember(&mut self, skey: Bytes, version: u64, values: Option<Vals>, round: u64) {
+        // A write (round > 0) while reads are out: reads of its key asked for before it
+        // must not be cached.
+        if round > 0 && self.reads_out > 0 {
+            self.write_mark += 1;
+            let slot = self.written_slot(&skey);
+            self.written[slot] = self.write_mark;
+        }
         self.cache_bytes += cached_size(&skey, &values);
         let klen = skey.len();
         if let Some(old) = self.cache.insert(skey, Cached { version, values, round }) {
@@ -1638,6 +1768,11 @@ impl<S: Store> Node<S> {
                 self.stopping = true;
                 self.lease_until = None;
             }
+            Input::Loaded(done) => {
+                for (job, loaded) in done {
+                    self.read_done(job, loaded);
+                }
+            }
         }
     }
 
@@ -1684,6 +1819,7 @@ impl<S: Store> Node<S> {
         Ready {
             floor: self.floor_write.take(),
             jobs,
+            reads: std::mem::take(&mut self.reads),
             send,
             close: std::mem::take(&mut self.close),
             log: std::mem::take(&mut self.log),
@@ -1705,6 +1841,7 @@ impl<S: Store> Node<S> {
             || !self.writes.is_empty()
             || self.floor_write.is_some()
             || !self.jobs.is_empty()
+            || !self.reads.is_empty()
             || !self.close.is_empty()
             || !self.log.is_empty()
     }
@@ -1903,8 +2040,51 @@ impl<S: Store> Node<S> {
         if version > self.config.version || !self.leased() {
             return self.hold(conn, from, nonce, Msg::Get { version, region, key: key.to_vec() });
         }
-        let reply = self.get(region, key);
-        self.outbox.push((Dest::Conn(conn), nonce, reply));
+        let n = match self.get_checks(region, key) {
+            Ok(n) => n,
+            Err(rc) => return self.outbox.push((Dest::Conn(conn), nonce, get_reply(0, Err(rc)))),
+        };
+        let found = self.with_skey(region, key, |node, skey| match node.lookup(skey) {
+            Some(known) => Some(Ok(known)),
+            None if node.read_elsewhere => {
+                let (config, mark) = (node.config.version, node.write_mark);
+                let get = WaitingGet { conn, from, nonce, version, region, n, config, mark };
+                node.reads_out += 1;
+                node.reads.push(ReadJob { skey: Bytes::from(skey), get });
+                None
+            }
+            None => Some(node.read_storage(skey)),
+        });
+        if let Some(found) = found {
+            self.outbox.push((Dest::Conn(conn), nonce, get_reply(n, found)));
+        }
+    }
+
+    /// The slot of [`Node::written`] for a storage key.
+    fn written_slot(&self, skey: &[u8]) -> usize {
+        use std::hash::BuildHasher;
+        (self.cache.hasher().hash_one(skey) % WRITTEN_SLOTS as u64) as usize
+    }
+
+    /// A read asked for in [`Node::get_request`] is done: answers its GET, or starts the
+    /// GET over if this server's configuration changed or its lease ran out meanwhile.
+    fn read_done(&mut self, job: ReadJob, loaded: Loaded) {
+        let ReadJob { skey, get: w } = job;
+        self.reads_out = self.reads_out.saturating_sub(1);
+        let key = &skey[REGION_BYTES.min(skey.len())..];
+        if w.config != self.config.version || !self.leased() {
+            let now = self.now;
+            return self.get_request(now, w.conn, w.from, w.nonce, w.version, w.region, key);
+        }
+        let found = self.loaded(&skey, loaded);
+        // A write of the key applied since the read was asked for may have been committed
+        // and evicted from the cache again: the object read may be older than what storage
+        // holds now. It still answers this GET (which came before that write was
+        // acknowledged), but is not cached.
+        if self.written[self.written_slot(&skey)] <= w.mark {
+            self.cache_read(|| skey, &found);
+        }
+        self.outbox.push((Dest::Conn(w.conn), w.nonce, get_reply(w.n, found)));
     }
 
     /// An ATOMIC from a client, its key borrowed and its checks and functions in lists the
@@ -2015,26 +2195,18 @@ impl<S: Store> Node<S> {
         );
     }
 
-    fn get(&mut self, region: u64, key: &[u8]) -> Msg {
-        let fail = |rc| Msg::GetReply { rc, values: no_values() };
-        let Some((sp, ss, r)) = self.region(region) else { return fail(ReturnCode::Reconfigure) };
+    /// Whether this server answers a GET of `key` in `region` (its head, in the key's own
+    /// subspace, with a key of the space's type), and if so how many values an object of
+    /// the space has.
+    fn get_checks(&self, region: u64, key: &[u8]) -> Result<usize, ReturnCode> {
+        let Some((sp, ss, r)) = self.region(region) else { return Err(ReturnCode::Reconfigure) };
         if ss != 0 || !self.is_head(r) || sp.key_region(key).map(|k| k.id) != Some(region) {
-            return fail(ReturnCode::Reconfigure);
+            return Err(ReturnCode::Reconfigure);
         }
         if !key_ok(sp.key_type(), key) {
-            return fail(ReturnCode::WrongType);
+            return Err(ReturnCode::WrongType);
         }
-        let n = sp.attrs.len() - 1;
-        let vals = match self.with_skey(region, key, |n, skey| n.read(skey)) {
-            Ok((_, v)) => v,
-            Err(rc) => return fail(rc),
-        };
-        match vals {
-            // The cached values themselves, shared: nothing is copied until the reply is encoded.
-            Some(vals) if vals.len() == n => Msg::GetReply { rc: ReturnCode::Success, values: vals },
-            Some(_) => fail(ReturnCode::ServerError),
-            None => fail(ReturnCode::NotFound),
-        }
+        Ok(sp.attrs.len() - 1)
     }
 
     /// Starts a client's write (`skey`: the key's storage key): validates it against the

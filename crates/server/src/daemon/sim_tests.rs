@@ -4,7 +4,7 @@
 //! moments (as the storage thread does). After every run, every replica holds exactly what a
 //! sequential model says, and every client op was answered once.
 
-use super::node::{Dest, Input, Job, Node, StorageTask};
+use super::node::{load, Dest, Input, Job, Node, StorageTask};
 use super::storage::{
     decode_record, index_prefix, index_region_prefix, region_prefix, storage_key, Record, ScanPlan, Store,
     INDEX_KEY_HEAD, REGION_BYTES,
@@ -1135,6 +1135,93 @@ fn the_object_cache_stays_within_its_size_and_evicted_objects_are_read_from_stor
             "key {i}: {sent:?}"
         );
     }
+}
+
+/// GETs that miss the object cache with reads done elsewhere (`Node::read_elsewhere`): the
+/// answer comes when the read is fed back; a read that a write of its key overtook answers
+/// its GET but is not cached (the write may have been committed and evicted since, and the
+/// older object would come back); a read no write overtook is cached; a read done after a
+/// configuration change starts its GET over.
+#[test]
+fn reads_done_elsewhere_answer_and_are_cached_only_when_no_write_overtook_them() {
+    let t0 = std::time::Instant::now();
+    let desc = "space s key k attributes int n create 4 partitions tolerate 0 failures";
+    let (cfg, mut node) = serving_node(desc, 2048, t0);
+    node.read_elsewhere(true);
+    let sp = cfg.space(b"s").unwrap().clone();
+    let region = |k: &[u8]| sp.key_region(k).unwrap().id;
+    let mut nonce = 0;
+    let mut put = |node: &mut Node<MemStore>, k: &[u8], n: i64| {
+        nonce += 1;
+        let msg = set_n(cfg.version, region(k), k, n);
+        node.step(t0, Input::Message { conn: CLIENT, from: None, nonce, msg });
+        let (round, writes) = node.ready().round().expect("a put writes");
+        node.store.commit(writes).unwrap();
+        node.step(t0, Input::Committed(round));
+        let sent = node.ready().send;
+        assert!(matches!(sent.as_slice(), [(_, _, Msg::AtomicReply { rc: ReturnCode::Success })]), "{sent:?}");
+    };
+    // Enough other objects to push `k` out of the 2 KiB cache.
+    type Put<'a> = dyn FnMut(&mut Node<MemStore>, &[u8], i64) + 'a;
+    let evict = |node: &mut Node<MemStore>, put: &mut Put<'_>| {
+        for i in 0..100 {
+            put(node, format!("filler{i}").as_bytes(), i);
+        }
+    };
+    let get = |node: &mut Node<MemStore>, nonce: u64, k: &[u8]| {
+        let msg = Msg::Get { version: cfg.version, region: region(k), key: k.to_vec() };
+        node.step(t0, Input::Message { conn: CLIENT, from: None, nonce, msg });
+        node.ready()
+    };
+    let value = |sent: &[super::node::Outgoing], nonce: u64| match sent {
+        [(Dest::Conn(CLIENT), n, Msg::GetReply { rc: ReturnCode::Success, values })] if *n == nonce => {
+            i64::from_le_bytes(values[0].as_slice().try_into().unwrap())
+        }
+        other => panic!("expected one answer to GET {nonce}: {other:?}"),
+    };
+    let k = b"key".to_vec();
+    put(&mut node, &k, 1);
+    evict(&mut node, &mut put);
+    // A miss: no answer yet, one read.
+    let r = get(&mut node, 900, &k);
+    assert!(r.send.is_empty(), "{:?}", r.send);
+    let [job] = <[_; 1]>::try_from(r.reads).expect("one read");
+    let stale = load(&node.store, &job.skey);
+    // A write of the key overtakes the read (it is committed and evicted before the read
+    // is fed back).
+    put(&mut node, &k, 2);
+    evict(&mut node, &mut put);
+    node.step(t0, Input::Loaded(vec![(job, stale)]));
+    assert_eq!(value(&node.ready().send, 900), 1, "the read answers its GET with what it read");
+    // Not cached: the next GET reads again, and finds the write.
+    let r = get(&mut node, 901, &k);
+    let [job] = <[_; 1]>::try_from(r.reads).expect("read again, not answered from the cache");
+    let fresh = load(&node.store, &job.skey);
+    node.step(t0, Input::Loaded(vec![(job, fresh)]));
+    assert_eq!(value(&node.ready().send, 901), 2);
+    // That read was cached: the next GET is answered at once.
+    let r = get(&mut node, 902, &k);
+    assert!(r.reads.is_empty());
+    assert_eq!(value(&r.send, 902), 2);
+    // A read fed back after the configuration changed: its GET starts over (a new read).
+    evict(&mut node, &mut put);
+    let r = get(&mut node, 903, &k);
+    let [job] = <[_; 1]>::try_from(r.reads).expect("one read");
+    let mut st = CoordState::new(5);
+    st.register(1, "127.0.0.1:1");
+    st.add_space(desc);
+    st.add_space("space t key k attributes int n create 1 partitions tolerate 0 failures");
+    let newer = st.config();
+    assert!(newer.version > cfg.version);
+    node.step(t0, Input::Config(newer));
+    let loaded = load(&node.store, &job.skey);
+    node.step(t0, Input::Loaded(vec![(job, loaded)]));
+    let r = node.ready();
+    assert!(r.send.iter().all(|(_, n, _)| *n != 903), "answered from a read of an older configuration");
+    let [job] = <[_; 1]>::try_from(r.reads).expect("the GET read again");
+    let loaded = load(&node.store, &job.skey);
+    node.step(t0, Input::Loaded(vec![(job, loaded)]));
+    assert_eq!(value(&node.ready().send, 903), 2);
 }
 
 /// A write reaching a replica after a newer version of its object is stored there (a late
