@@ -281,12 +281,19 @@ impl FjallStore {
         // every point read reloaded them from the files: gets fell from 500k to 3k per
         // second at 10M objects (bench/scale.sh).
         let pin = fjall::config::PinningPolicy::all(true);
+        // A get that misses the object cache finds its key in a data block: through a hash
+        // index (0.75 slots per key) and with a restart point every 4 keys rather than 16,
+        // it costs a quarter to a third less reader time at 10M objects (bench/scale.sh;
+        // docs/benchmarks.md, "Reads beyond the object cache"). Creation options: a store
+        // made before keeps its own.
         let objects = db
             .keyspace("objects", || {
                 fjall::KeyspaceCreateOptions::default()
                     .max_memtable_size(64 << 20)
                     .filter_block_pinning_policy(pin.clone())
                     .index_block_pinning_policy(pin.clone())
+                    .data_block_hash_ratio_policy(fjall::config::HashRatioPolicy::all(0.75))
+                    .data_block_restart_interval_policy(fjall::config::RestartIntervalPolicy::all(4))
             })
             .map_err(to_io)?;
         let mut store = FjallStore { db, objects, sync };
