@@ -34,7 +34,7 @@ C_WARNINGS  := -std=c99 -Wall -Wextra -Werror -pedantic
 INSTALL     ?= install
 
 .PHONY: all build header check-header install uninstall run clean-data test \
-        examples bench bench-ops bench-chains bench-count bench-node bench-search bench-scale bench-faults bench-coord fuzz help
+        examples bench bench-ops bench-chains bench-count bench-node bench-search bench-scale bench-reads bench-faults bench-coord fuzz help
 
 all: build
 
@@ -54,6 +54,7 @@ help:
 	@echo "make bench-node       the daemon's core alone: CPU per put through chains of 1-3 servers, no I/O"
 	@echo "make bench-search     bench/search.sh: search, count, sorted_search against get, 3 daemons"
 	@echo "make bench-scale      bench/scale.sh: 100k to 10M objects next to Redis (throughput, latency, memory)"
+	@echo "make bench-reads      bench/reads.sh: CPU per get, by thread, for gets that miss the object cache"
 	@echo "make bench-faults     kill -9 under load: time to resume writes, throughput during repair and rebuild"
 	@echo "make bench-coord      coordinator group: configuration changes per second (1 vs 3), leader kill to next change"
 	@echo "make fuzz             every fuzz target, FUZZ_SECONDS (20) each (scripts/fuzz-ci.sh)"
@@ -159,6 +160,9 @@ bench-search:
 
 bench-scale:
 	bench/scale.sh
+
+bench-reads:
+	bench/reads.sh
 
 bench-coord:
 	cargo build --release --workspace

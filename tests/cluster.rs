@@ -279,3 +279,61 @@ fn a_background_server_reports_start_up_failures_and_success() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Gets that miss the object cache read storage on the daemon's reader threads: with a
+/// 1 MiB cache and one reader thread, each of 20k objects (about 2.5 MiB of them) reads
+/// back with its own value, and a key never written reads NOTFOUND. A `--threads` out of
+/// range is refused at start with a message naming it.
+#[test]
+fn gets_beyond_the_object_cache_read_back_every_object_on_reader_threads() {
+    use hyperclient::client::{Attribute, AttributeCheck, KeyOp, MapAttribute};
+    const NO_CHECKS: &[AttributeCheck<'static>] = &[];
+    const NO_MAPS: &[MapAttribute<'static>] = &[];
+    let mut cl = Cluster::coordinator_only("readers");
+    for bad in ["--threads=513", "--threads=many"] {
+        let dir = cl.dir.join("bad");
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = daemon_command(free_port(), cl.coord_port, &dir).arg(bad).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("--threads"), "{bad}: {:?} {err}", out.status);
+    }
+    cl.daemon_args = vec!["--cache-mb=1".into(), "--threads=1".into()];
+    cl.add_daemon();
+    cl.wait_servers(1);
+    cl.add_space("space kv key k attributes v create 4 partitions tolerate 0 failures");
+    let mut c = hyperclient::Client::<u32>::new("127.0.0.1", cl.coord_port).expect("client");
+    let n = 20_000u32;
+    let value = |i: u32| format!("{i:>8}{}", "v".repeat(92)).into_bytes();
+    let key = |i: u32| format!("key{i}").into_bytes();
+    // In windows of 500: the window's ids, then one answer each.
+    let mut expect: HashMap<i64, u32> = HashMap::new();
+    for get in [false, true] {
+        for start in (0..n).step_by(500) {
+            for i in start..(start + 500).min(n) {
+                let v = value(i);
+                let attrs = [Attribute { name: b"v", value: &v, datatype: hyperclient::DataType::String }];
+                // Gets in another order than the puts, so neighbours were written far apart.
+                let k = if get { key((i * 7919) % n) } else { key(i) };
+                let id = if get {
+                    c.get(b"kv", &k, 0)
+                } else {
+                    c.key_op(KeyOp::PUT, b"kv", &k, NO_CHECKS, &attrs, NO_MAPS, 0)
+                };
+                let want = if get { (i * 7919) % n } else { i };
+                expect.insert(id.expect("sent"), want);
+            }
+            while !expect.is_empty() {
+                let ev = c.loop_once(30_000).expect("an answer");
+                let i = expect.remove(&ev.id).expect("an id sent");
+                assert_eq!(ev.status, hyperclient::ReturnCode::Success, "object {i}");
+                if get {
+                    let got = ev.values.and_then(|vals| vals.iter().next().map(|(_, _, x)| x.to_vec()));
+                    assert_eq!(got, Some(value(i)), "object {i}");
+                }
+            }
+        }
+    }
+    let absent = c.get(b"kv", b"never-written", 0).expect("sent");
+    let ev = c.loop_once(30_000).expect("an answer");
+    assert_eq!((ev.id, ev.status), (absent, hyperclient::ReturnCode::NotFound));
+}

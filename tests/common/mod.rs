@@ -86,6 +86,8 @@ pub struct Cluster {
     coord: Option<Child>,
     pub daemon_ports: Vec<u16>,
     daemons: Vec<Option<Child>>,
+    /// Flags every daemon started from here on gets too.
+    pub daemon_args: Vec<String>,
 }
 
 impl Cluster {
@@ -101,8 +103,14 @@ impl Cluster {
 
     pub fn coordinator_only(tag: &str) -> Cluster {
         let dir = temp_dir(tag);
-        let mut c =
-            Cluster { dir, coord_port: free_port(), coord: None, daemon_ports: Vec::new(), daemons: Vec::new() };
+        let mut c = Cluster {
+            dir,
+            coord_port: free_port(),
+            coord: None,
+            daemon_ports: Vec::new(),
+            daemons: Vec::new(),
+            daemon_args: Vec::new(),
+        };
         c.start_coordinator();
         c
     }
@@ -161,6 +169,7 @@ impl Cluster {
         std::fs::create_dir_all(&d).unwrap();
         let log = append_log(&self.dir.join(format!("daemon{i}.log")));
         let child = daemon_command(self.daemon_ports[i], self.coord_port, &d)
+            .args(&self.daemon_args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
