@@ -70,6 +70,7 @@ struct Readers {
     txs: Vec<std::sync::mpsc::Sender<Vec<ReadJob>>>,
     done: Arc<Mutex<Vec<(ReadJob, Loaded)>>>,
     next: usize,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// A batch of reads is split among the reader threads, in parts of at least this many (a
@@ -79,11 +80,11 @@ const READ_PART: usize = 16;
 impl Readers {
     fn start(store: &FjallStore, waker: &Arc<Waker>, threads: usize) -> io::Result<Readers> {
         let done = Arc::new(Mutex::new(Vec::new()));
-        let mut txs = Vec::new();
+        let (mut txs, mut handles) = (Vec::new(), Vec::new());
         for i in 0..threads.max(1) {
             let (tx, rx) = std::sync::mpsc::channel::<Vec<ReadJob>>();
             let (store, waker, done) = (store.clone(), Arc::clone(waker), Arc::clone(&done));
-            std::thread::Builder::new().name(format!("hyperdex:read{i}")).spawn(move || {
+            let handle = std::thread::Builder::new().name(format!("hyperdex:read{i}")).spawn(move || {
                 let mut out = Vec::new();
                 while let Ok(jobs) = rx.recv() {
                     out.extend(jobs.into_iter().map(|j| {
@@ -95,8 +96,19 @@ impl Readers {
                 }
             })?;
             txs.push(tx);
+            handles.push(handle);
         }
-        Ok(Readers { txs, done, next: 0 })
+        Ok(Readers { txs, done, next: 0, threads: handles })
+    }
+
+    /// Stops the reader threads and waits for them, so that their storage handles are gone
+    /// before the shell drops the last one (which closes the engine and syncs its journal
+    /// on this thread, before the process exits).
+    fn finish(&mut self) {
+        self.txs.clear();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
     }
 
     /// Hands `jobs` to the reader threads, in turn.
@@ -1014,6 +1026,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     // What is left (answers no client will read now) goes to storage, then storage stops.
     let ready = sh.node.ready();
     sh.store(ready)?;
+    sh.readers.finish();
     sh.committer.finish()?;
     eprintln!("hyperdex daemon: stopping");
     Ok(())

@@ -2073,6 +2073,10 @@ impl<S: Store> Node<S> {
         self.reads_out = self.reads_out.saturating_sub(1);
         let key = &skey[REGION_BYTES.min(skey.len())..];
         if w.config != self.config.version || !self.leased() {
+            // The engine failing stays fatal, whatever becomes of the GET.
+            if let Loaded::Failed(e) = loaded {
+                self.storage_error.get_or_insert(e);
+            }
             let now = self.now;
             return self.get_request(now, w.conn, w.from, w.nonce, w.version, w.region, key);
         }
@@ -2080,7 +2084,8 @@ impl<S: Store> Node<S> {
         // A write of the key applied since the read was asked for may have been committed
         // and evicted from the cache again: the object read may be older than what storage
         // holds now. It still answers this GET (which came before that write was
-        // acknowledged), but is not cached.
+        // acknowledged), but is not cached. (Nor is it when such a write is still in
+        // flight: caching the read would replace that write's entry with an older object.)
         if self.written[self.written_slot(&skey)] <= w.mark {
             self.cache_read(|| skey, &found);
         }

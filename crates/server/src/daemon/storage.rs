@@ -283,7 +283,7 @@ impl FjallStore {
         let pin = fjall::config::PinningPolicy::all(true);
         // A get that misses the object cache finds its key in a data block: through a hash
         // index (0.75 slots per key) and with a restart point every 4 keys rather than 16,
-        // it costs a quarter to a third less reader time at 10M objects (bench/scale.sh;
+        // it cost a fifth to a third less reader time at 10M objects (make bench-reads' method;
         // docs/benchmarks.md, "Reads beyond the object cache"). Creation options: a store
         // made before keeps its own.
         let objects = db
