@@ -31,7 +31,7 @@
 //!   runs `Ready::reads` (in most runs gets that miss the object cache read storage
 //!   elsewhere, see `Node::read_elsewhere`) one at a time, in random order, at random
 //!   moments (in some runs lagging far behind everything else), on the store as it is
-//!   then (feeding `Input::Loaded`),
+//!   then, and feeds each back (`Input::Loaded`) at another random moment,
 //!   sends `Ready::send` (opening an outbound connection per peer on demand; a peer that
 //!   cannot be reached is fed as `Input::Unreachable`), closes `Ready::close`. It registers
 //!   with the coordinator when it starts and whenever its coordinator connection was lost
@@ -97,7 +97,7 @@
 //! full: what went wrong, the command that replays it, the run's parameters, the final
 //! configuration, the coordinator's log and the last events.
 
-use super::node::{load, Dest, Input, Job, Node, ReadJob, StorageTask};
+use super::node::{load, Dest, Input, Job, Loaded, Node, ReadJob, StorageTask};
 use super::sim_tests::MemStore;
 use super::storage::{storage_key, Record, Store};
 use crate::coordinator::{CoordInput, CoordState, Coordinator};
@@ -181,6 +181,9 @@ struct Daemon {
     jobs: VecDeque<Job>,
     /// Storage reads handed out and not yet run (they run in any order).
     reads: Vec<ReadJob>,
+    /// Storage reads run and not yet fed back (fed in any order, and other work may come
+    /// between a read and its feeding, as between a reader thread and the event loop).
+    loaded: Vec<(ReadJob, Loaded)>,
     coord: Option<usize>,
     coord_retry: Duration,
     /// Outbound connections to peers.
@@ -480,6 +483,7 @@ enum Act {
     Deliver(usize, usize),
     Job(usize),
     Read(usize),
+    Feed(usize),
     Fault,
 }
 
@@ -587,6 +591,7 @@ impl Sim {
                 disk: Some(MemStore::default()),
                 jobs: VecDeque::new(),
                 reads: Vec::new(),
+                loaded: Vec::new(),
                 coord: None,
                 coord_retry: Duration::ZERO,
                 peers: BTreeMap::new(),
@@ -994,20 +999,33 @@ impl Sim {
         }
     }
 
-    /// Runs one of daemon `i`'s storage reads, picked at random, on its store as it is now.
+    /// Runs one of daemon `i`'s storage reads, picked at random, on its store as it is now
+    /// (it is fed back by a later step: `feed_read`).
     fn run_read(&mut self, i: usize) {
         let n = self.daemons[i].reads.len() as u64;
         if n == 0 {
             return;
         }
         let pick = self.rng.below(n) as usize;
+        self.last_activity = self.now;
         let d = &mut self.daemons[i];
         let job = d.reads.swap_remove(pick);
-        let s = d.id;
-        self.last_activity = self.now;
         let Some(node) = d.node.as_ref() else { return };
         let loaded = load(&node.store, &job.skey);
-        self.feed(s, Input::Loaded(vec![(job, loaded)]));
+        d.loaded.push((job, loaded));
+    }
+
+    /// Feeds one of daemon `i`'s reads that ran, picked at random, back to its node.
+    fn feed_read(&mut self, i: usize) {
+        let n = self.daemons[i].loaded.len() as u64;
+        if n == 0 {
+            return;
+        }
+        let pick = self.rng.below(n) as usize;
+        self.last_activity = self.now;
+        let s = self.daemons[i].id;
+        let done = self.daemons[i].loaded.swap_remove(pick);
+        self.feed(s, Input::Loaded(vec![done]));
     }
 
     fn run_job(&mut self, i: usize) {
@@ -1060,6 +1078,7 @@ impl Sim {
         d.disk = Some(node.store);
         d.jobs.clear();
         d.reads.clear();
+        d.loaded.clear();
         d.peers.clear();
         d.coord = None;
         d.restart_at = Some(restart);
@@ -1094,6 +1113,7 @@ impl Sim {
         d.registered = false;
         d.jobs.clear();
         d.reads.clear();
+        d.loaded.clear();
         d.peers.clear();
         d.next_tick = now;
         self.daemon_connect(s);
@@ -1442,6 +1462,7 @@ impl Sim {
             d.partitioned_until.is_none()
                 && d.jobs.is_empty()
                 && d.reads.is_empty()
+                && d.loaded.is_empty()
                 && d.coord.is_some()
                 && d.node.as_ref().is_some_and(|n| n.config.version == v)
         });
@@ -1482,6 +1503,9 @@ impl Sim {
                 if !d.reads.is_empty() && !reads_wait {
                     acts.push(Act::Read(i));
                 }
+                if !d.loaded.is_empty() {
+                    acts.push(Act::Feed(i));
+                }
             }
             if self.fault_pending > 0 {
                 acts.push(Act::Fault);
@@ -1504,6 +1528,7 @@ impl Sim {
                 Some(Act::Deliver(cid, side)) => self.deliver(*cid, *side),
                 Some(Act::Job(i)) => self.run_job(*i),
                 Some(Act::Read(i)) => self.run_read(*i),
+                Some(Act::Feed(i)) => self.feed_read(*i),
                 Some(Act::Fault) => self.fault(),
             }
             self.process_notices();
@@ -1532,7 +1557,7 @@ impl Sim {
                 d.up(),
                 d.node.as_ref().map(|n| n.config.version),
                 d.jobs.len(),
-                d.reads.len(),
+                d.reads.len() + d.loaded.len(),
                 d.coord
             );
         }

@@ -52,6 +52,11 @@ const WAKER: Token = Token(2);
 const CHUNK: usize = 128;
 /// Unsent answers a client connection may have before its requests wait (it must read).
 const OUT_LIMIT: usize = 8 << 20;
+/// Storage reads out on the reader threads (gets that missed the object cache) before
+/// clients' requests wait: a client pipelining misses faster than the readers read is
+/// not read from until half of them are done, so the reads queued for the readers (and
+/// the gets waiting for them) stay bounded, as the synchronous read once bounded them.
+const READS_LIMIT: usize = 4096;
 
 /// The storage thread: commits rounds of writes in order (merging every round queued
 /// meanwhile into one batch: group commit), runs storage tasks in their place between them,
@@ -318,6 +323,8 @@ struct Shell {
     identity: Identity,
     data: PathBuf,
     touched: Vec<usize>,
+    /// Client connections not read from while [`READS_LIMIT`] reads are out.
+    read_blocked: Vec<usize>,
     committer: Committer,
     /// The configuration version at which this server last registered again after finding
     /// itself not AVAILABLE.
@@ -600,6 +607,14 @@ impl Shell {
                 self.touched.push(t);
                 return Ok(());
             }
+            if !c.peer && self.node.reads_out() >= READS_LIMIT {
+                // Its requests stay in its buffer (and socket) until the readers catch up.
+                if !self.read_blocked.contains(&t) {
+                    self.read_blocked.push(t);
+                }
+                self.touched.push(t);
+                return Ok(());
+            }
             let mut handled = 0;
             // One look at the clock per chunk, not per request.
             let now = Instant::now();
@@ -746,6 +761,15 @@ impl Shell {
             let loaded = self.readers.take_done();
             if !loaded.is_empty() {
                 self.node.step(now, Input::Loaded(loaded));
+                if !self.read_blocked.is_empty() && self.node.reads_out() <= READS_LIMIT / 2 {
+                    // Serve the waiting clients again (the main loop calls conn_events for
+                    // connections with `more`).
+                    for t in self.read_blocked.drain(..) {
+                        if let Some(c) = self.conns.get_mut(&t) {
+                            c.more = true;
+                        }
+                    }
+                }
             }
             let ready = self.node.ready();
             if ready.is_empty() && self.touched.is_empty() {
@@ -913,6 +937,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         identity,
         data: opts.data.clone(),
         touched: Vec::new(),
+        read_blocked: Vec::new(),
         committer,
         readers,
         reregistered: 0,

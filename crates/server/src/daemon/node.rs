@@ -1017,6 +1017,11 @@ impl<S: Store> Node<S> {
         }
     }
 
+    /// Storage reads asked for in [`Ready::reads`] and not yet fed back.
+    pub fn reads_out(&self) -> usize {
+        self.reads_out
+    }
+
     /// What the object cache counts itself as holding.
     #[cfg(test)]
     pub fn cache_bytes(&self) -> usize {

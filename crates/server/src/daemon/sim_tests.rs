@@ -1224,6 +1224,68 @@ fn reads_done_elsewhere_answer_and_are_cached_only_when_no_write_overtook_them()
     assert_eq!(value(&node.ready().send, 903), 2);
 }
 
+/// A storage read fed back after this server's read lease ran out does not answer its GET
+/// (the coordinator may have taken the server out of its chains meanwhile, and another may
+/// have accepted writes): the GET waits for a lease again, then reads again.
+#[test]
+fn a_read_fed_back_after_the_lease_ran_out_waits_for_a_new_lease_and_reads_again() {
+    use std::time::Duration;
+    let t0 = std::time::Instant::now();
+    let desc = "space s key k attributes int n create 4 partitions tolerate 0 failures";
+    let mut st = CoordState::new(5);
+    st.register(1, "127.0.0.1:1");
+    st.add_space(desc);
+    let cfg = st.config();
+    let mut node = Node::new(1, MemStore::default(), 2048, t0, 1);
+    node.step(t0, Input::Config(cfg.clone()));
+    node.read_elsewhere(true);
+    let lease = |node: &mut Node<MemStore>, now: std::time::Instant| {
+        node.step(now, Input::Tick);
+        let nonce = node.last_heartbeat().expect("a tick sends a heartbeat");
+        node.step(now, Input::HeartbeatAck { nonce, lease: Duration::from_secs(1) });
+    };
+    lease(&mut node, t0);
+    let _ = node.ready();
+    let sp = cfg.space(b"s").unwrap().clone();
+    let region = |k: &[u8]| sp.key_region(k).unwrap().id;
+    // The object, then enough others to push it out of the 2 KiB cache.
+    for (i, k) in
+        std::iter::once(b"key".to_vec()).chain((0..100).map(|i| format!("filler{i}").into_bytes())).enumerate()
+    {
+        let msg = set_n(cfg.version, region(&k), &k, 7);
+        node.step(t0, Input::Message { conn: CLIENT, from: None, nonce: i as u64 + 1, msg });
+        let (round, writes) = node.ready().round().expect("a put writes");
+        node.store.commit(writes).unwrap();
+        node.step(t0, Input::Committed(round));
+        let _ = node.ready();
+    }
+    let msg = Msg::Get { version: cfg.version, region: region(b"key"), key: b"key".to_vec() };
+    node.step(t0, Input::Message { conn: CLIENT, from: None, nonce: 900, msg });
+    let r = node.ready();
+    assert!(r.send.is_empty(), "{:?}", r.send);
+    let [job] = <[_; 1]>::try_from(r.reads).expect("one read");
+    let loaded = load(&node.store, &job.skey);
+    // The read comes back two seconds later: the one-second lease ran out meanwhile.
+    let late = t0 + Duration::from_secs(2);
+    node.step(late, Input::Loaded(vec![(job, loaded)]));
+    let r = node.ready();
+    assert!(r.send.iter().all(|(_, n, _)| *n != 900), "answered without a lease: {:?}", r.send);
+    assert!(r.reads.is_empty(), "read again without a lease");
+    // A new lease: the GET reads again, and that read answers it.
+    lease(&mut node, late);
+    let r = node.ready();
+    assert!(r.send.iter().all(|(_, n, _)| *n != 900), "{:?}", r.send);
+    let [job] = <[_; 1]>::try_from(r.reads).expect("the GET read again under the new lease");
+    let loaded = load(&node.store, &job.skey);
+    node.step(late, Input::Loaded(vec![(job, loaded)]));
+    match node.ready().send.as_slice() {
+        [(Dest::Conn(CLIENT), 900, Msg::GetReply { rc: ReturnCode::Success, values })] => {
+            assert_eq!(i64::from_le_bytes(values[0].as_slice().try_into().unwrap()), 7);
+        }
+        other => panic!("expected the answer to GET 900: {other:?}"),
+    }
+}
+
 /// A write reaching a replica after a newer version of its object is stored there (a late
 /// resend) is dropped, whether that version was stored before the process started or
 /// applied since. Writes above every version of their region here skip reading the stored
