@@ -246,7 +246,9 @@ fn a_client_that_reads_slowly_gets_every_answer_in_order() {
         let (nonce, m) = c.recv().expect("an answer");
         assert_eq!(nonce, 1000 + i);
         match m {
-            Msg::GetReply { rc: hyperdex_core::ReturnCode::Success, values } => assert_eq!(*values, vec![big.clone()]),
+            Msg::GetReply { rc: hyperdex_core::ReturnCode::Success, values } => {
+                assert_eq!(values.to_vecs(), vec![big.clone()])
+            }
             other => panic!("{other:?}"),
         }
     }

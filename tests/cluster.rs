@@ -32,7 +32,7 @@ fn get(cfg: &Configuration, space: &str, key: &[u8]) -> Option<(ReturnCode, Vec<
     let addr = cfg.server_addr(r.replicas[0].server).unwrap();
     let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
     match RawConn::connect(port)?.call(&Msg::Get { version: cfg.version, region: r.id, key: key.to_vec() })? {
-        Msg::GetReply { rc, values } => Some((rc, values.to_vec())),
+        Msg::GetReply { rc, values } => Some((rc, values.to_vecs())),
         other => panic!("unexpected reply {other:?}"),
     }
 }

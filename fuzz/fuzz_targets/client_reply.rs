@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let expected = match reference {
         Some(Msg::AtomicReply { rc }) => Some((rc, None)),
         Some(Msg::GetReply { rc: ReturnCode::Success, values }) if values.len() == inp.nonkey => {
-            Some((ReturnCode::Success, Some(values.to_vec())))
+            Some((ReturnCode::Success, Some(values.to_vecs())))
         }
         Some(Msg::GetReply { rc: ReturnCode::Success, .. }) => None,
         Some(Msg::GetReply { rc, .. }) => Some((rc, None)),

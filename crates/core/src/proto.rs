@@ -69,14 +69,198 @@ pub const MAX_TRANSFER_OBJECTS: usize = 4096;
 /// Most keys one TRANSFER_SUMMARY or TRANSFER_WANT frame may carry.
 pub const MAX_SUMMARY_ENTRIES: usize = 65536;
 
-/// An object's non-key values in schema order, shared (not copied) between a daemon's
-/// cache, its bookkeeping of writes in flight, and the messages that carry them.
-pub type Values = std::sync::Arc<[Vec<u8>]>;
+/// An object's non-key values in schema order, in one shared, immutable buffer laid out as
+/// a stored record: an 8-byte header (the object's version, little-endian, where it is
+/// known; zero otherwise), then the values' wire encoding: a `u32 LE` count, then each
+/// value as a `u32 LE` length and its bytes. A daemon's object cache, its bookkeeping of
+/// writes in flight, the record it hands the storage engine and the messages that carry
+/// the object thus share one allocation (cloning is a reference count), a GET is answered
+/// by copying the encoding as it is, and a record read from storage is used in place.
+///
+/// The encoding is checked when a `Values` is made: every accessor relies on it.
+#[derive(Clone)]
+pub struct Values(byteview::ByteView);
 
-/// The empty list of values, shared: replies that carry none allocate nothing.
+/// Bytes of the header before the encoded values.
+const VALUES_HEAD: usize = 8;
+
+/// The values of a [`Values`], in order.
+#[derive(Clone)]
+pub struct ValuesIter<'a> {
+    rest: &'a [u8],
+    left: usize,
+}
+
+impl<'a> Iterator for ValuesIter<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        // Checked when the Values was made: a length and that many bytes follow.
+        let (len, rest) = self.rest.split_first_chunk::<4>()?;
+        let (v, rest) = rest.split_at_checked(u32::from_le_bytes(*len) as usize)?;
+        self.rest = rest;
+        Some(v)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for ValuesIter<'_> {}
+
+/// Checks that `buf` is exactly a count and that many values.
+fn check_values(buf: &[u8]) -> DResult<()> {
+    let mut r = Reader::new(buf);
+    let n = r.count(4)?;
+    for _ in 0..n {
+        r.bytes()?;
+    }
+    r.finish()
+}
+
+impl Values {
+    /// The values of `vals` in a new buffer (header zero).
+    pub fn new<V: AsRef<[u8]>>(vals: &[V]) -> Values {
+        Values::with_version(0, vals)
+    }
+
+    /// The values of `vals` in a new buffer headed by `version`: a stored record of an
+    /// object at that version (one allocation).
+    pub fn with_version<V: AsRef<[u8]>>(version: u64, vals: &[V]) -> Values {
+        Values::with_version_iter(version, vals.iter().map(AsRef::as_ref))
+    }
+
+    /// [`Values::with_version`] from an iterator (walked twice: to size the buffer, then to
+    /// fill it).
+    pub fn with_version_iter<'a, I>(version: u64, vals: I) -> Values
+    where
+        I: Iterator<Item = &'a [u8]> + Clone,
+    {
+        let (n, bytes) = vals.clone().fold((0usize, 0usize), |(n, b), v| (n + 1, b + 4 + v.len()));
+        let mut buf = byteview::ByteView::with_size(VALUES_HEAD + 4 + bytes);
+        if let Some(mut m) = buf.get_mut() {
+            // A buffer just made is not shared: this always runs.
+            let out: &mut [u8] = &mut m;
+            let mut at = 0;
+            let mut put = |b: &[u8]| {
+                out[at..at + b.len()].copy_from_slice(b);
+                at += b.len();
+            };
+            put(&version.to_le_bytes());
+            put(&(n as u32).to_le_bytes());
+            for v in vals {
+                put(&(v.len() as u32).to_le_bytes());
+                put(v);
+            }
+        }
+        Values(buf)
+    }
+
+    /// Encoded values (count, lengths and bytes) checked, then copied into a new buffer
+    /// headed by `version` (one allocation).
+    pub fn copy_encoded(version: u64, encoded: &[u8]) -> DResult<Values> {
+        check_values(encoded)?;
+        Ok(Values(byteview::ByteView::fused(&version.to_le_bytes(), encoded)))
+    }
+
+    /// A stored record of an object (its version, then its values), used in place once
+    /// checked: nothing is copied.
+    pub fn from_record(record: byteview::ByteView) -> DResult<Values> {
+        check_values(record.get(VALUES_HEAD..).ok_or(DecodeError)?)?;
+        Ok(Values(record))
+    }
+
+    /// The header: the object's version where it was given, else zero.
+    pub fn version(&self) -> u64 {
+        self.0.first_chunk::<8>().map_or(0, |c| u64::from_le_bytes(*c))
+    }
+
+    /// The whole buffer: the header, then the encoded values (a stored record, when the
+    /// header is the object's version).
+    pub fn record(&self) -> &byteview::ByteView {
+        &self.0
+    }
+
+    /// The wire encoding: the count, then each value's length and bytes.
+    pub fn encoded(&self) -> &[u8] {
+        self.0.get(VALUES_HEAD..).unwrap_or_default()
+    }
+
+    /// How many values.
+    pub fn len(&self) -> usize {
+        self.encoded().first_chunk::<4>().map_or(0, |c| u32::from_le_bytes(*c) as usize)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn iter(&self) -> ValuesIter<'_> {
+        ValuesIter { rest: self.encoded().get(4..).unwrap_or_default(), left: self.len() }
+    }
+
+    /// Value `i`, if there are that many.
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        self.iter().nth(i)
+    }
+
+    /// The values, each copied into its own buffer.
+    pub fn to_vecs(&self) -> Vec<Vec<u8>> {
+        self.iter().map(<[u8]>::to_vec).collect()
+    }
+}
+
+/// Values are equal when they hold the same values (whatever their headers).
+impl PartialEq for Values {
+    fn eq(&self, other: &Values) -> bool {
+        self.encoded() == other.encoded()
+    }
+}
+
+impl Eq for Values {}
+
+impl std::fmt::Debug for Values {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl std::ops::Index<usize> for Values {
+    type Output = [u8];
+    fn index(&self, i: usize) -> &[u8] {
+        match self.get(i) {
+            Some(v) => v,
+            None => panic!("value {i} of {}", self.len()),
+        }
+    }
+}
+
+impl From<Vec<Vec<u8>>> for Values {
+    fn from(vals: Vec<Vec<u8>>) -> Values {
+        Values::new(&vals)
+    }
+}
+
+impl<V: AsRef<[u8]>> From<&[V]> for Values {
+    fn from(vals: &[V]) -> Values {
+        Values::new(vals)
+    }
+}
+
+impl<'a> IntoIterator for &'a Values {
+    type Item = &'a [u8];
+    type IntoIter = ValuesIter<'a>;
+    fn into_iter(self) -> ValuesIter<'a> {
+        self.iter()
+    }
+}
+
+/// The empty list of values (12 bytes, held inline: making one allocates nothing).
 pub fn no_values() -> Values {
-    static EMPTY: std::sync::OnceLock<Values> = std::sync::OnceLock::new();
-    std::sync::Arc::clone(EMPTY.get_or_init(|| Values::from([])))
+    Values::new::<&[u8]>(&[])
 }
 
 /// One object of a state transfer: its key, version, and values (None: deleted).
@@ -365,7 +549,8 @@ pub struct ChainOpHead<'a> {
     pub space: u64,
     pub key: &'a [u8],
     pub obj_version: u64,
-    pub values: Option<Values>,
+    /// The object's values as encoded in the frame (checked), borrowed; None: deleted.
+    pub values: Option<&'a [u8]>,
 }
 
 /// Decodes a CHAIN_OP body with its key borrowed from `body` and its hops into `hops`
@@ -401,7 +586,7 @@ pub fn decode_chain_op<'a>(body: &'a [u8], hops: &mut Vec<Hop>) -> DResult<Chain
     }
     let values = match r.u8()? {
         0 => None,
-        1 => Some(read_shared_values(&mut r)?),
+        1 => Some(read_encoded_values(&mut r)?),
         _ => return Err(DecodeError),
     };
     r.finish()?;
@@ -419,16 +604,20 @@ fn write_values(w: &mut Writer<'_>, values: &[Vec<u8>]) {
     }
 }
 
-/// [`read_values`] into a shared list, in one allocation for the list (its length is
-/// known once the values are checked, so it is built in place, not copied from a `Vec`).
-fn read_shared_values(r: &mut Reader<'_>) -> DResult<Values> {
+/// The encoded values at the reader's position (count, then lengths and bytes), checked
+/// and borrowed.
+fn read_encoded_values<'a>(r: &mut Reader<'a>) -> DResult<&'a [u8]> {
+    let start = r.clone();
     let n = r.count(4)?;
-    let mut ahead = r.clone();
     for _ in 0..n {
-        ahead.bytes()?;
+        r.bytes()?;
     }
-    // Every value was read once above: these reads cannot fail.
-    Ok((0..n).map(|_| r.bytes().map(<[u8]>::to_vec).unwrap_or_default()).collect())
+    Ok(&start.rest()[..start.remaining() - r.remaining()])
+}
+
+/// [`read_encoded_values`], copied into a buffer of their own (one allocation).
+fn read_shared_values(r: &mut Reader<'_>) -> DResult<Values> {
+    Values::copy_encoded(0, read_encoded_values(r)?)
 }
 
 fn read_values(r: &mut Reader<'_>) -> DResult<Vec<Vec<u8>>> {
@@ -635,8 +824,7 @@ impl Msg {
                 w.u64(*version).u64(*region).bytes(key);
             }
             Msg::GetReply { rc, values } => {
-                w.u32(*rc as u32);
-                write_values(&mut w, values);
+                w.u32(*rc as u32).raw(values.encoded());
             }
             Msg::Atomic { version, region, key, flags, checks, funcs } => {
                 w.u64(*version).u64(*region).bytes(key).u8(*flags).count(checks.len());
@@ -662,8 +850,7 @@ impl Msg {
                         w.u8(0);
                     }
                     Some(v) => {
-                        w.u8(1);
-                        write_values(&mut w, v);
+                        w.u8(1).raw(v.encoded());
                     }
                 }
             }
@@ -811,7 +998,7 @@ impl Msg {
                     key: c.key.into(),
                     obj_version: c.obj_version,
                     hops: hops.into(),
-                    values: c.values,
+                    values: c.values.map(|v| Values::copy_encoded(c.obj_version, v)).transpose()?,
                 });
             }
             msg::CHAIN_ACK => Msg::ChainAck { leader: r.u64()?, op: r.u64()?, region: r.u64()?, hop: r.u16()? },
@@ -1042,7 +1229,7 @@ mod tests {
                         space: *space,
                         key,
                         obj_version: *obj_version,
-                        values: values.clone(),
+                        values: values.as_ref().map(|v| v.encoded()),
                     };
                     assert_eq!((head, hops.as_slice()), (want, &h[..]));
                     assert!(decode_chain_op(&f.body[..f.body.len() - 1], &mut hops).is_err());
@@ -1071,6 +1258,47 @@ mod tests {
             m(n).encode(0, &mut out);
             let f = parse_frame(&out, MAX_FRAME).unwrap().unwrap();
             assert_eq!(Msg::decode(f.msg_type, f.body).is_ok(), ok, "{n} hops");
+        }
+    }
+
+    proptest! {
+        /// A `Values` is its values' wire encoding after an 8-byte header, in one buffer:
+        /// made from a list, read from a stored record in place, or copied from a frame, it
+        /// gives back the same values, and no truncated or padded encoding is accepted.
+        #[test]
+        fn values_are_one_buffer_laid_out_as_a_record(
+            vals in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..6),
+            version in any::<u64>(),
+        ) {
+            let v = Values::with_version(version, &vals);
+            prop_assert_eq!(v.to_vecs(), vals.clone());
+            prop_assert_eq!(v.len(), vals.len());
+            prop_assert_eq!(v.iter().len(), vals.len());
+            prop_assert_eq!(v.version(), version);
+            prop_assert_eq!(v.get(vals.len()), None);
+            for (i, x) in vals.iter().enumerate() {
+                prop_assert_eq!(&v[i], &x[..]);
+            }
+            let mut wire = Vec::new();
+            write_values(&mut Writer::new(&mut wire), &vals);
+            prop_assert_eq!(v.encoded(), &wire[..]);
+            prop_assert_eq!(&v.record()[..8], &version.to_le_bytes()[..]);
+            prop_assert_eq!(&v.record()[8..], &wire[..]);
+            // In place from a record; copied from an encoding; equal whatever the header.
+            let r = Values::from_record(v.record().clone()).unwrap();
+            prop_assert_eq!(r.record(), v.record());
+            let c = Values::copy_encoded(version, &wire).unwrap();
+            prop_assert_eq!(c.record(), v.record());
+            prop_assert_eq!(Values::new(&vals), v.clone());
+            let it = Values::with_version_iter(version, vals.iter().map(|x| x.as_slice()));
+            prop_assert_eq!(it.record(), v.record());
+            for cut in 0..wire.len() {
+                prop_assert!(Values::copy_encoded(0, &wire[..cut]).is_err());
+            }
+            let mut padded = wire.clone();
+            padded.push(0);
+            prop_assert!(Values::copy_encoded(0, &padded).is_err());
+            prop_assert!(Values::from_record(byteview::ByteView::new(&v.record()[..7])).is_err());
         }
     }
 

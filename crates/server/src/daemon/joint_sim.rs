@@ -1277,7 +1277,7 @@ impl Sim {
             }
             (Msg::AtomicReply { rc: ReturnCode::Reconfigure | ReturnCode::Offline }, true) => Outcome::Unknown,
             (Msg::GetReply { rc: ReturnCode::Success, values }, false) => {
-                let v = values.first().filter(|v| v.len() == 8).map(|v| i64::from_le_bytes(v[..8].try_into().unwrap()));
+                let v = values.get(0).filter(|v| v.len() == 8).map(|v| i64::from_le_bytes(v[..8].try_into().unwrap()));
                 if v.is_none() || values.len() != 1 {
                     return self.fail(format!("client {c} read malformed values {values:?}"));
                 }

@@ -15,7 +15,7 @@
 
 use super::search::{Schema, Searches};
 use super::storage::{
-    decode_record, encode_record_into, encode_tombstone, index_key, indexed_marker, record_version, region_prefix,
+    decode_record, encode_tombstone, index_key, indexed_marker, record_values, record_version, region_prefix,
     storage_key, storage_key_into, Bytes, Record, ScanPlan, Store, MAX_REGION, REGION_BYTES, VERSION_FLOOR_KEY,
 };
 use crate::fasthash::FastMap;
@@ -81,9 +81,12 @@ pub enum Loaded {
 
 /// Reads `skey` from `store` (for the event loop, or a reader thread with its own handle).
 pub fn load<S: Store>(store: &S, skey: &[u8]) -> Loaded {
-    match store.get(skey) {
-        Ok(Some(rec)) if rec.deleted => Loaded::Object(rec.version, None),
-        Ok(Some(rec)) => Loaded::Object(rec.version, Some(Vals::from(rec.values))),
+    match store.get_record(skey) {
+        // The values are the record itself, used in place.
+        Ok(Some(rec)) => match record_values(rec) {
+            Ok((version, values)) => Loaded::Object(version, values),
+            Err(_) => Loaded::Corrupt,
+        },
         Ok(None) => Loaded::Object(0, None),
         Err(e) if e.kind() == io::ErrorKind::InvalidData => Loaded::Corrupt,
         Err(e) => Loaded::Failed(e),
@@ -300,9 +303,10 @@ fn cached_size(skey: &[u8], values: &Option<Vals>) -> usize {
     values_size(skey.len(), values)
 }
 
-/// What an entry of the object cache is counted for: its key's length and its values.
+/// What an entry of the object cache is counted for: its key's length and its values (one
+/// buffer, the object's record, and the allocator's and reference count's overhead).
 fn values_size(key_len: usize, values: &Option<Vals>) -> usize {
-    64 + key_len + values.as_ref().map(|v| v.iter().map(|x| x.len() + 24).sum::<usize>()).unwrap_or(0)
+    64 + key_len + values.as_ref().map_or(0, |v| v.record().len() + 24)
 }
 
 /// A state transfer this server sends as a region's tail: a snapshot of the region in
@@ -968,7 +972,7 @@ impl<S: Store> Node<S> {
             match self.store.scan_region(region) {
                 Ok(objs) => {
                     for (key, rec) in objs {
-                        self.update_index(region, &key, None, Some(&rec.values));
+                        self.update_index(region, &key, None, Some(&Vals::new(&rec.values)));
                     }
                     self.writes.push((indexed_marker(region).into(), Some([1u8].into())));
                 }
@@ -1216,7 +1220,7 @@ impl<S: Store> Node<S> {
     /// Caches an object read from storage (`skey`: its storage key).
     fn cache_read(&mut self, skey: impl FnOnce() -> Bytes, found: &Result<(u64, Option<Vals>), ReturnCode>) {
         if let Ok((version, Some(values))) = found {
-            self.remember(skey(), *version, Some(Arc::clone(values)), 0);
+            self.remember(skey(), *version, Some(values.clone()), 0);
         }
     }
 
@@ -1283,16 +1287,6 @@ impl<S: Store> Node<S> {
         storage_key_into(&mut skey, region, key);
         let out = f(self, &skey);
         self.give_buf(skey);
-        out
-    }
-
-    /// Bytes written by `fill` into a scratch buffer, copied into their own buffer (one
-    /// allocation of the exact size).
-    fn bytes_of(&mut self, fill: impl FnOnce(&mut Vec<u8>)) -> Bytes {
-        let mut b = self.take_buf();
-        fill(&mut b);
-        let out = Bytes::from(b.as_slice());
-        self.give_buf(b);
         out
     }
 
@@ -1426,15 +1420,21 @@ impl<S: Store> Node<S> {
         let bound = self.applied_high.entry(region).or_insert(high);
         *bound = (*bound).max(obj_version);
         if indexed {
-            let new = if store { values.map(|v| &v[..]) } else { None };
-            self.update_index(region, key, old.as_deref(), new);
+            let new = if store { values } else { None };
+            self.update_index(region, key, old.as_ref(), new);
         }
         let skey = self.owned_key(skey);
         match (store, values) {
             (true, Some(v)) => {
-                let record = self.bytes_of(|b| encode_record_into(b, obj_version, v));
-                self.writes.push((skey.clone(), Some(record)));
-                self.remember(skey, obj_version, Some(Arc::clone(v)), self.round);
+                // The values are laid out as the record (headed by their version where it
+                // was known when they were made): the write and the cache share them.
+                let v = if v.version() == obj_version {
+                    v.clone()
+                } else {
+                    Vals::copy_encoded(obj_version, v.encoded()).unwrap_or_else(|_| v.clone())
+                };
+                self.writes.push((skey.clone(), Some(Bytes::from(v.record().clone()))));
+                self.remember(skey, obj_version, Some(v), self.round);
             }
             _ => {
                 // A tombstone at the delete's version, not a removal: an older write of the
@@ -1448,7 +1448,7 @@ impl<S: Store> Node<S> {
     /// Moves the index entries of `key` in `region` from the `old` values to the `new` ones
     /// (None: absent), in this round's writes: an entry per string, int or float dimension
     /// of the region's subspace, keyed by the value's coordinate.
-    fn update_index(&mut self, region: u64, key: &[u8], old: Option<&[Vec<u8>]>, new: Option<&[Vec<u8>]>) {
+    fn update_index(&mut self, region: u64, key: &[u8], old: Option<&Vals>, new: Option<&Vals>) {
         let Some(ix) = self.index.get(&region).copied() else { return };
         let sp = &self.config.spaces[ix.space];
         for &a in &sp.subspaces[ix.subspace].attrs {
@@ -1456,7 +1456,7 @@ impl<S: Store> Node<S> {
             if a == 0 || !matches!(t, DataType::String | DataType::Int64 | DataType::Float) {
                 continue;
             }
-            let coord = |vals: Option<&[Vec<u8>]>| vals.and_then(|v| v.get(a - 1)).map(|v| coordinate(t, v));
+            let coord = |vals: Option<&Vals>| vals.and_then(|v| v.get(a - 1)).map(|v| coordinate(t, v));
             let (before, after) = (coord(old), coord(new));
             if before == after {
                 continue;
@@ -1559,7 +1559,7 @@ impl<S: Store> Node<S> {
             j.received += objects.len() as u64;
         }
         for o in objects {
-            let values = o.values.map(Vals::from);
+            let values = o.values.map(|v| Vals::with_version(o.version, &v));
             self.apply(region, &o.key, o.version, values.is_some(), values.as_ref());
         }
         // Leaves once this round is committed.
@@ -1699,8 +1699,8 @@ impl<S: Store> Node<S> {
         for (key, rec) in gone {
             let skey = Bytes::from(storage_key(region, &key));
             if indexed {
-                let old = rec.filter(|r| !r.deleted).map(|r| r.values);
-                self.update_index(region, &key, old.as_deref(), None);
+                let old = rec.filter(|r| !r.deleted).map(|r| Vals::new(&r.values));
+                self.update_index(region, &key, old.as_ref(), None);
             }
             // Removed, not a tombstone: the source has no version of it to keep writes below.
             self.writes.push((skey.clone(), None));
@@ -1873,6 +1873,7 @@ impl<S: Store> Node<S> {
                 self.atomic_request(self.now, conn, from, nonce, head, &mut checks, &mut funcs);
             }
             Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values } => {
+                let values = values.as_ref().map(|v| v.encoded());
                 let head = ChainOpHead { version, leader, op, hop, space, key: &key, obj_version, values };
                 self.chain_op_request(self.now, conn, from, nonce, head, &mut hops.to_vec());
             }
@@ -2146,6 +2147,12 @@ impl<S: Store> Node<S> {
     ) {
         self.now = now;
         let ChainOpHead { version, leader, op, hop, space, key, obj_version, values } = head;
+        // The values, copied from the frame into the record that stores them here (one
+        // allocation, which the cache, the next hop's message and the pending entry share).
+        let Ok(values) = values.map(|v| Vals::copy_encoded(obj_version, v)).transpose() else {
+            self.close.push(conn);
+            return;
+        };
         if version > self.config.version {
             let (key, hops) = (Arc::from(key), Arc::from(std::mem::take(hops)));
             let m = Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values };
@@ -2231,7 +2238,7 @@ impl<S: Store> Node<S> {
         skey: &[u8],
         fl: u8,
         checks: &mut [Check],
-        funcs: &mut Vec<Func>,
+        funcs: &mut [Func],
     ) -> Result<(), ReturnCode> {
         let cfg = Arc::clone(&self.config);
         let Some(ix) = self.index.get(&region).copied() else { return Err(ReturnCode::Reconfigure) };
@@ -2273,7 +2280,7 @@ impl<S: Store> Node<S> {
                 return Err(ReturnCode::ServerError);
             }
         }
-        if let Err(rc) = refusal(space, key, fl, checks, current.as_deref()) {
+        if let Err(rc) = refusal(space, key, fl, checks, current.as_ref()) {
             // Decided against writes still in flight: the answer must not leave before
             // they are acknowledged (a get would still read the value before them).
             if let Some(f) = self.inflight.get_mut(skey) {
@@ -2282,38 +2289,41 @@ impl<S: Store> Node<S> {
             }
             return Err(rc);
         }
+        // The version first: the new object is made as its record (the version, then the
+        // values), one allocation that the write, the cache and the chain's messages share.
+        let obj_version = self.next_version(cur_version);
         let new = if fl & flags::ERASE != 0 {
             None
         } else {
             let vals = if blind {
-                // Every attribute is set whole (each value validated above): the object is
-                // the request's values, moved, not copied, into a list made in place (one
-                // allocation). The last set of an attribute wins, as in apply_funcs.
-                let mut vals: Vals = (0..n).map(|_| Vec::new()).collect();
-                // A list just made is not shared yet.
-                let slots = Arc::get_mut(&mut vals).ok_or(ReturnCode::ServerError)?;
-                for f in funcs.drain(..) {
-                    slots[f.attr as usize - 1] = f.arg;
+                // Every attribute is set whole (each value validated above): the record is
+                // made from the request's values. The last set of an attribute wins, as in
+                // apply_funcs.
+                let in_order = funcs.len() == n && funcs.iter().enumerate().all(|(i, f)| f.attr as usize == i + 1);
+                if in_order {
+                    Vals::with_version_iter(obj_version, funcs.iter().map(|f| f.arg.as_slice()))
+                } else {
+                    let last =
+                        |a: usize| funcs.iter().rev().find(|f| f.attr as usize == a).map_or(&[][..], |f| &f.arg[..]);
+                    Vals::with_version_iter(obj_version, (1..=n).map(last))
                 }
-                vals
             } else {
-                let mut vals = current.as_deref().map_or_else(|| vec![Vec::new(); n], <[Vec<u8>]>::to_vec);
+                let mut vals = current.as_ref().map_or_else(|| vec![Vec::new(); n], Vals::to_vecs);
                 apply_funcs(&space.attrs, &mut vals, funcs)?;
-                Vals::from(vals)
+                Vals::with_version(obj_version, &vals)
             };
-            if key.len() + vals.iter().map(|v| v.len() + 4).sum::<usize>() > MAX_OBJECT_BYTES {
+            if key.len() + vals.encoded().len() - 4 > MAX_OBJECT_BYTES {
                 // It could no longer be replicated or read in one frame.
                 return Err(ReturnCode::NoMem);
             }
             Some(vals)
         };
-        let obj_version = self.next_version(cur_version);
         let grids = self.grids.get(ix.space).map_or(&[][..], |g| g.as_slice());
         // The path is built in a list kept from one write to the next: a write whose chain
         // ends here copies it nowhere.
         let mut hops = std::mem::take(&mut self.hops_buf);
         hops.clear();
-        chain_path_into(&mut hops, space, grids, r, key, current.as_deref(), new.as_deref());
+        chain_path_into(&mut hops, space, grids, r, key, current.as_ref(), new.as_ref());
         if hops.is_empty() || hops[0].server != self.id {
             self.hops_buf = hops;
             return Err(ReturnCode::Reconfigure);
@@ -2650,7 +2660,7 @@ impl<S: Store> Node<S> {
 }
 
 /// Why an op is refused against the object as it is (None: absent), if it is.
-fn refusal(space: &Space, key: &[u8], fl: u8, checks: &[Check], current: Option<&[Vec<u8>]>) -> Result<(), ReturnCode> {
+fn refusal(space: &Space, key: &[u8], fl: u8, checks: &[Check], current: Option<&Vals>) -> Result<(), ReturnCode> {
     if current.is_none() && fl & (flags::FAIL_IF_NOT_FOUND | flags::ERASE) != 0 {
         return Err(ReturnCode::NotFound);
     }
@@ -2663,7 +2673,7 @@ fn refusal(space: &Space, key: &[u8], fl: u8, checks: &[Check], current: Option<
             let (t, v) = if c.attr == 0 {
                 (space.attrs[0].dtype, key)
             } else {
-                (space.attrs[c.attr as usize].dtype, vals[c.attr as usize - 1].as_slice())
+                (space.attrs[c.attr as usize].dtype, &vals[c.attr as usize - 1])
             };
             if !check_passes(t, v, c) {
                 return Err(ReturnCode::CmpFail);
@@ -2709,16 +2719,16 @@ pub fn chain_path_into(
     grids: &[Option<RegionIndex>],
     kr: &Region,
     key: &[u8],
-    old: Option<&[Vec<u8>]>,
-    new: Option<&[Vec<u8>]>,
+    old: Option<&Vals>,
+    new: Option<&Vals>,
 ) {
     for p in write_chain(kr) {
         hops.push(Hop { region: kr.id, server: p.server, store: new.is_some() });
     }
     for ss in 1..space.subspaces.len() {
         let grid = grids.get(ss).and_then(Option::as_ref);
-        let at = |vals: &[Vec<u8>]| -> Option<&Region> {
-            space.region_in(ss, grid, &|a| if a == 0 { key } else { vals[a - 1].as_slice() })
+        let at = |vals: &Vals| -> Option<&Region> {
+            space.region_in(ss, grid, &|a| if a == 0 { key } else { &vals[a - 1] })
         };
         let o = old.and_then(at);
         let n = new.and_then(at);

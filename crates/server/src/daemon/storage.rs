@@ -5,7 +5,9 @@
 //! object leaves a tombstone: its version, the count `u32::MAX`, and when it was deleted
 //! (wall clock, u64 LE nanoseconds).
 
-use hyperdex_core::wire::{DResult, Reader, Writer};
+pub use byteview::ByteView;
+use hyperdex_core::proto::Values;
+use hyperdex_core::wire::{DResult, DecodeError, Reader, Writer};
 use std::io;
 use std::path::Path;
 
@@ -174,6 +176,16 @@ pub fn encode_tombstone(version: u64, deleted_at: u64) -> Vec<u8> {
     out
 }
 
+/// A stored record (or tombstone) used in place: its version, and its values (None: a
+/// tombstone), which share the record's buffer. A corrupt record is an error.
+pub fn record_values(record: ByteView) -> DResult<(u64, Option<Values>)> {
+    let version = record_version(&record).ok_or(DecodeError)?;
+    if record.get(8..12) == Some(&TOMBSTONE.to_le_bytes()[..]) {
+        return if record.len() == 20 { Ok((version, None)) } else { Err(DecodeError) };
+    }
+    Ok((version, Some(Values::from_record(record)?)))
+}
+
 /// The version of a stored record (or tombstone), without decoding its values.
 pub fn record_version(buf: &[u8]) -> Option<u64> {
     Some(u64::from_le_bytes(buf.get(..8)?.try_into().ok()?))
@@ -208,6 +220,8 @@ pub trait Store {
     }
     /// The raw stored bytes of a key (for metadata such as [`VERSION_FLOOR_KEY`]).
     fn get_raw(&self, skey: &[u8]) -> io::Result<Option<Vec<u8>>>;
+    /// The record stored under a key, in the engine's own shared buffer (not copied).
+    fn get_record(&self, skey: &[u8]) -> io::Result<Option<ByteView>>;
     /// Whether nothing at all is stored (no object, no metadata but the format marker).
     fn is_empty(&self) -> io::Result<bool>;
     /// Applies a group of writes (Some = put, None = delete) atomically and makes them
@@ -367,6 +381,10 @@ impl Store for FjallStore {
         Ok(self.objects.get(skey).map_err(to_io)?.map(|v| v.to_vec()))
     }
 
+    fn get_record(&self, skey: &[u8]) -> io::Result<Option<ByteView>> {
+        Ok(self.objects.get(skey).map_err(to_io)?.map(ByteView::from))
+    }
+
     fn is_empty(&self) -> io::Result<bool> {
         // The format marker alone is an empty store.
         let mut keys = self.objects.iter().map(|g| g.key().map_err(to_io));
@@ -422,7 +440,10 @@ mod tests {
     fn record_round_trip_and_corruption() {
         let vals = vec![b"a".to_vec(), vec![], 7i64.to_le_bytes().to_vec()];
         let enc = encode_record(9, &vals);
-        assert_eq!(decode_record(&enc).unwrap(), Record { version: 9, values: vals, deleted: false, deleted_at: 0 });
+        assert_eq!(
+            decode_record(&enc).unwrap(),
+            Record { version: 9, values: vals.clone(), deleted: false, deleted_at: 0 }
+        );
         let t = encode_tombstone(12, 345);
         assert_eq!(decode_record(&t).unwrap(), Record { version: 12, values: vec![], deleted: true, deleted_at: 345 });
         for n in 0..t.len() {
@@ -431,6 +452,21 @@ mod tests {
         for n in 0..enc.len() {
             assert!(decode_record(&enc[..n]).is_err());
         }
+        // Used in place: the same values, sharing the record; a tombstone has none.
+        let (v, values) = record_values(ByteView::new(&enc)).unwrap();
+        assert_eq!((v, values.as_ref().map(Values::to_vecs)), (9, Some(vals.clone())));
+        assert_eq!(values.unwrap().record().as_ref(), &enc[..]);
+        assert_eq!(record_values(ByteView::new(&t)).unwrap(), (12, None));
+        assert_eq!(Values::with_version(9, &vals).record().as_ref(), &enc[..]);
+        for n in 0..enc.len() {
+            assert!(record_values(ByteView::new(&enc[..n])).is_err());
+        }
+        for n in 0..t.len() {
+            assert!(record_values(ByteView::new(&t[..n])).is_err(), "{n}");
+        }
+        let mut longer = t.clone();
+        longer.push(0);
+        assert!(record_values(ByteView::new(&longer)).is_err());
     }
 
     #[test]
