@@ -630,11 +630,22 @@ pub fn encode_func(w: &mut Writer<'_>, f: &Func) {
 }
 
 pub fn decode_func(r: &mut Reader<'_>) -> DResult<Func> {
-    let attr = r.u16()?;
-    let op = FuncOp::from_raw(r.u8()?).ok_or(DecodeError)?;
-    let arg_type = DataType::from_raw(r.u32()?).ok_or(DecodeError)?;
-    let arg = r.bytes()?.to_vec();
-    let map_key = match r.u8()? {
+    let mut f = Func { attr: 0, op: FuncOp::Set, arg_type: DataType::String, arg: Vec::new(), map_key: None };
+    decode_func_into(r, &mut f)?;
+    Ok(f)
+}
+
+/// [`decode_func`] into `f`, every field replaced; its argument's buffer is reused (a
+/// request decoded into the function list of the one before allocates nothing for it).
+/// On an error `f` holds a mix of both.
+pub fn decode_func_into(r: &mut Reader<'_>, f: &mut Func) -> DResult<()> {
+    f.attr = r.u16()?;
+    f.op = FuncOp::from_raw(r.u8()?).ok_or(DecodeError)?;
+    f.arg_type = DataType::from_raw(r.u32()?).ok_or(DecodeError)?;
+    let arg = r.bytes()?;
+    f.arg.clear();
+    f.arg.extend_from_slice(arg);
+    f.map_key = match r.u8()? {
         0 => None,
         1 => {
             let t = DataType::from_raw(r.u32()?).ok_or(DecodeError)?;
@@ -642,7 +653,7 @@ pub fn decode_func(r: &mut Reader<'_>) -> DResult<Func> {
         }
         _ => return Err(DecodeError),
     };
-    Ok(Func { attr, op, arg_type, arg, map_key })
+    Ok(())
 }
 
 #[cfg(test)]

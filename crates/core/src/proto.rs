@@ -2,7 +2,7 @@
 //! [`crate::wire`]; byte-by-byte bodies in docs/protocol.md.
 
 use crate::codes::{CoordCode, ReturnCode};
-use crate::ops::{decode_check, decode_func, encode_check, encode_func, Check, Func};
+use crate::ops::{decode_check, decode_func, decode_func_into, encode_check, encode_func, Check, Func};
 use crate::wire::{begin_frame, end_frame, DResult, DecodeError, Reader, Writer};
 
 pub mod msg {
@@ -517,12 +517,12 @@ pub struct AtomicHead<'a> {
 }
 
 /// Decodes an ATOMIC body with its key borrowed from `body`, and its checks and functions
-/// into `checks` and `funcs` (cleared first): a daemon reuses both lists from request to
-/// request. [`Msg::decode`] uses it for its `Msg::Atomic`, so the two accept exactly the
-/// same bodies. On error the lists hold whatever was decoded before it.
+/// into `checks` (cleared first) and `funcs` (decoded over the functions it holds, whose
+/// argument buffers are reused, then cut to the request's): a daemon reuses both lists
+/// from request to request. [`Msg::decode`] uses it for its `Msg::Atomic`, so the two
+/// accept exactly the same bodies. On error the lists hold whatever was decoded before it.
 pub fn decode_atomic<'a>(body: &'a [u8], checks: &mut Vec<Check>, funcs: &mut Vec<Func>) -> DResult<AtomicHead<'a>> {
     checks.clear();
-    funcs.clear();
     let mut r = Reader::new(body);
     let head = AtomicHead { version: r.u64()?, region: r.u64()?, key: r.bytes()?, flags: r.u8()? };
     let n = r.count(14)?;
@@ -530,11 +530,17 @@ pub fn decode_atomic<'a>(body: &'a [u8], checks: &mut Vec<Check>, funcs: &mut Ve
     for _ in 0..n {
         checks.push(decode_check(&mut r)?);
     }
+    // The functions left in the list are decoded over (their buffers reused), the list
+    // then cut to this request's.
     let n = r.count(12)?;
-    funcs.reserve(n);
-    for _ in 0..n {
-        funcs.push(decode_func(&mut r)?);
+    funcs.reserve(n.saturating_sub(funcs.len()));
+    for i in 0..n {
+        match funcs.get_mut(i) {
+            Some(f) => decode_func_into(&mut r, f)?,
+            None => funcs.push(decode_func(&mut r)?),
+        }
     }
+    funcs.truncate(n);
     r.finish()?;
     Ok(head)
 }
@@ -1122,6 +1128,27 @@ mod tests {
                     arg: 5i64.to_le_bytes().to_vec(),
                     map_key: Some((DataType::String, b"m".to_vec())),
                 }],
+            },
+            // Decoded over the one before (the reused list): more functions, shorter and
+            // longer arguments, no map key; then fewer again.
+            Msg::Atomic {
+                version: 1,
+                region: 2,
+                key: b"key2".to_vec(),
+                flags: 0,
+                checks: vec![],
+                funcs: vec![
+                    Func { attr: 1, op: FuncOp::Set, arg_type: DataType::String, arg: b"v".to_vec(), map_key: None },
+                    Func { attr: 2, op: FuncOp::Set, arg_type: DataType::String, arg: vec![7; 300], map_key: None },
+                ],
+            },
+            Msg::Atomic {
+                version: 1,
+                region: 2,
+                key: b"key3".to_vec(),
+                flags: 0,
+                checks: vec![],
+                funcs: vec![Func { attr: 3, op: FuncOp::Set, arg_type: DataType::Int64, arg: vec![], map_key: None }],
             },
             Msg::AtomicReply { rc: ReturnCode::CmpFail },
             Msg::ChainOp {

@@ -339,6 +339,8 @@ struct Shell {
 
 /// Most checks or functions whose room the reused request lists keep.
 const LIST_ROOM: usize = 64;
+/// The largest function argument buffer kept for the next request.
+const ARG_ROOM: usize = 4096;
 
 /// The frames of the request path (GET, ATOMIC, CHAIN_OP), decoded in place: keys stay in
 /// the read buffer, and checks, functions and hops go into lists kept from one frame to
@@ -377,14 +379,19 @@ impl InPlace {
                 if let Ok(head) = decoded {
                     node.atomic_request(now, conn, None, f.nonce, head, &mut self.checks, &mut self.funcs);
                 }
-                // What a request left in the lists goes now, and one with many entries (or
-                // one that claimed many and did not decode) does not leave its room behind.
+                // The checks a request left go now; its functions stay, for the next
+                // request to decode over (reusing their argument buffers: a put allocates
+                // nothing for its values). A request with many entries (or one that claimed
+                // many and did not decode), or with a large argument, does not leave its
+                // room behind.
                 self.checks.clear();
-                self.funcs.clear();
                 if self.checks.capacity() > LIST_ROOM {
                     self.checks = Vec::new();
                 }
-                if self.funcs.capacity() > LIST_ROOM {
+                if decoded.is_err()
+                    || self.funcs.capacity() > LIST_ROOM
+                    || self.funcs.iter().any(|f| f.arg.capacity() > ARG_ROOM || f.map_key.is_some())
+                {
                     self.funcs = Vec::new();
                 }
                 decoded?;
