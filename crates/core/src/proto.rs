@@ -173,6 +173,16 @@ impl Values {
         Ok(Values(record))
     }
 
+    /// These values headed by `version`: themselves (shared) if they are, else copied into
+    /// a new buffer that is.
+    pub fn at_version(&self, version: u64) -> Values {
+        if self.version() == version {
+            self.clone()
+        } else {
+            Values(byteview::ByteView::fused(&version.to_le_bytes(), self.encoded()))
+        }
+    }
+
     /// The header: the object's version where it was given, else zero.
     pub fn version(&self) -> u64 {
         self.0.first_chunk::<8>().map_or(0, |c| u64::from_le_bytes(*c))
@@ -1317,6 +1327,9 @@ mod tests {
             let c = Values::copy_encoded(version, &wire).unwrap();
             prop_assert_eq!(c.record(), v.record());
             prop_assert_eq!(Values::new(&vals), v.clone());
+            let restamped = Values::new(&vals).at_version(version);
+            prop_assert_eq!(restamped.record(), v.record());
+            prop_assert_eq!(v.at_version(version ^ 1).version(), version ^ 1);
             let it = Values::with_version_iter(version, vals.iter().map(|x| x.as_slice()));
             prop_assert_eq!(it.record(), v.record());
             for cut in 0..wire.len() {

@@ -1428,11 +1428,7 @@ impl<S: Store> Node<S> {
             (true, Some(v)) => {
                 // The values are laid out as the record (headed by their version where it
                 // was known when they were made): the write and the cache share them.
-                let v = if v.version() == obj_version {
-                    v.clone()
-                } else {
-                    Vals::copy_encoded(obj_version, v.encoded()).unwrap_or_else(|_| v.clone())
-                };
+                let v = v.at_version(obj_version);
                 self.writes.push((skey.clone(), Some(Bytes::from(v.record().clone()))));
                 self.remember(skey, obj_version, Some(v), self.round);
             }
