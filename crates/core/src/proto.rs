@@ -75,7 +75,7 @@ pub const MAX_SUMMARY_ENTRIES: usize = 65536;
 /// value as a `u32 LE` length and its bytes. A daemon's object cache, its bookkeeping of
 /// writes in flight, the record it hands the storage engine and the messages that carry
 /// the object thus share one allocation (cloning is a reference count), a GET is answered
-/// by copying the encoding as it is, and a record read from storage is used in place.
+/// by copying the encoding as it is, and a record read from storage is used as it is.
 ///
 /// The encoding is checked when a `Values` is made: every accessor relies on it.
 #[derive(Clone)]

@@ -82,7 +82,7 @@ pub enum Loaded {
 /// Reads `skey` from `store` (for the event loop, or a reader thread with its own handle).
 pub fn load<S: Store>(store: &S, skey: &[u8]) -> Loaded {
     match store.get_record(skey) {
-        // The values are the record itself, used in place.
+        // The values are the record itself (copied out of the engine's block once).
         Ok(Some(rec)) => match record_values(rec) {
             Ok((version, values)) => Loaded::Object(version, values),
             Err(_) => Loaded::Corrupt,
