@@ -349,4 +349,26 @@ fn gets_beyond_the_object_cache_read_back_every_object_on_reader_threads() {
     let absent = c.get(b"kv", b"never-written", 0).expect("sent");
     let ev = c.loop_once(30_000).expect("an answer");
     assert_eq!((ev.id, ev.status), (absent, hyperclient::ReturnCode::NotFound));
+    // More than the 4 MiB a connection buffers, all at once, of keys never written (each a
+    // storage read): the parked client's full buffer must not keep the daemon busy, and every
+    // get is answered.
+    let mut ids = std::collections::HashSet::new();
+    for i in 0..120_000u32 {
+        let k = format!("never-written-{i:>40}");
+        ids.insert(c.get(b"kv", k.as_bytes(), 0).expect("sent"));
+    }
+    while !ids.is_empty() {
+        let ev = c.loop_once(30_000).expect("an answer");
+        assert!(ids.remove(&ev.id), "an id sent");
+        assert_eq!(ev.status, hyperclient::ReturnCode::NotFound);
+    }
+    drop(c);
+    // The daemon says at stop that clients waited for its readers (they did: above).
+    cl.stop_daemon(0);
+    let log = std::fs::read_to_string(cl.dir.join("daemon0.log")).unwrap();
+    let waits = log
+        .lines()
+        .find_map(|l| l.strip_prefix("hyperdex daemon: clients waited for storage reads "))
+        .and_then(|rest| rest.split(' ').next()?.parse::<u64>().ok());
+    assert!(waits.is_some_and(|n| n >= 1), "{log}");
 }

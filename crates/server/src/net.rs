@@ -32,6 +32,9 @@ pub struct Conn {
     /// The peer is another daemon (it sent chain messages): never paused, since two daemons
     /// pausing each other would wait forever.
     pub peer: bool,
+    /// Not read from until the owner says so (the daemon parks clients while too many of
+    /// its storage reads are out): `more` alone must not bring it another turn.
+    pub parked: bool,
     /// The daemon at the other end, once known: the server we connected to, or the one that
     /// introduced itself with HELLO.
     pub server: Option<u64>,
@@ -52,8 +55,22 @@ impl Conn {
             more: false,
             paused: false,
             peer: false,
+            parked: false,
             server: None,
         }
+    }
+
+    /// Whether the owner should use this connection's buffered frames (and read more) without
+    /// waiting for readiness: it stopped at the buffering limit, and is neither paused,
+    /// parked nor dead. A paused or parked connection whose buffer is full must not get
+    /// turns, or the owner's loop would spin without waiting.
+    pub fn wants_turn(&self) -> bool {
+        self.more && !self.paused && !self.parked && !self.dead
+    }
+
+    /// The type of the next frame, once its first five bytes have arrived.
+    pub fn next_type(&self) -> Option<u8> {
+        self.rbuf.get(self.rpos + 4).filter(|_| self.rend - self.rpos >= 5).copied()
     }
 
     /// Reads everything available (until WouldBlock or end of stream). Returns false when the
@@ -161,5 +178,57 @@ impl Conn {
 
     pub fn has_output(&self) -> bool {
         self.wpos < self.wbuf.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection gets turns without readiness only while it has more to read and nothing
+    /// holds it back: a paused or parked one with a full buffer would spin its owner's loop.
+    #[test]
+    fn only_an_unheld_connection_with_more_gets_another_turn() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let mut c = Conn::new(TcpStream::from_std(server));
+        assert!(!c.wants_turn());
+        c.more = true;
+        assert!(c.wants_turn());
+        for hold in 0..3 {
+            let mut h = Conn::new(TcpStream::from_std(client.try_clone().unwrap()));
+            h.more = true;
+            match hold {
+                0 => h.paused = true,
+                1 => h.parked = true,
+                _ => h.dead = true,
+            }
+            assert!(!h.wants_turn(), "hold {hold}");
+        }
+    }
+
+    /// The next frame's type is known from its fifth byte on, before the frame is whole.
+    #[test]
+    fn the_next_frame_type_is_known_once_five_bytes_are_in() {
+        use std::io::Write as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let mut c = Conn::new(TcpStream::from_std(server));
+        let read_all = |c: &mut Conn, want: usize| {
+            while c.rend - c.rpos < want {
+                assert!(c.fill());
+            }
+        };
+        client.write_all(&[30, 0, 0, 0]).unwrap();
+        read_all(&mut c, 4);
+        assert_eq!(c.next_type(), None);
+        client.write_all(&[35, 1]).unwrap();
+        read_all(&mut c, 6);
+        assert_eq!(c.next_type(), Some(35));
+        assert!(matches!(c.next_frame(MAX_FRAME), Ok(None)));
     }
 }

@@ -325,6 +325,8 @@ struct Shell {
     touched: Vec<usize>,
     /// Client connections not read from while [`READS_LIMIT`] reads are out.
     read_blocked: Vec<usize>,
+    /// How many times client connections began waiting for storage reads (reported at stop).
+    read_waits: u64,
     committer: Committer,
     /// The configuration version at which this server last registered again after finding
     /// itself not AVAILABLE.
@@ -614,14 +616,26 @@ impl Shell {
                 self.touched.push(t);
                 return Ok(());
             }
-            if !c.peer && self.node.reads_out() >= READS_LIMIT {
-                // Its requests stay in its buffer (and socket) until the readers catch up.
-                if !self.read_blocked.contains(&t) {
+            if c.parked && self.node.reads_out() > READS_LIMIT / 2 {
+                // Readable again, still parked: fill took what fits in its buffer.
+                self.touched.push(t);
+                return Ok(());
+            }
+            if !c.peer && self.node.reads_out() >= READS_LIMIT && c.next_type().is_some_and(|m| m != proto_msg::HELLO) {
+                // Its requests (and writes: they are not told apart) stay in its buffer and
+                // socket until the readers catch up. A daemon's HELLO is never held: peers
+                // are never stopped.
+                if !c.parked {
+                    c.parked = true;
+                    if self.read_blocked.is_empty() {
+                        self.read_waits += 1;
+                    }
                     self.read_blocked.push(t);
                 }
                 self.touched.push(t);
                 return Ok(());
             }
+            c.parked = false;
             let mut handled = 0;
             // One look at the clock per chunk, not per request.
             let now = Instant::now();
@@ -773,6 +787,7 @@ impl Shell {
                     // connections with `more`).
                     for t in self.read_blocked.drain(..) {
                         if let Some(c) = self.conns.get_mut(&t) {
+                            c.parked = false;
                             c.more = true;
                         }
                     }
@@ -945,6 +960,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         data: opts.data.clone(),
         touched: Vec::new(),
         read_blocked: Vec::new(),
+        read_waits: 0,
         committer,
         readers,
         reregistered: 0,
@@ -981,8 +997,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
             sh.finish_round()?;
         }
         // After that round: it may have resumed a client that had stopped reading.
-        let again: Vec<usize> =
-            sh.conns.iter().filter(|(_, c)| c.more && !c.paused && !c.dead).map(|(t, _)| *t).collect();
+        let again: Vec<usize> = sh.conns.iter().filter(|(_, c)| c.wants_turn()).map(|(t, _)| *t).collect();
         let idle = again.is_empty() && !scanning;
         let wait = if idle { Duration::from_millis(50) } else { Duration::ZERO };
         for t in again {
@@ -1060,6 +1075,12 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     sh.store(ready)?;
     sh.readers.finish();
     sh.committer.finish()?;
+    if sh.read_waits > 0 {
+        eprintln!(
+            "hyperdex daemon: clients waited for storage reads {} times ({READS_LIMIT} reads out; a larger --cache-mb keeps more objects in memory)",
+            sh.read_waits
+        );
+    }
     eprintln!("hyperdex daemon: stopping");
     Ok(())
 }
