@@ -583,6 +583,13 @@ pub struct Node<S: Store> {
     cache_hand: usize,
     cache_bytes: usize,
     cache_limit: usize,
+    /// Writes this server stores but does not serve GETs for (a region of the key subspace
+    /// that it is not the head of), while their round is not committed: reads here must
+    /// still see them, and storage does not have them yet. They stay out of the object
+    /// cache, which keeps its room for what GETs here read (see `remember_unserved`).
+    fresh: FastMap<Bytes, Cached>,
+    /// The keys put in `fresh`, with their rounds, oldest first (to drop them once committed).
+    fresh_order: std::collections::VecDeque<(u64, Bytes)>,
     /// The round this node's writes currently go to, and the newest round storage holds.
     round: u64,
     committed_round: u64,
@@ -700,6 +707,8 @@ impl<S: Store> Node<S> {
             cache_limit,
             round: 1,
             committed_round: 0,
+            fresh: FastMap::default(),
+            fresh_order: std::collections::VecDeque::new(),
             held_out: std::collections::VecDeque::new(),
             send_spare: Vec::new(),
             floor_write: None,
@@ -814,6 +823,7 @@ impl<S: Store> Node<S> {
                 if let Some(c) = self.cache.swap_remove(skey.as_slice()) {
                     self.cache_bytes -= cached_size(&skey, &c.values);
                 }
+                self.fresh.remove(skey.as_slice());
                 self.writes.push((skey.into(), None));
             }
         }
@@ -1028,6 +1038,12 @@ impl<S: Store> Node<S> {
 
     /// What the object cache counts itself as holding.
     #[cfg(test)]
+    /// How many writes wait in `fresh` (see [`Node::remember_unserved`]).
+    #[cfg(test)]
+    pub fn fresh_len(&self) -> usize {
+        self.fresh.len()
+    }
+
     pub fn cache_bytes(&self) -> usize {
         self.cache_bytes
     }
@@ -1099,6 +1115,7 @@ impl<S: Store> Node<S> {
             }
         });
         self.cache_bytes -= freed;
+        self.fresh.retain(|k, _| !k.starts_with(&prefix));
     }
 
     /// Ends the current round of writes now (numbered, queued in `jobs`).
@@ -1230,6 +1247,9 @@ impl<S: Store> Node<S> {
         if let Some(c) = self.cache.get(skey) {
             return Some((c.version, c.values.clone()));
         }
+        if let Some(c) = self.fresh.get(skey) {
+            return Some((c.version, c.values.clone()));
+        }
         if self.dropping.iter().any(|(r, _)| skey.starts_with(&region_prefix(*r))) {
             return Some((0, None));
         }
@@ -1301,14 +1321,53 @@ impl<S: Store> Node<S> {
         }
     }
 
-    fn remember(&mut self, skey: Bytes, version: u64, values: Option<Vals>, round: u64) {
-        // A write (round > 0) while reads are out: reads of its key asked for before it
-        // must not be cached.
+    /// A write (round > 0) while reads are out: reads of its key asked for before it must
+    /// not be cached.
+    fn mark_written(&mut self, skey: &[u8], round: u64) {
         if round > 0 && self.reads_out > 0 {
             self.write_mark += 1;
-            let slot = self.written_slot(&skey);
+            let slot = self.written_slot(skey);
             self.written[slot] = self.write_mark;
         }
+    }
+
+    /// A write applied in a region whose GETs another server answers (this server is not
+    /// the head of that region of the key subspace): it updates the object's cache entry
+    /// if there is one (from a read, or from when this server was the head), and otherwise
+    /// stays out of the cache, whose room goes to the objects GETs here read (with two or
+    /// three copies of every object in a cluster, most of what a server stores is served
+    /// elsewhere). Until its round is committed it waits in `fresh`, where reads here find
+    /// it (storage does not have it yet).
+    fn remember_unserved(&mut self, skey: Bytes, version: u64, values: Option<Vals>, round: u64) {
+        self.mark_written(&skey, round);
+        if let Some(c) = self.cache.get_mut(&*skey) {
+            self.cache_bytes = self.cache_bytes + values_size(skey.len(), &values) - values_size(skey.len(), &c.values);
+            *c = Cached { version, values, round };
+            return;
+        }
+        if round <= self.committed_round {
+            return;
+        }
+        self.fresh_order.push_back((round, skey.clone()));
+        self.fresh.insert(skey, Cached { version, values, round });
+    }
+
+    /// Drops from `fresh` the writes of committed rounds (storage has them now), unless a
+    /// later write of the same key replaced them there.
+    fn retire_fresh(&mut self) {
+        while let Some((round, _)) = self.fresh_order.front() {
+            if *round > self.committed_round {
+                break;
+            }
+            let Some((round, skey)) = self.fresh_order.pop_front() else { break };
+            if self.fresh.get(&*skey).is_some_and(|c| c.round == round) {
+                self.fresh.remove(&*skey);
+            }
+        }
+    }
+
+    fn remember(&mut self, skey: Bytes, version: u64, values: Option<Vals>, round: u64) {
+        self.mark_written(&skey, round);
         self.cache_bytes += cached_size(&skey, &values);
         let klen = skey.len();
         if let Some(old) = self.cache.insert(skey, Cached { version, values, round }) {
@@ -1355,6 +1414,9 @@ impl<S: Store> Node<S> {
         // Regions of later subspaces keep an index of their dimensions: the values this
         // write replaces are needed to move their entries.
         let indexed = ix.subspace > 0;
+        // GETs of a key read its region of the key subspace at the head: elsewhere (and
+        // not indexed) the object needs no room in the cache.
+        let served = indexed || self.is_head(&self.config.spaces[ix.space].subspaces[ix.subspace].regions[ix.region]);
         // A region being joined: an object not trusted yet (an older copy) is replaced by
         // whatever the chain or the source sends, whatever its version.
         let force = match self.joins.get_mut(&region) {
@@ -1430,13 +1492,21 @@ impl<S: Store> Node<S> {
                 // was known when they were made): the write and the cache share them.
                 let v = v.at_version(obj_version);
                 self.writes.push((skey.clone(), Some(Bytes::from(v.record().clone()))));
-                self.remember(skey, obj_version, Some(v), self.round);
+                if served {
+                    self.remember(skey, obj_version, Some(v), self.round);
+                } else {
+                    self.remember_unserved(skey, obj_version, Some(v), self.round);
+                }
             }
             _ => {
                 // A tombstone at the delete's version, not a removal: an older write of the
                 // object arriving late (a resent hop, a held request) finds it and is dropped.
                 self.writes.push((skey.clone(), Some(encode_tombstone(obj_version, self.wall()).into())));
-                self.remember(skey, obj_version, None, self.round);
+                if served {
+                    self.remember(skey, obj_version, None, self.round);
+                } else {
+                    self.remember_unserved(skey, obj_version, None, self.round);
+                }
             }
         }
     }
@@ -1745,6 +1815,7 @@ impl<S: Store> Node<S> {
                 if round > self.committed_round {
                     self.committed_round = round;
                     self.dropping.retain(|(_, r)| *r > round);
+                    self.retire_fresh();
                     if !self.xfers_out.is_empty() {
                         self.pump_transfers();
                     }

@@ -1351,6 +1351,67 @@ fn a_replica_never_replaces_a_newer_version_with_an_older_write() {
     assert_eq!(write(&mut node, 150), 150);
 }
 
+/// A replica that is not its region's head keeps the writes it applies out of its object
+/// cache (GETs read them at the head), and still knows them until storage has them: an
+/// older write arriving before the newer one is committed is not applied over it. Once
+/// committed, the writes leave `fresh` and reads here find them in storage. A key that is
+/// cached here (read for a late write) is updated in place, never left stale.
+#[test]
+fn a_replica_keeps_writes_it_does_not_serve_out_of_its_cache_and_still_sees_them_uncommitted() {
+    use super::storage::{encode_record, VERSION_FLOOR_KEY};
+    let cfg = cluster_config();
+    let sp = cfg.space(b"s").unwrap().clone();
+    let key = b"k".to_vec();
+    let kr = sp.key_region(&key).unwrap().clone();
+    let (leader, me) = (kr.replicas[0].server, kr.replicas[2].server);
+    let hops: Vec<Hop> = kr.replicas.iter().map(|p| Hop { region: kr.id, server: p.server, store: true }).collect();
+    let skey = storage_key(kr.id, &key);
+    let t0 = std::time::Instant::now();
+    let mut store = MemStore::default();
+    store.0.insert(skey.clone(), encode_record(100, &[7i64.to_le_bytes().to_vec()]));
+    store.0.insert(VERSION_FLOOR_KEY.to_vec(), 1000u64.to_le_bytes().to_vec());
+    let mut node = Node::new(me, store, 1 << 30, t0, 1);
+    node.step(t0, Input::Config(cfg.clone()));
+    let _ = node.ready();
+    let mut op = 0;
+    let mut send = |node: &mut Node<MemStore>, v: u64| {
+        op += 1;
+        let msg = Msg::ChainOp {
+            version: cfg.version,
+            leader,
+            op,
+            hop: 2,
+            space: sp.id,
+            key: key.as_slice().into(),
+            obj_version: v,
+            hops: hops.as_slice().into(),
+            values: Some(vec![(v as i64).to_le_bytes().to_vec()].into()),
+        };
+        node.step(t0, Input::Message { conn: 7, from: Some(leader), nonce: op, msg });
+    };
+    let commit = |node: &mut Node<MemStore>| {
+        if let Some((round, writes)) = node.ready().round() {
+            node.store.commit(writes).unwrap();
+            node.step(t0, Input::Committed(round));
+            let _ = node.ready();
+        }
+        node.store.get(&skey).unwrap().expect("the object stays").version
+    };
+    send(&mut node, 2000);
+    assert_eq!((node.cache_bytes(), node.fresh_len()), (0, 1), "not cached, but known");
+    send(&mut node, 1500);
+    assert_eq!(commit(&mut node), 2000, "the older write arrived before the newer was committed");
+    assert_eq!((node.cache_bytes(), node.fresh_len()), (0, 0), "committed: storage has it");
+    send(&mut node, 1800);
+    assert_eq!(commit(&mut node), 2000, "read from storage after the commit");
+    let cached = node.cache_bytes();
+    assert!(cached > 0, "the read for the late write is cached");
+    send(&mut node, 3000);
+    assert_eq!(node.fresh_len(), 0, "a cached key is updated where it is");
+    send(&mut node, 2500);
+    assert_eq!(commit(&mut node), 3000, "the cached entry holds the newest write");
+}
+
 /// The event loops' share of a put, without the network or storage (`make bench-node`): for
 /// chains of 1, 2 and 3 servers in one process, `N` puts of 100-byte values to new keys,
 /// every message encoded into a frame and decoded again (the hot ones in place) as the
