@@ -565,6 +565,9 @@ struct RegionIdx {
     region: usize,
 }
 
+/// The largest value buffer `Node::update_vals` keeps for the next update.
+const UPDATE_ROOM: usize = 64 << 10;
+
 pub struct Node<S: Store> {
     pub id: u64,
     pub store: S,
@@ -590,6 +593,9 @@ pub struct Node<S: Store> {
     fresh: FastMap<Bytes, Cached>,
     /// The keys put in `fresh`, with their rounds, oldest first (to drop them once committed).
     fresh_order: std::collections::VecDeque<(u64, Bytes)>,
+    /// The values of the last object updated by functions, as lists (their buffers are
+    /// reused; see `atomic`).
+    update_vals: Vec<Vec<u8>>,
     /// The round this node's writes currently go to, and the newest round storage holds.
     round: u64,
     committed_round: u64,
@@ -709,6 +715,7 @@ impl<S: Store> Node<S> {
             committed_round: 0,
             fresh: FastMap::default(),
             fresh_order: std::collections::VecDeque::new(),
+            update_vals: Vec::new(),
             held_out: std::collections::VecDeque::new(),
             send_spare: Vec::new(),
             floor_write: None,
@@ -2213,14 +2220,20 @@ impl<S: Store> Node<S> {
         hops: &mut Vec<Hop>,
     ) {
         self.now = now;
-        let ChainOpHead { version, leader, op, hop, space, key, obj_version, values } = head;
+        let ChainOpHead { version, leader, op, hop, space, key, obj_version, values: encoded } = head;
         // The values, copied from the frame into the record that stores them here (one
-        // allocation, which the cache, the next hop's message and the pending entry share).
-        let Ok(values) = values.map(|v| Vals::copy_encoded(obj_version, v)).transpose() else {
-            self.close.push(conn);
-            return;
+        // allocation, which the cache, the next hop's message and the pending entry share),
+        // once the message is not refused for cheaper reasons. A malformed encoding closes
+        // the connection.
+        let copy = |node: &mut Self| {
+            let copied = encoded.map(|v| Vals::copy_encoded(obj_version, v)).transpose();
+            if copied.is_err() {
+                node.close.push(conn);
+            }
+            copied.ok()
         };
         if version > self.config.version {
+            let Some(values) = copy(self) else { return };
             let (key, hops) = (Arc::from(key), Arc::from(std::mem::take(hops)));
             let m = Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values };
             return self.hold(conn, from, nonce, m);
@@ -2241,6 +2254,7 @@ impl<S: Store> Node<S> {
         if obj_version > u64::MAX - (1 << 40) {
             // No real version gets near the top of the range: a corrupt or hostile
             // peer. Refuse it (versions above it could no longer be issued).
+            let Some(values) = copy(self) else { return };
             let (key, hops) = (Arc::from(key), Arc::from(std::mem::take(hops)));
             let m = Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values };
             return self.refuse(conn, nonce, m);
@@ -2265,6 +2279,7 @@ impl<S: Store> Node<S> {
                 }
             }
         }
+        let Some(values) = copy(self) else { return };
         let origin = Origin::Peer { conn, send: nonce };
         self.chain_hop(
             origin,
@@ -2375,9 +2390,22 @@ impl<S: Store> Node<S> {
                     Vals::with_version_iter(obj_version, (1..=n).map(last))
                 }
             } else {
-                let mut vals = current.as_ref().map_or_else(|| vec![Vec::new(); n], Vals::to_vecs);
-                apply_funcs(&space.attrs, &mut vals, funcs)?;
-                Vals::with_version(obj_version, &vals)
+                // The functions work on the values as lists, whose buffers are kept for the
+                // next update (one copy of the object in, one into its record).
+                let mut vals = std::mem::take(&mut self.update_vals);
+                vals.resize_with(n, Vec::new);
+                match &current {
+                    Some(c) => vals.iter_mut().zip(c.iter()).for_each(|(to, from)| {
+                        to.clear();
+                        to.extend_from_slice(from);
+                    }),
+                    None => vals.iter_mut().for_each(Vec::clear),
+                }
+                let made = apply_funcs(&space.attrs, &mut vals, funcs).map(|()| Vals::with_version(obj_version, &vals));
+                // A large value's buffer is not kept.
+                vals.iter_mut().filter(|v| v.capacity() > UPDATE_ROOM).for_each(|v| *v = Vec::new());
+                self.update_vals = vals;
+                made?
             };
             if key.len() + vals.encoded().len() - 4 > MAX_OBJECT_BYTES {
                 // It could no longer be replicated or read in one frame.
