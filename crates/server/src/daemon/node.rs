@@ -1722,8 +1722,10 @@ impl<S: Store> Node<S> {
         }
         let mut want = Vec::new();
         for (key, v) in entries {
-            // What was applied here since (cached) is newer than storage.
-            let have = match self.cache.get(storage_key(region, key).as_slice()) {
+            // What was applied here since (cached, or waiting for its commit) is newer
+            // than storage.
+            let skey = storage_key(region, key);
+            let have = match self.cache.get(skey.as_slice()).or_else(|| self.fresh.get(skey.as_slice())) {
                 Some(c) => c.version,
                 None => mine.get(key).copied().unwrap_or(0),
             };
