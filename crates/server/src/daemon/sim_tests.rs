@@ -1290,24 +1290,30 @@ fn a_read_fed_back_after_the_lease_ran_out_waits_for_a_new_lease_and_reads_again
     }
 }
 
-/// A write reaching a replica after a newer version of its object is stored there (a late
-/// resend) is dropped, whether that version was stored before the process started or
-/// applied since. Writes above every version of their region here skip reading the stored
-/// object; this checks the bound they are compared with: the persisted version floor for
-/// what storage held at start (none, for a store with data but no floor: always read), then
-/// the highest version applied.
-#[test]
-fn a_replica_never_replaces_a_newer_version_with_an_older_write() {
-    use super::storage::{encode_record, VERSION_FLOOR_KEY};
-    let cfg = cluster_config();
-    let sp = cfg.space(b"s").unwrap().clone();
-    let key = b"k".to_vec();
-    let kr = sp.key_region(&key).unwrap().clone();
-    let (leader, me) = (kr.replicas[0].server, kr.replicas[2].server);
-    let hops: Vec<Hop> = kr.replicas.iter().map(|p| Hop { region: kr.id, server: p.server, store: true }).collect();
-    let skey = storage_key(kr.id, &key);
-    let t0 = std::time::Instant::now();
-    let start = |floor: Option<u64>| {
+/// The tail of key `k`'s chain in space `s` of [`cluster_config`], fed CHAIN_OPs of that
+/// key from its point leader, over storage that holds the object at version 100 (and a
+/// version floor, if given).
+struct TailOfK {
+    cfg: Configuration,
+    space: u64,
+    leader: u64,
+    hops: Vec<Hop>,
+    skey: Vec<u8>,
+    node: Node<MemStore>,
+    op: u64,
+    t0: std::time::Instant,
+}
+
+impl TailOfK {
+    fn new(floor: Option<u64>) -> TailOfK {
+        use super::storage::{encode_record, VERSION_FLOOR_KEY};
+        let cfg = cluster_config();
+        let sp = cfg.space(b"s").unwrap().clone();
+        let kr = sp.key_region(b"k").unwrap().clone();
+        let (leader, me) = (kr.replicas[0].server, kr.replicas[2].server);
+        let hops: Vec<Hop> = kr.replicas.iter().map(|p| Hop { region: kr.id, server: p.server, store: true }).collect();
+        let skey = storage_key(kr.id, b"k");
+        let t0 = std::time::Instant::now();
         let mut store = MemStore::default();
         store.0.insert(skey.clone(), encode_record(100, &[7i64.to_le_bytes().to_vec()]));
         if let Some(f) = floor {
@@ -1316,39 +1322,57 @@ fn a_replica_never_replaces_a_newer_version_with_an_older_write() {
         let mut node = Node::new(me, store, 1 << 30, t0, 1);
         node.step(t0, Input::Config(cfg.clone()));
         let _ = node.ready();
-        node
-    };
-    let mut op = 0;
-    // Sends the tail the write of version `v`; returns the version stored afterwards.
-    let mut write = |node: &mut Node<MemStore>, v: u64| -> u64 {
-        op += 1;
+        TailOfK { cfg, space: sp.id, leader, hops, skey, node, op: 0, t0 }
+    }
+
+    /// The leader's write of version `v` arrives.
+    fn send(&mut self, v: u64) {
+        self.op += 1;
         let msg = Msg::ChainOp {
-            version: cfg.version,
-            leader,
-            op,
+            version: self.cfg.version,
+            leader: self.leader,
+            op: self.op,
             hop: 2,
-            space: sp.id,
-            key: key.as_slice().into(),
+            space: self.space,
+            key: b"k".as_slice().into(),
             obj_version: v,
-            hops: hops.as_slice().into(),
+            hops: self.hops.as_slice().into(),
             values: Some(vec![(v as i64).to_le_bytes().to_vec()].into()),
         };
-        node.step(t0, Input::Message { conn: 7, from: Some(leader), nonce: op, msg });
-        if let Some((round, writes)) = node.ready().round() {
-            node.store.commit(writes).unwrap();
-            node.step(t0, Input::Committed(round));
-            let _ = node.ready();
+        self.node.step(self.t0, Input::Message { conn: 7, from: Some(self.leader), nonce: self.op, msg });
+    }
+
+    /// Storage commits what was applied; returns the version stored afterwards.
+    fn commit(&mut self) -> u64 {
+        if let Some((round, writes)) = self.node.ready().round() {
+            self.node.store.commit(writes).unwrap();
+            self.node.step(self.t0, Input::Committed(round));
+            let _ = self.node.ready();
         }
-        node.store.get(&skey).unwrap().expect("the object stays").version
+        self.node.store.get(&self.skey).unwrap().expect("the object stays").version
+    }
+}
+
+/// A write reaching a replica after a newer version of its object is stored there (a late
+/// resend) is dropped, whether that version was stored before the process started or
+/// applied since. Writes above every version of their region here skip reading the stored
+/// object; this checks the bound they are compared with: the persisted version floor for
+/// what storage held at start (none, for a store with data but no floor: always read), then
+/// the highest version applied.
+#[test]
+fn a_replica_never_replaces_a_newer_version_with_an_older_write() {
+    let write = |t: &mut TailOfK, v: u64| {
+        t.send(v);
+        t.commit()
     };
-    let mut node = start(Some(1000));
-    assert_eq!(write(&mut node, 50), 100, "older than what storage held at start");
-    assert_eq!(write(&mut node, 2000), 2000, "newer");
-    assert_eq!(write(&mut node, 1500), 2000, "above the floor, below what was applied since");
-    assert_eq!(write(&mut node, 2500), 2500);
-    let mut node = start(None);
-    assert_eq!(write(&mut node, 50), 100, "a store with data and no floor: no bound, read");
-    assert_eq!(write(&mut node, 150), 150);
+    let mut t = TailOfK::new(Some(1000));
+    assert_eq!(write(&mut t, 50), 100, "older than what storage held at start");
+    assert_eq!(write(&mut t, 2000), 2000, "newer");
+    assert_eq!(write(&mut t, 1500), 2000, "above the floor, below what was applied since");
+    assert_eq!(write(&mut t, 2500), 2500);
+    let mut t = TailOfK::new(None);
+    assert_eq!(write(&mut t, 50), 100, "a store with data and no floor: no bound, read");
+    assert_eq!(write(&mut t, 150), 150);
 }
 
 /// A replica that is not its region's head keeps the writes it applies out of its object
@@ -1358,58 +1382,19 @@ fn a_replica_never_replaces_a_newer_version_with_an_older_write() {
 /// cached here (read for a late write) is updated in place, never left stale.
 #[test]
 fn a_replica_keeps_writes_it_does_not_serve_out_of_its_cache_and_still_sees_them_uncommitted() {
-    use super::storage::{encode_record, VERSION_FLOOR_KEY};
-    let cfg = cluster_config();
-    let sp = cfg.space(b"s").unwrap().clone();
-    let key = b"k".to_vec();
-    let kr = sp.key_region(&key).unwrap().clone();
-    let (leader, me) = (kr.replicas[0].server, kr.replicas[2].server);
-    let hops: Vec<Hop> = kr.replicas.iter().map(|p| Hop { region: kr.id, server: p.server, store: true }).collect();
-    let skey = storage_key(kr.id, &key);
-    let t0 = std::time::Instant::now();
-    let mut store = MemStore::default();
-    store.0.insert(skey.clone(), encode_record(100, &[7i64.to_le_bytes().to_vec()]));
-    store.0.insert(VERSION_FLOOR_KEY.to_vec(), 1000u64.to_le_bytes().to_vec());
-    let mut node = Node::new(me, store, 1 << 30, t0, 1);
-    node.step(t0, Input::Config(cfg.clone()));
-    let _ = node.ready();
-    let mut op = 0;
-    let mut send = |node: &mut Node<MemStore>, v: u64| {
-        op += 1;
-        let msg = Msg::ChainOp {
-            version: cfg.version,
-            leader,
-            op,
-            hop: 2,
-            space: sp.id,
-            key: key.as_slice().into(),
-            obj_version: v,
-            hops: hops.as_slice().into(),
-            values: Some(vec![(v as i64).to_le_bytes().to_vec()].into()),
-        };
-        node.step(t0, Input::Message { conn: 7, from: Some(leader), nonce: op, msg });
-    };
-    let commit = |node: &mut Node<MemStore>| {
-        if let Some((round, writes)) = node.ready().round() {
-            node.store.commit(writes).unwrap();
-            node.step(t0, Input::Committed(round));
-            let _ = node.ready();
-        }
-        node.store.get(&skey).unwrap().expect("the object stays").version
-    };
-    send(&mut node, 2000);
-    assert_eq!((node.cache_bytes(), node.fresh_len()), (0, 1), "not cached, but known");
-    send(&mut node, 1500);
-    assert_eq!(commit(&mut node), 2000, "the older write arrived before the newer was committed");
-    assert_eq!((node.cache_bytes(), node.fresh_len()), (0, 0), "committed: storage has it");
-    send(&mut node, 1800);
-    assert_eq!(commit(&mut node), 2000, "read from storage after the commit");
-    let cached = node.cache_bytes();
-    assert!(cached > 0, "the read for the late write is cached");
-    send(&mut node, 3000);
-    assert_eq!(node.fresh_len(), 0, "a cached key is updated where it is");
-    send(&mut node, 2500);
-    assert_eq!(commit(&mut node), 3000, "the cached entry holds the newest write");
+    let mut t = TailOfK::new(Some(1000));
+    t.send(2000);
+    assert_eq!((t.node.cache_bytes(), t.node.fresh_len()), (0, 1), "not cached, but known");
+    t.send(1500);
+    assert_eq!(t.commit(), 2000, "the older write arrived before the newer was committed");
+    assert_eq!((t.node.cache_bytes(), t.node.fresh_len()), (0, 0), "committed: storage has it");
+    t.send(1800);
+    assert_eq!(t.commit(), 2000, "read from storage after the commit");
+    assert!(t.node.cache_bytes() > 0, "the read for the late write is cached");
+    t.send(3000);
+    assert_eq!(t.node.fresh_len(), 0, "a cached key is updated where it is");
+    t.send(2500);
+    assert_eq!(t.commit(), 3000, "the cached entry holds the newest write");
 }
 
 /// The event loops' share of a put, without the network or storage (`make bench-node`): for
