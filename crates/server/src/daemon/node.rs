@@ -1043,14 +1043,14 @@ impl<S: Store> Node<S> {
         self.reads_out
     }
 
-    /// What the object cache counts itself as holding.
-    #[cfg(test)]
     /// How many writes wait in `fresh` (see [`Node::remember_unserved`]).
     #[cfg(test)]
     pub fn fresh_len(&self) -> usize {
         self.fresh.len()
     }
 
+    /// What the object cache counts itself as holding.
+    #[cfg(test)]
     pub fn cache_bytes(&self) -> usize {
         self.cache_bytes
     }
@@ -1350,6 +1350,8 @@ impl<S: Store> Node<S> {
         if let Some(c) = self.cache.get_mut(&*skey) {
             self.cache_bytes = self.cache_bytes + values_size(skey.len(), &values) - values_size(skey.len(), &c.values);
             *c = Cached { version, values, round };
+            // A larger object may have taken the cache over its size.
+            self.evict();
             return;
         }
         if round <= self.committed_round {
@@ -1380,12 +1382,16 @@ impl<S: Store> Node<S> {
         if let Some(old) = self.cache.insert(skey, Cached { version, values, round }) {
             self.cache_bytes -= values_size(klen, &old.values);
         }
-        // Over its size, the cache evicts committed entries one at a time, sweeping its
-        // entries in order (a new entry, or one moved into the hand's place by an eviction,
-        // waits for the next sweep), so the allocator sees a steady one-for-one churn.
-        // Evicting a quarter of the cache at once, as before, scattered hundreds of
-        // thousands of free chunks over glibc's heap, and at millions of objects the event
-        // loop spent most of its time in malloc.
+        self.evict();
+    }
+
+    /// Over its size, the cache evicts committed entries one at a time, sweeping its
+    /// entries in order (a new entry, or one moved into the hand's place by an eviction,
+    /// waits for the next sweep), so the allocator sees a steady one-for-one churn.
+    /// Evicting a quarter of the cache at once, as before, scattered hundreds of
+    /// thousands of free chunks over glibc's heap, and at millions of objects the event
+    /// loop spent most of its time in malloc.
+    fn evict(&mut self) {
         let committed = self.committed_round;
         let mut looked = 0;
         while self.cache_bytes > self.cache_limit && looked < self.cache.len() {

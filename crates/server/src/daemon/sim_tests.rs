@@ -1397,6 +1397,58 @@ fn a_replica_keeps_writes_it_does_not_serve_out_of_its_cache_and_still_sees_them
     assert_eq!(t.commit(), 3000, "the cached entry holds the newest write");
 }
 
+/// A write waiting in `fresh` at a replica is what a GET reads there once the replica
+/// becomes the head, before its round is committed (storage still has the older object).
+#[test]
+fn a_replica_made_head_answers_gets_with_writes_not_yet_committed() {
+    let mut t = TailOfK::new(Some(1000));
+    t.node.read_elsewhere(true);
+    // Rounds handed to storage and not committed yet.
+    let mut queued = Vec::new();
+    let step = |t: &mut TailOfK, queued: &mut Vec<_>, input: Input| {
+        t.node.step(t.t0, input);
+        let r = t.node.ready();
+        let sent: Vec<u64> = r.send.iter().map(|(_, n, _)| *n).collect();
+        let reads = r.reads.len();
+        queued.extend(r.round());
+        (sent, reads)
+    };
+    t.send(2000);
+    queued.extend(t.node.ready().round());
+    assert_eq!(t.node.fresh_len(), 1);
+    // The tail becomes the head of the key's region.
+    let mut cfg = t.cfg.clone();
+    cfg.version += 1;
+    let me = t.node.id;
+    let sp = cfg.spaces.iter_mut().find(|sp| sp.id == t.space).unwrap();
+    let region = sp.key_region(b"k").unwrap().id;
+    for r in sp.subspaces[0].regions.iter_mut().filter(|r| r.id == region) {
+        r.replicas.sort_by_key(|p| p.server != me);
+    }
+    step(&mut t, &mut queued, Input::Config(cfg.clone()));
+    grant_lease(&mut t.node, t.t0);
+    let msg = Msg::Get { version: cfg.version, region, key: b"k".to_vec() };
+    let (sent, reads) = step(&mut t, &mut queued, Input::Message { conn: 9, from: None, nonce: 900, msg });
+    assert_eq!(reads, 0, "read from storage, which has only version 100");
+    assert!(!sent.contains(&900), "answered before its write is committed");
+    // Its answer leaves once the write it read is committed.
+    assert!(!queued.is_empty());
+    let mut answer = None;
+    for (round, writes) in std::mem::take(&mut queued) {
+        t.node.store.commit(writes).unwrap();
+        t.node.step(t.t0, Input::Committed(round));
+        let r = t.node.ready();
+        answer = answer.or_else(|| r.send.into_iter().find(|(_, n, _)| *n == 900));
+    }
+    match answer {
+        Some((Dest::Conn(9), _, Msg::GetReply { rc: ReturnCode::Success, values })) => {
+            assert_eq!(i64::from_le_bytes(values[0].try_into().unwrap()), 2000);
+        }
+        other => panic!("expected the answer to GET 900: {other:?}"),
+    }
+    assert_eq!(t.node.fresh_len(), 0);
+}
+
 /// The event loops' share of a put, without the network or storage (`make bench-node`): for
 /// chains of 1, 2 and 3 servers in one process, `N` puts of 100-byte values to new keys,
 /// every message encoded into a frame and decoded again (the hot ones in place) as the
