@@ -1248,13 +1248,17 @@ impl<S: Store> Node<S> {
         }
     }
 
+    /// The newest write of a storage key this server holds in memory: its cache entry, else
+    /// the write waiting for its commit in `fresh` (a key in both has its newer write in the
+    /// cache: a cached key's writes update its entry).
+    fn applied(&self, skey: &[u8]) -> Option<&Cached> {
+        self.cache.get(skey).or_else(|| self.fresh.get(skey))
+    }
+
     /// What this server knows of a storage key without reading storage: the cached entry,
     /// or nothing for a region being dropped. None: storage must be read.
     fn lookup(&self, skey: &[u8]) -> Option<(u64, Option<Vals>)> {
-        if let Some(c) = self.cache.get(skey) {
-            return Some((c.version, c.values.clone()));
-        }
-        if let Some(c) = self.fresh.get(skey) {
+        if let Some(c) = self.applied(skey) {
             return Some((c.version, c.values.clone()));
         }
         if self.dropping.iter().any(|(r, _)| skey.starts_with(&region_prefix(*r))) {
@@ -1354,9 +1358,6 @@ impl<S: Store> Node<S> {
             self.evict();
             return;
         }
-        if round <= self.committed_round {
-            return;
-        }
         self.fresh_order.push_back((round, skey.clone()));
         self.fresh.insert(skey, Cached { version, values, round });
     }
@@ -1364,10 +1365,7 @@ impl<S: Store> Node<S> {
     /// Drops from `fresh` the writes of committed rounds (storage has them now), unless a
     /// later write of the same key replaced them there.
     fn retire_fresh(&mut self) {
-        while let Some((round, _)) = self.fresh_order.front() {
-            if *round > self.committed_round {
-                break;
-            }
+        while self.fresh_order.front().is_some_and(|(r, _)| *r <= self.committed_round) {
             let Some((round, skey)) = self.fresh_order.pop_front() else { break };
             if self.fresh.get(&*skey).is_some_and(|c| c.round == round) {
                 self.fresh.remove(&*skey);
@@ -1499,28 +1497,25 @@ impl<S: Store> Node<S> {
             self.update_index(region, key, old.as_ref(), new);
         }
         let skey = self.owned_key(skey);
-        match (store, values) {
+        let kept = match (store, values) {
             (true, Some(v)) => {
                 // The values are laid out as the record (headed by their version where it
                 // was known when they were made): the write and the cache share them.
                 let v = v.at_version(obj_version);
                 self.writes.push((skey.clone(), Some(Bytes::from(v.record().clone()))));
-                if served {
-                    self.remember(skey, obj_version, Some(v), self.round);
-                } else {
-                    self.remember_unserved(skey, obj_version, Some(v), self.round);
-                }
+                Some(v)
             }
             _ => {
                 // A tombstone at the delete's version, not a removal: an older write of the
                 // object arriving late (a resent hop, a held request) finds it and is dropped.
                 self.writes.push((skey.clone(), Some(encode_tombstone(obj_version, self.wall()).into())));
-                if served {
-                    self.remember(skey, obj_version, None, self.round);
-                } else {
-                    self.remember_unserved(skey, obj_version, None, self.round);
-                }
+                None
             }
+        };
+        if served {
+            self.remember(skey, obj_version, kept, self.round);
+        } else {
+            self.remember_unserved(skey, obj_version, kept, self.round);
         }
     }
 
@@ -1730,8 +1725,7 @@ impl<S: Store> Node<S> {
         for (key, v) in entries {
             // What was applied here since (cached, or waiting for its commit) is newer
             // than storage.
-            let skey = storage_key(region, key);
-            let have = match self.cache.get(skey.as_slice()).or_else(|| self.fresh.get(skey.as_slice())) {
+            let have = match self.applied(&storage_key(region, key)) {
                 Some(c) => c.version,
                 None => mine.get(key).copied().unwrap_or(0),
             };
