@@ -139,6 +139,32 @@ fn a_request_followed_by_an_immediate_close_is_not_held_forever() {
     }
 }
 
+/// A connection that said HELLO is a daemon's: it is never paused or parked for the answers
+/// it does not read, so a client's request on it closes it. Without the HELLO the same
+/// request is answered.
+#[test]
+fn a_connection_that_said_hello_may_not_send_client_requests() {
+    let cl = Cluster::start("hellothenget", 1);
+    cl.add_space("space hg key k tolerate 0 failures");
+    let cfg = cl.config().unwrap();
+    let r = cfg.space(b"hg").unwrap().key_region(b"k").unwrap().id;
+    let port = cl.daemon_ports[0];
+    let get = Msg::Get { version: cfg.version, region: r, key: b"k".to_vec() };
+    assert!(RawConn::connect(port).unwrap().call(&get).is_some(), "a plain GET went unanswered");
+    let requests = [
+        get.clone(),
+        Msg::Atomic { version: cfg.version, region: r, key: b"k".to_vec(), flags: 0, checks: vec![], funcs: vec![] },
+        Msg::SearchStop { region: r },
+    ];
+    for req in requests {
+        let mut out = Vec::new();
+        Msg::Hello { cluster: cfg.cluster, server: 4242 }.encode(0, &mut out);
+        req.encode(1, &mut out);
+        expect_closed(port, &out);
+    }
+    assert!(RawConn::connect(port).unwrap().call(&get).is_some(), "the daemon stopped serving");
+}
+
 /// A chain message naming this daemon for every hop (the most a frame may carry) is walked
 /// without exhausting the stack; one naming more hops than allowed is refused. The daemon
 /// keeps serving either way.

@@ -371,6 +371,11 @@ impl InPlace {
         server: Option<u64>,
         f: &FrameRef<'_>,
     ) -> DResult<()> {
+        // GET and ATOMIC are a client's: on a daemon's connection (see `conn_events`) they
+        // close it.
+        if server.is_some() && f.msg_type != proto_msg::CHAIN_OP {
+            return Err(DecodeError);
+        }
         match f.msg_type {
             proto_msg::GET => {
                 let (version, region, key) = decode_get(f.body)?;
@@ -671,6 +676,14 @@ impl Shell {
                     | Msg::SearchStart { .. }
                     | Msg::SearchMore { .. }
                     | Msg::SearchStop { .. } => {
+                        // A client's request. Daemons never send these, and a connection
+                        // that said HELLO is never paused or parked for its unread
+                        // answers: one that sends them is closed (GET and ATOMIC: in
+                        // `InPlace::serve`).
+                        if c.peer {
+                            c.dead = true;
+                            break;
+                        }
                         self.node.step(now, Input::Message { conn: t, from: None, nonce, msg });
                         handled += 1;
                     }
