@@ -150,10 +150,24 @@ fn a_connection_that_said_hello_may_not_send_client_requests() {
     let r = cfg.space(b"hg").unwrap().key_region(b"k").unwrap().id;
     let port = cl.daemon_ports[0];
     let get = Msg::Get { version: cfg.version, region: r, key: b"k".to_vec() };
-    assert!(RawConn::connect(port).unwrap().call(&get).is_some(), "a plain GET went unanswered");
+    let answered = || {
+        let reply = RawConn::connect(port).unwrap().call(&get);
+        assert!(matches!(reply, Some(Msg::GetReply { rc: hyperdex_core::ReturnCode::NotFound, .. })), "{reply:?}");
+    };
+    answered();
     let requests = [
         get.clone(),
         Msg::Atomic { version: cfg.version, region: r, key: b"k".to_vec(), flags: 0, checks: vec![], funcs: vec![] },
+        Msg::SearchStart {
+            version: cfg.version,
+            region: r,
+            mode: 0,
+            checks: vec![],
+            sort_attr: 0,
+            limit: 0,
+            maximize: 0,
+        },
+        Msg::SearchMore { region: r },
         Msg::SearchStop { region: r },
     ];
     for req in requests {
@@ -162,7 +176,8 @@ fn a_connection_that_said_hello_may_not_send_client_requests() {
         req.encode(1, &mut out);
         expect_closed(port, &out);
     }
-    assert!(RawConn::connect(port).unwrap().call(&get).is_some(), "the daemon stopped serving");
+    // The daemon goes on serving.
+    answered();
 }
 
 /// A chain message naming this daemon for every hop (the most a frame may carry) is walked

@@ -355,6 +355,14 @@ struct InPlace {
     hops: Vec<Hop>,
 }
 
+/// Whether frames of type `msg_type` are requests only clients send.
+fn client_request(msg_type: u8) -> bool {
+    matches!(
+        msg_type,
+        proto_msg::GET | proto_msg::ATOMIC | proto_msg::SEARCH_START | proto_msg::SEARCH_MORE | proto_msg::SEARCH_STOP
+    )
+}
+
 impl InPlace {
     fn serves(msg_type: u8) -> bool {
         matches!(msg_type, proto_msg::GET | proto_msg::ATOMIC | proto_msg::CHAIN_OP)
@@ -371,11 +379,6 @@ impl InPlace {
         server: Option<u64>,
         f: &FrameRef<'_>,
     ) -> DResult<()> {
-        // GET and ATOMIC are a client's: on a daemon's connection (see `conn_events`) they
-        // close it.
-        if server.is_some() && f.msg_type != proto_msg::CHAIN_OP {
-            return Err(DecodeError);
-        }
         match f.msg_type {
             proto_msg::GET => {
                 let (version, region, key) = decode_get(f.body)?;
@@ -647,6 +650,13 @@ impl Shell {
             while handled < CHUNK {
                 let server = c.server;
                 let (nonce, msg) = match c.next_frame(MAX_FRAME) {
+                    // A client's request on a daemon's connection (one that said HELLO)
+                    // closes it: daemons never send them, and such a connection is never
+                    // paused or parked for the answers it does not read.
+                    Ok(Some(f)) if server.is_some() && client_request(f.msg_type) => {
+                        c.dead = true;
+                        break;
+                    }
                     // The frames of the request path are served from the read buffer.
                     Ok(Some(f)) if InPlace::serves(f.msg_type) => {
                         match self.in_place.serve(&mut self.node, now, t, server, &f) {
@@ -676,14 +686,6 @@ impl Shell {
                     | Msg::SearchStart { .. }
                     | Msg::SearchMore { .. }
                     | Msg::SearchStop { .. } => {
-                        // A client's request. Daemons never send these, and a connection
-                        // that said HELLO is never paused or parked for its unread
-                        // answers: one that sends them is closed (GET and ATOMIC: in
-                        // `InPlace::serve`).
-                        if c.peer {
-                            c.dead = true;
-                            break;
-                        }
                         self.node.step(now, Input::Message { conn: t, from: None, nonce, msg });
                         handled += 1;
                     }
