@@ -282,7 +282,7 @@ pub struct TransferObject {
 }
 
 /// What one hop of a value-dependent chain does with the object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Hop {
     pub region: u64,
     pub server: u64,
@@ -449,8 +449,9 @@ pub enum Msg {
         op: u64,
         hop: u16,
         space: u64,
-        /// Shared with the sender's pending-hop entry, like `hops` and `values`.
-        key: std::sync::Arc<[u8]>,
+        /// Shared with the sender's pending-hop entry, like `hops` and `values`; a key of
+        /// up to 20 bytes is held inline (no allocation).
+        key: byteview::ByteView,
         obj_version: u64,
         hops: std::sync::Arc<[Hop]>,
         /// None: the object is deleted. Some: its non-key values, in schema order (shared

@@ -19,6 +19,7 @@ use super::storage::{
     storage_key, storage_key_into, Bytes, Record, ScanPlan, Store, MAX_REGION, REGION_BYTES, VERSION_FLOOR_KEY,
 };
 use crate::fasthash::FastMap;
+use byteview::ByteView;
 use hyperdex_core::config::{Configuration, Region, RegionIndex, Space};
 use hyperdex_core::hashing::coordinate;
 use hyperdex_core::ops::{apply_funcs, check_passes, validate_check, validate_func, Check, Func, FuncOp};
@@ -197,8 +198,8 @@ struct PendingHop {
     /// The nonce of the latest send to `next`: only answers carrying it count.
     sent: u64,
     region: u64,
-    /// Shared with the CHAIN_OP sent (and with any sent again).
-    key: Arc<[u8]>,
+    /// Shared with the CHAIN_OP sent (and with any sent again); inline up to 20 bytes.
+    key: ByteView,
     obj_version: u64,
     store: bool,
     values: Option<Vals>,
@@ -247,11 +248,28 @@ impl<T: Clone> Shared<'_, T> {
             Shared::Owned(a) => a,
         }
     }
+}
 
-    fn share(self) -> Arc<[T]> {
+/// A write's key as [`Node::chain_hop`] gets it: borrowed from a frame or request, or the
+/// pending entry's own (when sent again).
+enum KeyRef<'a> {
+    Borrowed(&'a [u8]),
+    Owned(ByteView),
+}
+
+impl KeyRef<'_> {
+    fn get(&self) -> &[u8] {
         match self {
-            Shared::Borrowed(b) => Arc::from(b),
-            Shared::Owned(a) => a,
+            KeyRef::Borrowed(b) => b,
+            KeyRef::Owned(k) => k,
+        }
+    }
+
+    /// The key in a buffer of its own: inline, not allocated, up to 20 bytes.
+    fn share(self) -> ByteView {
+        match self {
+            KeyRef::Borrowed(b) => ByteView::from(b),
+            KeyRef::Owned(k) => k,
         }
     }
 }
@@ -637,6 +655,9 @@ pub struct Node<S: Store> {
     stored_high: u64,
     /// The path of the write being started (kept for the next, see `atomic`).
     hops_buf: Vec<Hop>,
+    /// The paths of the writes sent down chains from here, one shared buffer per path
+    /// (see [`Node::intern_path`]).
+    paths: std::collections::HashSet<Arc<[Hop]>, crate::fasthash::FastState>,
     /// Scratch buffers for building a storage key or record before it is looked up or
     /// copied into its own buffer (a few, as a key is built while another is in use).
     bufs: Vec<Vec<u8>>,
@@ -691,6 +712,9 @@ pub struct Node<S: Store> {
 
 const MAX_HELD: usize = 100_000;
 
+/// The most write paths [`Node::intern_path`] keeps.
+pub(super) const MAX_PATHS: usize = 4096;
+
 impl<S: Store> Node<S> {
     /// A node for server `id` over `store`. `now` is the monotonic time, `clock_nanos` the
     /// wall clock in nanoseconds (versions and op numbers start above it, so they do not
@@ -728,6 +752,7 @@ impl<S: Store> Node<S> {
             written: vec![0; WRITTEN_SLOTS],
             bufs: Vec::new(),
             hops_buf: Vec::new(),
+            paths: Default::default(),
             applied_high: FastMap::default(),
             stored_high: u64::MAX,
             pending: FastMap::default(),
@@ -1049,6 +1074,12 @@ impl<S: Store> Node<S> {
         self.fresh.len()
     }
 
+    /// How many write paths [`Node::intern_path`] keeps.
+    #[cfg(test)]
+    pub fn paths_len(&self) -> usize {
+        self.paths.len()
+    }
+
     /// What the object cache counts itself as holding.
     #[cfg(test)]
     pub fn cache_bytes(&self) -> usize {
@@ -1221,7 +1252,7 @@ impl<S: Store> Node<S> {
             (p.up.origin, p.hop, p.space, p.key.clone(), p.obj_version, p.values.clone());
         // chain_hop finds the entry and carries it on (its first send time, every way the
         // write came here).
-        let (key, hops) = (Shared::Owned(key), Shared::Borrowed(&hops));
+        let (key, hops) = (KeyRef::Owned(key), Shared::Borrowed(&hops));
         self.chain_hop(origin, k.0, k.1, hop, space, key, obj_version, hops, values);
     }
 
@@ -2236,7 +2267,7 @@ impl<S: Store> Node<S> {
         };
         if version > self.config.version {
             let Some(values) = copy(self) else { return };
-            let (key, hops) = (Arc::from(key), Arc::from(std::mem::take(hops)));
+            let (key, hops) = (ByteView::from(key), Arc::from(std::mem::take(hops)));
             let m = Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values };
             return self.hold(conn, from, nonce, m);
         }
@@ -2257,7 +2288,7 @@ impl<S: Store> Node<S> {
             // No real version gets near the top of the range: a corrupt or hostile
             // peer. Refuse it (versions above it could no longer be issued).
             let Some(values) = copy(self) else { return };
-            let (key, hops) = (Arc::from(key), Arc::from(std::mem::take(hops)));
+            let (key, hops) = (ByteView::from(key), Arc::from(std::mem::take(hops)));
             let m = Msg::ChainOp { version, leader, op, hop, space, key, obj_version, hops, values };
             return self.refuse(conn, nonce, m);
         }
@@ -2289,7 +2320,7 @@ impl<S: Store> Node<S> {
             op,
             hop,
             space,
-            Shared::Borrowed(key),
+            KeyRef::Borrowed(key),
             obj_version,
             Shared::Borrowed(hops),
             values,
@@ -2465,7 +2496,7 @@ impl<S: Store> Node<S> {
             op,
             0,
             space.id,
-            Shared::Borrowed(key),
+            KeyRef::Borrowed(key),
             obj_version,
             Shared::Borrowed(&hops),
             new,
@@ -2483,7 +2514,7 @@ impl<S: Store> Node<S> {
         op: u64,
         hop: u16,
         space: u64,
-        key: Shared<'_, u8>,
+        key: KeyRef<'_>,
         obj_version: u64,
         hops: Shared<'_, Hop>,
         values: Option<Vals>,
@@ -2526,7 +2557,11 @@ impl<S: Store> Node<S> {
             return;
         }
         let (Some(&next), Some(next_hop)) = (path.get(hop as usize + 1), hop.checked_add(1)) else { return };
-        let (key, hops) = (key.share(), hops.share());
+        let hops = match hops {
+            Shared::Owned(a) => a,
+            Shared::Borrowed(p) => self.intern_path(p),
+        };
+        let key = key.share();
         let sent = self.next_op;
         self.next_op += 1;
         self.pending.insert(
@@ -2538,7 +2573,7 @@ impl<S: Store> Node<S> {
                 hop,
                 sent,
                 region: h.region,
-                key: Arc::clone(&key),
+                key: key.clone(),
                 obj_version,
                 store: h.store,
                 values: values.clone(),
@@ -2550,7 +2585,7 @@ impl<S: Store> Node<S> {
             },
         );
         if next.server == self.id {
-            let (key, hops) = (Shared::Owned(key), Shared::Owned(hops));
+            let (key, hops) = (KeyRef::Owned(key), Shared::Owned(hops));
             self.chain_hop(Origin::Local { send: sent }, leader, op, next_hop, space, key, obj_version, hops, values);
         } else {
             let m = Msg::ChainOp {
@@ -2566,6 +2601,22 @@ impl<S: Store> Node<S> {
             };
             self.outbox.push((Dest::Server(next.server), sent, m));
         }
+    }
+
+    /// `hops` in a shared buffer: the one already made for the same path if any. The writes
+    /// of a region go down the same few paths (in a space of one subspace, one per region),
+    /// so a write forwarded costs no allocation for its path. The set is emptied when it
+    /// reaches [`MAX_PATHS`] (paths through later subspaces depend on the object's values).
+    pub(super) fn intern_path(&mut self, path: &[Hop]) -> Arc<[Hop]> {
+        if let Some(a) = self.paths.get(path) {
+            return Arc::clone(a);
+        }
+        if self.paths.len() >= MAX_PATHS {
+            self.paths.clear();
+        }
+        let a: Arc<[Hop]> = Arc::from(path);
+        self.paths.insert(Arc::clone(&a));
+        a
     }
 
     /// The hop after hop `hop` of `region` (on server `from`) acknowledged: apply and pass

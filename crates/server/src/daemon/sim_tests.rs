@@ -4,7 +4,7 @@
 //! moments (as the storage thread does). After every run, every replica holds exactly what a
 //! sequential model says, and every client op was answered once.
 
-use super::node::{load, Dest, Input, Job, Node, StorageTask};
+use super::node::{load, Dest, Input, Job, Node, StorageTask, MAX_PATHS};
 use super::storage::{
     decode_record, index_prefix, index_region_prefix, region_prefix, storage_key, Record, ScanPlan, Store,
     INDEX_KEY_HEAD, REGION_BYTES,
@@ -1580,4 +1580,70 @@ fn chain_put_cost(n: usize, tol: usize) -> f64 {
     let ns = t.elapsed().as_nanos() as f64 / n as f64;
     drop(kept);
     ns
+}
+
+/// Writes that go down the same path share one buffer for it: the leader makes it once, and
+/// so does each hop that forwards them. Each write still carries its own key, and all of
+/// them complete. The node keeps at most `MAX_PATHS` paths.
+#[test]
+fn writes_down_the_same_path_share_one_buffer_for_it() {
+    let cfg = cluster_config();
+    let sp = cfg.space(b"s").unwrap().clone();
+    let mut sim = Sim::new(&cfg);
+    let region = sp.key_region(b"k0").unwrap().clone();
+    // New objects of one key region, all with n = 5: one path (the key's chain, then the
+    // chain of n's region).
+    let keys: Vec<Vec<u8>> = (0..400u32)
+        .map(|i| format!("k{i}").into_bytes())
+        .filter(|k| sp.key_region(k).unwrap().id == region.id)
+        .take(6)
+        .collect();
+    assert_eq!(keys.len(), 6);
+    let (leader, second) = (region.replicas[0].server, region.replicas[1].server);
+    for (i, k) in keys.iter().enumerate() {
+        let msg = set_n(cfg.version, region.id, k, 5);
+        sim.feed(leader, Input::Message { conn: CLIENT, from: None, nonce: i as u64 + 1, msg });
+    }
+    // What went down one link: each message's key, and its path.
+    let chain_ops = |sim: &Sim, link: (u64, u64)| -> Vec<(Vec<u8>, std::sync::Arc<[Hop]>)> {
+        let q = sim.links.get(&link).map(|q| q.iter().collect::<Vec<_>>()).unwrap_or_default();
+        q.into_iter()
+            .filter_map(|(_, _, m)| match m {
+                Msg::ChainOp { key, hops, .. } => Some((key.to_vec(), std::sync::Arc::clone(hops))),
+                _ => None,
+            })
+            .collect()
+    };
+    let shared = |sent: &[(Vec<u8>, std::sync::Arc<[Hop]>)]| {
+        assert_eq!(sent.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(), keys, "each write carries its key");
+        assert!(sent.len() > 1 && sent.windows(2).all(|w| w[0].1 == w[1].1), "one path: {sent:?}");
+        sent.iter().all(|(_, h)| std::sync::Arc::ptr_eq(h, &sent[0].1))
+    };
+    let first = chain_ops(&sim, (leader, second));
+    assert!(shared(&first), "the leader sends every write with one buffer for the path");
+    // The second hop receives them (each frame decoded on its own, as from the network)
+    // and forwards them, again with one buffer.
+    let third = first[0].1[2].server;
+    let queued: Vec<_> = sim.links.get_mut(&(leader, second)).unwrap().drain(..).collect();
+    for (conn, nonce, m) in queued {
+        let mut frame = Vec::new();
+        m.encode(nonce, &mut frame);
+        let f = hyperdex_core::wire::parse_frame(&frame, usize::MAX).unwrap().unwrap();
+        let msg = Msg::decode(f.msg_type, f.body).unwrap();
+        sim.feed(second, Input::Message { conn, from: Some(leader), nonce, msg });
+    }
+    assert!(shared(&chain_ops(&sim, (second, third))), "the second hop forwards them with one buffer");
+    while sim.step() {}
+    for i in 1..=keys.len() as u64 {
+        assert_eq!(sim.replies.get(&i), Some(&ReturnCode::Success), "write {i}");
+    }
+    // However many paths pass through, a node keeps a bounded number.
+    let node = sim.nodes.get_mut(&leader).unwrap();
+    let hop = |i: u64| Hop { region: i, server: 1, store: true };
+    for i in 0..MAX_PATHS as u64 + 10 {
+        node.intern_path(&[hop(i), hop(i + 1)]);
+        assert!(node.paths_len() <= MAX_PATHS);
+    }
+    let a = node.intern_path(&[hop(7), hop(9)]);
+    assert!(std::sync::Arc::ptr_eq(&a, &node.intern_path(&[hop(7), hop(9)])));
 }
