@@ -183,6 +183,16 @@ impl Values {
         }
     }
 
+    /// [`Values::at_version`], taking these values: themselves, not a shared copy, if they
+    /// are headed by `version`.
+    pub fn into_version(self, version: u64) -> Values {
+        if self.version() == version {
+            self
+        } else {
+            self.at_version(version)
+        }
+    }
+
     /// The header: the object's version where it was given, else zero.
     pub fn version(&self) -> u64 {
         self.0.first_chunk::<8>().map_or(0, |c| u64::from_le_bytes(*c))
@@ -1331,6 +1341,16 @@ mod tests {
             let restamped = Values::new(&vals).at_version(version);
             prop_assert_eq!(restamped.record(), v.record());
             prop_assert_eq!(v.at_version(version ^ 1).version(), version ^ 1);
+            // Taken: the same buffer when the header is already the version, else restamped.
+            // (A record of up to 20 bytes is held inline: each holder has its own copy.)
+            let same = v.clone().into_version(version);
+            prop_assert_eq!(same.record(), v.record());
+            if v.record().len() > 20 {
+                prop_assert_eq!(same.record().as_ptr(), v.record().as_ptr());
+            }
+            let other = v.clone().into_version(version ^ 1);
+            prop_assert_eq!(other.version(), version ^ 1);
+            prop_assert_eq!(other.encoded(), v.encoded());
             let it = Values::with_version_iter(version, vals.iter().map(|x| x.as_slice()));
             prop_assert_eq!(it.record(), v.record());
             for cut in 0..wire.len() {

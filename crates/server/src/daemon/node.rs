@@ -1442,12 +1442,13 @@ impl<S: Store> Node<S> {
     ///
     /// At the point leader's own hop the in-flight table already knows the newest version
     /// applied (versions are issued there), which spares a storage read per write.
-    fn apply(&mut self, region: u64, key: &[u8], obj_version: u64, store: bool, values: Option<&Vals>) {
+    /// The values are taken (not cloned): the write and the cache keep them.
+    fn apply(&mut self, region: u64, key: &[u8], obj_version: u64, store: bool, values: Option<Vals>) {
         self.with_skey(region, key, |n, skey| n.apply_at(region, key, skey, obj_version, store, values));
     }
 
     /// [`Node::apply`], given the storage key `skey`.
-    fn apply_at(&mut self, region: u64, key: &[u8], skey: &[u8], obj_version: u64, store: bool, values: Option<&Vals>) {
+    fn apply_at(&mut self, region: u64, key: &[u8], skey: &[u8], obj_version: u64, store: bool, values: Option<Vals>) {
         let Some(ix) = self.index.get(&region).copied() else {
             // The region left this server (its space was removed) while the write was in
             // flight: storing it now would land after the region was dropped, for good.
@@ -1524,7 +1525,7 @@ impl<S: Store> Node<S> {
         let bound = self.applied_high.entry(region).or_insert(high);
         *bound = (*bound).max(obj_version);
         if indexed {
-            let new = if store { values } else { None };
+            let new = if store { values.as_ref() } else { None };
             self.update_index(region, key, old.as_ref(), new);
         }
         let skey = self.owned_key(skey);
@@ -1532,7 +1533,7 @@ impl<S: Store> Node<S> {
             (true, Some(v)) => {
                 // The values are laid out as the record (headed by their version where it
                 // was known when they were made): the write and the cache share them.
-                let v = v.at_version(obj_version);
+                let v = v.into_version(obj_version);
                 self.writes.push((skey.clone(), Some(Bytes::from(v.record().clone()))));
                 Some(v)
             }
@@ -1665,7 +1666,7 @@ impl<S: Store> Node<S> {
         }
         for o in objects {
             let values = o.values.map(|v| Vals::with_version(o.version, &v));
-            self.apply(region, &o.key, o.version, values.is_some(), values.as_ref());
+            self.apply(region, &o.key, o.version, values.is_some(), values);
         }
         // Leaves once this round is committed.
         self.outbox.push((Dest::Conn(conn), 0, Msg::TransferAck { region, vid, seq }));
@@ -2549,7 +2550,7 @@ impl<S: Store> Node<S> {
         let key_region = path[0].region;
         if last {
             let key = key.get();
-            self.apply(h.region, key, obj_version, h.store, values.as_ref());
+            self.apply(h.region, key, obj_version, h.store, values);
             self.ack_origin(up, leader, op, key_region, key);
             for u in also {
                 self.ack_origin(u, leader, op, key_region, key);
@@ -2628,7 +2629,7 @@ impl<S: Store> Node<S> {
             return;
         }
         let Some(p) = self.pending.remove(&k) else { return };
-        self.apply(p.region, &p.key, p.obj_version, p.store, p.values.as_ref());
+        self.apply(p.region, &p.key, p.obj_version, p.store, p.values);
         self.ack_origin(p.up, leader, op, p.key_region, &p.key);
         for u in p.also {
             self.ack_origin(u, leader, op, p.key_region, &p.key);
