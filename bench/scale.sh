@@ -68,7 +68,7 @@ fi
 results="$work/results.txt"
 sample=0 # which random samples the get phases read (loadgen -x)
 : >"$results"
-rss_of() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
+rss_of() { awk '/^VmRSS:/ { printf "%.0f\n", $2 * 1024 }' "/proc/$1/status"; }
 
 # ours LABEL DAEMONS TOLERATE POINTS...
 ours() {
