@@ -78,6 +78,13 @@ fn port(p: &Parsed, name: &str, default: u16) -> Result<u16, String> {
     }
 }
 
+/// The object cache's size in bytes from `--cache-mb` (default 256 MiB).
+fn cache_bytes(mb: Option<&str>) -> Result<usize, String> {
+    let Some(v) = mb else { return Ok(256 << 20) };
+    let n = v.parse::<usize>().map_err(|_| format!("--cache-mb {v}: not a number"))?;
+    n.checked_mul(1 << 20).ok_or_else(|| format!("--cache-mb {v}: too large"))
+}
+
 /// Detaches from the terminal (the default for servers without `-f`). Output goes to
 /// `log` in the data directory. The parent waits until the server has bound its port
 /// ([`crate::signals::ready`]) or failed, so `hyperdex daemon` in the background still exits
@@ -217,10 +224,7 @@ fn cmd_daemon(args: &[String]) -> Result<i32, String> {
         data: PathBuf::new(),
         sync: p.switches.contains(&"sync"),
         threads,
-        cache_bytes: match p.values.get("cache-mb") {
-            None => 256 << 20,
-            Some(v) => v.parse::<usize>().map_err(|_| format!("--cache-mb {v}: not a number"))? << 20,
-        },
+        cache_bytes: cache_bytes(p.values.get("cache-mb").map(String::as_str))?,
     };
     let dir = server_common(&p, "hyperdex-daemon.log")?;
     daemon::run(daemon::DaemonOptions { data: dir, ..opts }).map_err(|e| format!("daemon: {e}"))?;
@@ -369,5 +373,18 @@ mod tests {
         assert!(parse(spec, &s(&["--bogus"])).is_err());
         assert!(parse(spec, &s(&["-p"])).is_err());
         assert!(parse(spec, &s(&["--foreground=yes"])).is_err());
+    }
+
+    #[test]
+    fn cache_size_in_mebibytes() {
+        assert_eq!(cache_bytes(None), Ok(256 << 20));
+        assert_eq!(cache_bytes(Some("0")), Ok(0));
+        assert_eq!(cache_bytes(Some("2048")), Ok(2048 << 20));
+        assert!(cache_bytes(Some("lots")).unwrap_err().contains("not a number"));
+        assert!(cache_bytes(Some("-1")).unwrap_err().contains("not a number"));
+        // Bytes past the address space: refused, not wrapped around to a small cache.
+        let huge = (usize::MAX >> 19).to_string();
+        assert!(cache_bytes(Some(&huge)).unwrap_err().contains("too large"));
+        assert_eq!(cache_bytes(Some(&(usize::MAX >> 20).to_string())), Ok((usize::MAX >> 20) << 20));
     }
 }
