@@ -173,23 +173,13 @@ impl Values {
         Ok(Values(record))
     }
 
-    /// These values headed by `version`: themselves (shared) if they are, else copied into
-    /// a new buffer that is.
-    pub fn at_version(&self, version: u64) -> Values {
-        if self.version() == version {
-            self.clone()
-        } else {
-            Values(byteview::ByteView::fused(&version.to_le_bytes(), self.encoded()))
-        }
-    }
-
-    /// [`Values::at_version`], taking these values: themselves, not a shared copy, if they
-    /// are headed by `version`.
+    /// These values headed by `version`: themselves if they are, else copied into a new
+    /// buffer that is.
     pub fn into_version(self, version: u64) -> Values {
         if self.version() == version {
             self
         } else {
-            self.at_version(version)
+            Values(byteview::ByteView::fused(&version.to_le_bytes(), self.encoded()))
         }
     }
 
@@ -1338,9 +1328,8 @@ mod tests {
             let c = Values::copy_encoded(version, &wire).unwrap();
             prop_assert_eq!(c.record(), v.record());
             prop_assert_eq!(Values::new(&vals), v.clone());
-            let restamped = Values::new(&vals).at_version(version);
+            let restamped = Values::new(&vals).into_version(version);
             prop_assert_eq!(restamped.record(), v.record());
-            prop_assert_eq!(v.at_version(version ^ 1).version(), version ^ 1);
             // Taken: the same buffer when the header is already the version, else restamped.
             // (A record of up to 20 bytes is held inline: each holder has its own copy.)
             let same = v.clone().into_version(version);

@@ -233,19 +233,20 @@ struct InFlight {
 /// table, pending hops and the messages that carry them, without copying.
 type Vals = hyperdex_core::proto::Values;
 
-/// A write's key or path as `chain_hop` gets it: borrowed (from a request or frame being
-/// handled), or already shared with a pending hop. Forwarding shares it (one allocation,
-/// if it was borrowed) between the pending hop and the CHAIN_OP it sends.
-enum Shared<'a, T> {
-    Borrowed(&'a [T]),
-    Owned(Arc<[T]>),
+/// A write's path as `chain_hop` gets it: borrowed (from a request or frame being handled),
+/// or already shared with a pending hop. Forwarding shares it between the pending hop and
+/// the CHAIN_OP it sends (a borrowed path becomes this server's buffer for that path, see
+/// [`Node::intern_path`]).
+enum PathRef<'a> {
+    Borrowed(&'a [Hop]),
+    Owned(Arc<[Hop]>),
 }
 
-impl<T: Clone> Shared<'_, T> {
-    fn get(&self) -> &[T] {
+impl PathRef<'_> {
+    fn get(&self) -> &[Hop] {
         match self {
-            Shared::Borrowed(b) => b,
-            Shared::Owned(a) => a,
+            PathRef::Borrowed(b) => b,
+            PathRef::Owned(a) => a,
         }
     }
 }
@@ -265,8 +266,9 @@ impl KeyRef<'_> {
         }
     }
 
-    /// The key in a buffer of its own: inline, not allocated, up to 20 bytes.
-    fn share(self) -> ByteView {
+    /// The key in a buffer of its own (a copy held inline, not allocated, up to 20 bytes),
+    /// which the pending hop and the CHAIN_OP then share.
+    fn into_owned(self) -> ByteView {
         match self {
             KeyRef::Borrowed(b) => ByteView::from(b),
             KeyRef::Owned(k) => k,
@@ -715,6 +717,10 @@ const MAX_HELD: usize = 100_000;
 /// The most write paths [`Node::intern_path`] keeps.
 pub(super) const MAX_PATHS: usize = 4096;
 
+/// The longest path [`Node::intern_path`] keeps (a path has f + 1 hops in the key's
+/// subspace and at most 2(f + 1) in each other one).
+pub(super) const MAX_INTERNED_HOPS: usize = 32;
+
 impl<S: Store> Node<S> {
     /// A node for server `id` over `store`. `now` is the monotonic time, `clock_nanos` the
     /// wall clock in nanoseconds (versions and op numbers start above it, so they do not
@@ -1074,7 +1080,7 @@ impl<S: Store> Node<S> {
         self.fresh.len()
     }
 
-    /// How many write paths [`Node::intern_path`] keeps.
+    /// How many write paths [`Node::intern_path`] holds.
     #[cfg(test)]
     pub fn paths_len(&self) -> usize {
         self.paths.len()
@@ -1252,7 +1258,7 @@ impl<S: Store> Node<S> {
             (p.up.origin, p.hop, p.space, p.key.clone(), p.obj_version, p.values.clone());
         // chain_hop finds the entry and carries it on (its first send time, every way the
         // write came here).
-        let (key, hops) = (KeyRef::Owned(key), Shared::Borrowed(&hops));
+        let (key, hops) = (KeyRef::Owned(key), PathRef::Borrowed(&hops));
         self.chain_hop(origin, k.0, k.1, hop, space, key, obj_version, hops, values);
     }
 
@@ -2323,7 +2329,7 @@ impl<S: Store> Node<S> {
             space,
             KeyRef::Borrowed(key),
             obj_version,
-            Shared::Borrowed(hops),
+            PathRef::Borrowed(hops),
             values,
         );
     }
@@ -2499,7 +2505,7 @@ impl<S: Store> Node<S> {
             space.id,
             KeyRef::Borrowed(key),
             obj_version,
-            Shared::Borrowed(&hops),
+            PathRef::Borrowed(&hops),
             new,
         );
         self.hops_buf = hops;
@@ -2517,7 +2523,7 @@ impl<S: Store> Node<S> {
         space: u64,
         key: KeyRef<'_>,
         obj_version: u64,
-        hops: Shared<'_, Hop>,
+        hops: PathRef<'_>,
         values: Option<Vals>,
     ) {
         let path = hops.get();
@@ -2559,10 +2565,10 @@ impl<S: Store> Node<S> {
         }
         let (Some(&next), Some(next_hop)) = (path.get(hop as usize + 1), hop.checked_add(1)) else { return };
         let hops = match hops {
-            Shared::Owned(a) => a,
-            Shared::Borrowed(p) => self.intern_path(p),
+            PathRef::Owned(a) => a,
+            PathRef::Borrowed(p) => self.intern_path(p),
         };
-        let key = key.share();
+        let key = key.into_owned();
         let sent = self.next_op;
         self.next_op += 1;
         self.pending.insert(
@@ -2586,7 +2592,7 @@ impl<S: Store> Node<S> {
             },
         );
         if next.server == self.id {
-            let (key, hops) = (KeyRef::Owned(key), Shared::Owned(hops));
+            let (key, hops) = (KeyRef::Owned(key), PathRef::Owned(hops));
             self.chain_hop(Origin::Local { send: sent }, leader, op, next_hop, space, key, obj_version, hops, values);
         } else {
             let m = Msg::ChainOp {
@@ -2604,11 +2610,17 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// `hops` in a shared buffer: the one already made for the same path if any. The writes
-    /// of a region go down the same few paths (in a space of one subspace, one per region),
-    /// so a write forwarded costs no allocation for its path. The set is emptied when it
-    /// reaches [`MAX_PATHS`] (paths through later subspaces depend on the object's values).
+    /// `path` in a shared buffer: the one this server already made for the same path if
+    /// any. The writes of a region go down the same few paths (in a space of one subspace,
+    /// one per region), so a write forwarded costs no allocation for its path. The set is
+    /// emptied when it reaches [`MAX_PATHS`] (paths through later subspaces depend on the
+    /// object's values, so there may be many), and a path longer than
+    /// [`MAX_INTERNED_HOPS`] (no configuration makes one; a peer may send one) gets a
+    /// buffer of its own and is not kept: the set holds at most a few MiB.
     pub(super) fn intern_path(&mut self, path: &[Hop]) -> Arc<[Hop]> {
+        if path.len() > MAX_INTERNED_HOPS {
+            return Arc::from(path);
+        }
         if let Some(a) = self.paths.get(path) {
             return Arc::clone(a);
         }

@@ -4,7 +4,7 @@
 //! moments (as the storage thread does). After every run, every replica holds exactly what a
 //! sequential model says, and every client op was answered once.
 
-use super::node::{load, Dest, Input, Job, Node, StorageTask, MAX_PATHS};
+use super::node::{load, Dest, Input, Job, Node, StorageTask, MAX_INTERNED_HOPS, MAX_PATHS};
 use super::storage::{
     decode_record, index_prefix, index_region_prefix, region_prefix, storage_key, Record, ScanPlan, Store,
     INDEX_KEY_HEAD, REGION_BYTES,
@@ -1621,6 +1621,7 @@ fn writes_down_the_same_path_share_one_buffer_for_it() {
     };
     let first = chain_ops(&sim, (leader, second));
     assert!(shared(&first), "the leader sends every write with one buffer for the path");
+    assert_eq!(sim.nodes[&leader].paths_len(), 1);
     // The second hop receives them (each frame decoded on its own, as from the network)
     // and forwards them, again with one buffer.
     let third = first[0].1[2].server;
@@ -1633,17 +1634,29 @@ fn writes_down_the_same_path_share_one_buffer_for_it() {
         sim.feed(second, Input::Message { conn, from: Some(leader), nonce, msg });
     }
     assert!(shared(&chain_ops(&sim, (second, third))), "the second hop forwards them with one buffer");
+    assert_eq!(sim.nodes[&second].paths_len(), 1);
     while sim.step() {}
     for i in 1..=keys.len() as u64 {
         assert_eq!(sim.replies.get(&i), Some(&ReturnCode::Success), "write {i}");
     }
-    // However many paths pass through, a node keeps a bounded number.
+    // However many paths pass through, a node keeps a bounded number, each as it was given.
     let node = sim.nodes.get_mut(&leader).unwrap();
     let hop = |i: u64| Hop { region: i, server: 1, store: true };
     for i in 0..MAX_PATHS as u64 + 10 {
-        node.intern_path(&[hop(i), hop(i + 1)]);
+        let p = node.intern_path(&[hop(i), hop(i + 1)]);
+        assert_eq!(&*p, &[hop(i), hop(i + 1)]);
         assert!(node.paths_len() <= MAX_PATHS);
     }
     let a = node.intern_path(&[hop(7), hop(9)]);
+    assert_eq!(&*a, &[hop(7), hop(9)]);
     assert!(std::sync::Arc::ptr_eq(&a, &node.intern_path(&[hop(7), hop(9)])));
+    // A path that differs in one hop's store flag is another path.
+    let drop9 = node.intern_path(&[hop(7), Hop { store: false, ..hop(9) }]);
+    assert!(!std::sync::Arc::ptr_eq(&a, &drop9));
+    assert!(!drop9[1].store);
+    // A path longer than any configuration makes is not kept.
+    let before = node.paths_len();
+    let long: Vec<Hop> = (0..MAX_INTERNED_HOPS as u64 + 1).map(hop).collect();
+    assert_eq!(&*node.intern_path(&long), &long[..]);
+    assert_eq!(node.paths_len(), before);
 }
