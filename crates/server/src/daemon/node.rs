@@ -601,7 +601,7 @@ pub struct Node<S: Store> {
     /// Write-through cache of objects (and of recent deletes, which keeps a late older
     /// write from resurrecting an object), bounded by `cache_limit` bytes.
     /// The object cache, in insertion order (see `remember` for how it is evicted).
-    cache: indexmap::IndexMap<Bytes, Cached, crate::fasthash::FastState>,
+    cache: super::table::Table<Bytes, Cached>,
     /// Where the cache's eviction sweep stands.
     cache_hand: usize,
     cache_bytes: usize,
@@ -737,7 +737,7 @@ impl<S: Store> Node<S> {
             index: FastMap::default(),
             grids: Vec::new(),
             writes: Vec::new(),
-            cache: indexmap::IndexMap::default(),
+            cache: Default::default(),
             cache_hand: 0,
             cache_bytes: 0,
             cache_limit,
@@ -1086,6 +1086,18 @@ impl<S: Store> Node<S> {
         self.paths.len()
     }
 
+    /// Makes the object cache's table hold at most `n` entries (a test of a full table).
+    #[cfg(test)]
+    pub fn limit_cache_entries(&mut self, n: usize) {
+        self.cache = super::table::Table::with_max(n);
+    }
+
+    /// How many objects the cache holds.
+    #[cfg(test)]
+    pub fn cache_len(&self) -> usize {
+        self.cache.len()
+    }
+
     /// What the object cache counts itself as holding.
     #[cfg(test)]
     pub fn cache_bytes(&self) -> usize {
@@ -1388,7 +1400,7 @@ impl<S: Store> Node<S> {
     /// it (storage does not have it yet).
     fn remember_unserved(&mut self, skey: Bytes, version: u64, values: Option<Vals>, round: u64) {
         self.mark_written(&skey, round);
-        if let Some(c) = self.cache.get_mut(&*skey) {
+        if let Some(c) = self.cache.get_mut(&skey) {
             self.cache_bytes = self.cache_bytes + values_size(skey.len(), &values) - values_size(skey.len(), &c.values);
             *c = Cached { version, values, round };
             // A larger object may have taken the cache over its size.
@@ -1411,6 +1423,11 @@ impl<S: Store> Node<S> {
     }
 
     fn remember(&mut self, skey: Bytes, version: u64, values: Option<Vals>, round: u64) {
+        if self.cache.is_full() && self.cache.get(&skey).is_none() {
+            // No room for another entry (billions of them): kept as a write this server does
+            // not serve is, until storage has it.
+            return self.remember_unserved(skey, version, values, round);
+        }
         self.mark_written(&skey, round);
         self.cache_bytes += cached_size(&skey, &values);
         let klen = skey.len();
@@ -2182,8 +2199,7 @@ impl<S: Store> Node<S> {
 
     /// The slot of [`Node::written`] for a storage key.
     fn written_slot(&self, skey: &[u8]) -> usize {
-        use std::hash::BuildHasher;
-        (self.cache.hasher().hash_one(skey) % WRITTEN_SLOTS as u64) as usize
+        (self.cache.hash(skey) % WRITTEN_SLOTS as u64) as usize
     }
 
     /// A read asked for in [`Node::get_request`] is done: answers its GET, or starts the

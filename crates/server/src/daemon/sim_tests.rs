@@ -1660,3 +1660,55 @@ fn writes_down_the_same_path_share_one_buffer_for_it() {
     assert_eq!(&*node.intern_path(&long), &long[..]);
     assert_eq!(node.paths_len(), before);
 }
+
+/// When the object cache's table is full (billions of entries in a real daemon; three
+/// here), a write of a new key stays out of it and is still read right, before its round is
+/// committed (from the writes waiting for their commit) and after (from storage); a write
+/// of a cached key replaces its entry.
+#[test]
+fn a_full_cache_table_keeps_new_writes_out_and_they_are_still_read() {
+    let t0 = std::time::Instant::now();
+    let desc = "space s key k attributes int n create 4 partitions tolerate 0 failures";
+    let (cfg, mut node) = serving_node(desc, 1 << 30, t0);
+    node.limit_cache_entries(3);
+    let sp = cfg.space(b"s").unwrap().clone();
+    let key = |i: u32| format!("key{i}").into_bytes();
+    let mut nonce = 0;
+    let mut step = |node: &mut Node<MemStore>, msg| {
+        nonce += 1;
+        node.step(t0, Input::Message { conn: CLIENT, from: None, nonce, msg });
+        node.ready()
+    };
+    let get = |i: u32| Msg::Get { version: cfg.version, region: sp.key_region(&key(i)).unwrap().id, key: key(i) };
+    let got = |r: &super::node::Ready| -> Option<Vec<Vec<u8>>> {
+        r.send.iter().find_map(|(_, _, m)| match m {
+            Msg::GetReply { rc: ReturnCode::Success, values } => Some(values.to_vecs()),
+            _ => None,
+        })
+    };
+    let n = |v: i64| vec![v.to_le_bytes().to_vec()];
+    for i in 0..8u32 {
+        let r = step(&mut node, set_n(cfg.version, sp.key_region(&key(i)).unwrap().id, &key(i), i as i64));
+        // Not committed yet: a GET still reads the new object (its answer leaves once the
+        // round it follows is committed).
+        let (round, writes) = r.round().unwrap();
+        let early = step(&mut node, get(i));
+        assert_eq!(got(&early), None, "held for the commit");
+        node.store.commit(writes).unwrap();
+        node.step(t0, Input::Committed(round));
+        assert_eq!(got(&node.ready()), Some(n(i as i64)), "key {i} read before its commit");
+        assert!(node.cache_len() <= 3);
+    }
+    assert_eq!(node.cache_len(), 3);
+    for i in 0..8u32 {
+        assert_eq!(got(&step(&mut node, get(i))), Some(n(i as i64)), "key {i} after its commit");
+    }
+    // A cached key (the first three were cached) takes its new value in place.
+    let r = step(&mut node, set_n(cfg.version, sp.key_region(&key(0)).unwrap().id, &key(0), 100));
+    let (round, writes) = r.round().unwrap();
+    node.store.commit(writes).unwrap();
+    node.step(t0, Input::Committed(round));
+    let _ = node.ready();
+    assert_eq!(got(&step(&mut node, get(0))), Some(n(100)));
+    assert_eq!(node.cache_len(), 3);
+}
