@@ -1424,15 +1424,23 @@ impl<S: Store> Node<S> {
 
     fn remember(&mut self, skey: Bytes, version: u64, values: Option<Vals>, round: u64) {
         if self.cache.is_full() && self.cache.get(&skey).is_none() {
-            // No room for another entry (billions of them): kept as a write this server does
-            // not serve is, until storage has it.
-            return self.remember_unserved(skey, version, values, round);
+            // No room for another entry (billions of them): a write is kept as a write this
+            // server does not serve is, until storage has it; a storage read is not kept.
+            if round > 0 {
+                self.remember_unserved(skey, version, values, round);
+            }
+            return;
         }
         self.mark_written(&skey, round);
-        self.cache_bytes += cached_size(&skey, &values);
+        let size = cached_size(&skey, &values);
         let klen = skey.len();
-        if let Some(old) = self.cache.insert(skey, Cached { version, values, round }) {
-            self.cache_bytes -= values_size(klen, &old.values);
+        // (An `Err`, a full table, is not reached after the check above; the entry is then
+        // neither there nor counted.)
+        if let Ok(old) = self.cache.insert(skey, Cached { version, values, round }) {
+            self.cache_bytes += size;
+            if let Some(old) = old {
+                self.cache_bytes -= values_size(klen, &old.values);
+            }
         }
         self.evict();
     }

@@ -1687,6 +1687,7 @@ fn a_full_cache_table_keeps_new_writes_out_and_they_are_still_read() {
         })
     };
     let n = |v: i64| vec![v.to_le_bytes().to_vec()];
+    let mut full_bytes = 0;
     for i in 0..8u32 {
         let r = step(&mut node, set_n(cfg.version, sp.key_region(&key(i)).unwrap().id, &key(i), i as i64));
         // Not committed yet: a GET still reads the new object (its answer leaves once the
@@ -1698,11 +1699,22 @@ fn a_full_cache_table_keeps_new_writes_out_and_they_are_still_read() {
         node.step(t0, Input::Committed(round));
         assert_eq!(got(&node.ready()), Some(n(i as i64)), "key {i} read before its commit");
         assert!(node.cache_len() <= 3);
+        // The writes kept out wait in `fresh` only until their commit, and the cache counts
+        // only what it holds.
+        assert_eq!(node.fresh_len(), 0);
+        if i == 2 {
+            full_bytes = node.cache_bytes();
+        }
+        if i > 2 {
+            assert_eq!(node.cache_bytes(), full_bytes, "key {i} is not counted");
+        }
     }
     assert_eq!(node.cache_len(), 3);
     for i in 0..8u32 {
         assert_eq!(got(&step(&mut node, get(i))), Some(n(i as i64)), "key {i} after its commit");
     }
+    // Reads of objects kept out (answered from storage) are not kept anywhere either.
+    assert_eq!((node.cache_len(), node.fresh_len(), node.cache_bytes()), (3, 0, full_bytes));
     // A cached key (the first three were cached) takes its new value in place.
     let r = step(&mut node, set_n(cfg.version, sp.key_region(&key(0)).unwrap().id, &key(0), 100));
     let (round, writes) = r.round().unwrap();

@@ -7,8 +7,8 @@
 //! caches.
 //!
 //! Linear probing with at most 7 slots used in 8; a removal shifts the slots after it
-//! back (no tombstones). A slot's home is derived from its tag alone, so growing and
-//! shifting never read the entries.
+//! back (no tombstones). A slot's home is derived from its tag alone (each entry keeps
+//! its tag), so growing and shifting never hash a key again.
 
 use crate::fasthash::FastState;
 use std::hash::BuildHasher;
@@ -19,6 +19,8 @@ const EMPTY: u64 = 0;
 /// The most entries a table holds (a position must fit the slot's 32 bits): about 900 GB
 /// of cached objects, but the object cache must not count on never reaching it.
 pub const MAX_ENTRIES: usize = u32::MAX as usize - 1;
+// A position + 1 must stay below the tag's bits.
+const _: () = assert!(MAX_ENTRIES < u32::MAX as usize);
 
 struct Entry<K, V> {
     tag: u32,
@@ -34,12 +36,29 @@ pub struct Table<K, V> {
     hasher: FastState,
     /// [`MAX_ENTRIES`], or less in tests.
     max: usize,
+    /// Which bits of a tag are kept: all, or a few in tests (to make tags collide).
+    tag_mask: u32,
 }
 
 impl<K, V> Default for Table<K, V> {
     fn default() -> Self {
-        Table { entries: Vec::new(), slots: Vec::new(), bits: 0, hasher: FastState::default(), max: MAX_ENTRIES }
+        Table {
+            entries: Vec::new(),
+            slots: Vec::new(),
+            bits: 0,
+            hasher: FastState::default(),
+            max: MAX_ENTRIES,
+            tag_mask: u32::MAX,
+        }
     }
+}
+
+/// The home of tag `tag` among `1 << bits` slots.
+fn home_at(tag: u32, bits: u32) -> usize {
+    if bits == 0 {
+        return 0;
+    }
+    (u64::from(tag).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
 }
 
 fn pack(tag: u32, pos: usize) -> u64 {
@@ -61,16 +80,13 @@ impl<K: AsRef<[u8]>, V> Table<K, V> {
     }
 
     fn tag_of(&self, key: &[u8]) -> u32 {
-        (self.hash(key) >> 32) as u32
+        (self.hash(key) >> 32) as u32 & self.tag_mask
     }
 
     /// Where a slot of tag `tag` belongs: the top bits of the tag, mixed (so that the tag
     /// still tells keys of one home apart).
     fn home(&self, tag: u32) -> usize {
-        if self.bits == 0 {
-            return 0;
-        }
-        (u64::from(tag).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - self.bits)) as usize
+        home_at(tag, self.bits)
     }
 
     fn mask(&self) -> usize {
@@ -94,6 +110,13 @@ impl<K: AsRef<[u8]>, V> Table<K, V> {
     #[cfg(test)]
     pub fn with_max(max: usize) -> Self {
         Table { max: max.min(MAX_ENTRIES), ..Table::default() }
+    }
+
+    /// A table whose tags keep only their low `bits` bits: keys collide on tags and share
+    /// homes, runs are long and wrap around (tests).
+    #[cfg(test)]
+    pub fn with_tag_bits(bits: u32) -> Self {
+        Table { tag_mask: (1u32 << bits) - 1, ..Table::default() }
     }
 
     /// The slot index and entry position of `key`, if present.
@@ -142,14 +165,14 @@ impl<K: AsRef<[u8]>, V> Table<K, V> {
         self.entries.get(pos).map(|e| (&e.key, &e.value))
     }
 
-    /// Inserts or replaces; the value replaced, if any. A full table (see
-    /// [`Table::is_full`]) takes no new key: the value is dropped (callers check first).
-    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+    /// Inserts or replaces: `Ok` with the value replaced, if any. A full table (see
+    /// [`Table::is_full`]) takes no new key: `Err` gives it back with its value.
+    pub fn insert(&mut self, key: K, value: V) -> Result<Option<V>, (K, V)> {
         if let Some((_, pos)) = self.find(key.as_ref()) {
-            return Some(std::mem::replace(&mut self.entries[pos].value, value));
+            return Ok(Some(std::mem::replace(&mut self.entries[pos].value, value)));
         }
         if self.is_full() {
-            return None;
+            return Err((key, value));
         }
         // At most 7 slots used in 8.
         if (self.entries.len() + 1) * 8 > self.slots.len() * 7 {
@@ -159,7 +182,7 @@ impl<K: AsRef<[u8]>, V> Table<K, V> {
         let pos = self.entries.len();
         self.entries.push(Entry { tag, key, value });
         self.place(pack(tag, pos));
-        None
+        Ok(None)
     }
 
     /// Puts a used slot at the first empty slot from its home on.
@@ -290,13 +313,19 @@ mod tests {
         /// The table against a HashMap: inserts, replacements, removals by key and by
         /// position (the last entry moves), and retain, through growth.
         #[test]
-        fn behaves_as_a_map_with_positions(ops in proptest::collection::vec(op(), 1..1500)) {
-            let mut t: Table<Vec<u8>, u32> = Table::default();
+        fn behaves_as_a_map_with_positions(
+            ops in proptest::collection::vec(op(), 1..1500),
+            tag_bits in prop_oneof![Just(32u32), 1u32..4],
+        ) {
+            // Full tags, or tags of 1-3 bits: keys then collide on tags (the key decides)
+            // and crowd a few homes (runs wrap around the end of the slots).
+            let mut t: Table<Vec<u8>, u32> =
+                if tag_bits == 32 { Table::default() } else { Table::with_tag_bits(tag_bits) };
             let mut model = HashMap::new();
             for op in ops {
                 match op {
                     Op::Insert(k, v) => {
-                        prop_assert_eq!(t.insert(key(k), v), model.insert(key(k), v));
+                        prop_assert_eq!(t.insert(key(k), v).ok(), Some(model.insert(key(k), v)));
                     }
                     Op::Remove(k) => {
                         prop_assert_eq!(t.swap_remove(&key(k)), model.remove(&key(k)));
@@ -332,15 +361,23 @@ mod tests {
     /// reachable.
     #[test]
     fn removals_in_a_full_table_keep_every_key_reachable() {
-        let mut t: Table<Vec<u8>, u32> = Table::default();
+        // Tags of 2 bits (4 homes): first 8 keys whose home is one of the last 4 of the 16
+        // slots, so that their run wraps past the end, then 6 others.
+        let mut t: Table<Vec<u8>, u32> = Table::with_tag_bits(2);
+        let late = |t: &Table<Vec<u8>, u32>, k: u32| home_at(t.tag_of(&k.to_le_bytes()), 4) >= 12;
+        let mut keys: Vec<u32> = (0..1000).filter(|&k| late(&t, k)).take(8).collect();
+        keys.extend((0..1000).filter(|&k| !late(&t, k)).take(6));
+        assert_eq!(keys.len(), 14, "every home is reached by some key");
         let mut model = HashMap::new();
-        for i in 0..14u32 {
-            t.insert(i.to_le_bytes().to_vec(), i);
+        for &i in &keys {
+            t.insert(i.to_le_bytes().to_vec(), i).unwrap();
             model.insert(i.to_le_bytes().to_vec(), i);
         }
         assert_eq!(t.slots.len(), 16);
+        // The run wrapped: the first slot holds an entry whose home is at the end.
+        assert!(t.slots[0] != EMPTY && t.home(slot_tag(t.slots[0])) >= 12);
         for round in 0..3u32 {
-            for i in 0..14u32 {
+            for &i in &keys {
                 let k = i.to_le_bytes().to_vec();
                 if round == 1 {
                     let pos = t.find(&k).unwrap().1;
@@ -350,7 +387,7 @@ mod tests {
                 }
                 let v = model.remove(&k).unwrap();
                 check_u32(&t, &model);
-                t.insert(k.clone(), v + 1);
+                t.insert(k.clone(), v + 1).unwrap();
                 model.insert(k, v + 1);
                 check_u32(&t, &model);
             }
@@ -365,17 +402,17 @@ mod tests {
         let mut t: Table<Vec<u8>, u32> = Table::with_max(3);
         for i in 0..3u32 {
             assert!(!t.is_full());
-            assert_eq!(t.insert(vec![i as u8], i), None);
+            assert_eq!(t.insert(vec![i as u8], i), Ok(None));
         }
         assert!(t.is_full());
-        assert_eq!(t.insert(vec![9], 9), None);
+        assert_eq!(t.insert(vec![9], 9), Err((vec![9], 9)));
         assert_eq!(t.get(&[9]), None);
         assert_eq!(t.len(), 3);
-        assert_eq!(t.insert(vec![1], 10), Some(1));
+        assert_eq!(t.insert(vec![1], 10), Ok(Some(1)));
         assert_eq!(t.get(&[1]), Some(&10));
         assert_eq!(t.swap_remove(&[0]), Some(0));
         assert!(!t.is_full());
-        assert_eq!(t.insert(vec![9], 9), None);
+        assert_eq!(t.insert(vec![9], 9), Ok(None));
         assert_eq!(t.get(&[9]), Some(&9));
     }
 
@@ -419,7 +456,7 @@ mod tests {
             let t0 = std::time::Instant::now();
             let mut t: Table<fjall::Slice, Val> = Table::default();
             for k in &keys {
-                t.insert(k.clone(), (1, vals(), 1));
+                let _ = t.insert(k.clone(), (1, vals(), 1));
             }
             let ins_t = t0.elapsed().as_nanos() as f64 / n as f64;
             let t0 = std::time::Instant::now();
