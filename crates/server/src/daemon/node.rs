@@ -1407,8 +1407,13 @@ impl<S: Store> Node<S> {
             self.evict();
             return;
         }
-        self.fresh_order.push_back((round, skey.clone()));
-        self.fresh.insert(skey, Cached { version, values, round });
+        self.wait_for_commit(skey, Cached { version, values, round });
+    }
+
+    /// Keeps a write in `fresh` until its round is committed (storage has it then).
+    fn wait_for_commit(&mut self, skey: Bytes, write: Cached) {
+        self.fresh_order.push_back((write.round, skey.clone()));
+        self.fresh.insert(skey, write);
     }
 
     /// Drops from `fresh` the writes of committed rounds (storage has them now), unless a
@@ -1423,23 +1428,22 @@ impl<S: Store> Node<S> {
     }
 
     fn remember(&mut self, skey: Bytes, version: u64, values: Option<Vals>, round: u64) {
-        if self.cache.is_full() && self.cache.get(&skey).is_none() {
-            // No room for another entry (billions of them): a write is kept as a write this
-            // server does not serve is, until storage has it; a storage read is not kept.
-            if round > 0 {
-                self.remember_unserved(skey, version, values, round);
-            }
-            return;
-        }
         self.mark_written(&skey, round);
         let size = cached_size(&skey, &values);
         let klen = skey.len();
-        // (An `Err`, a full table, is not reached after the check above; the entry is then
-        // neither there nor counted.)
-        if let Ok(old) = self.cache.insert(skey, Cached { version, values, round }) {
-            self.cache_bytes += size;
-            if let Some(old) = old {
-                self.cache_bytes -= values_size(klen, &old.values);
+        match self.cache.insert(skey, Cached { version, values, round }) {
+            Ok(old) => {
+                self.cache_bytes += size;
+                if let Some(old) = old {
+                    self.cache_bytes -= values_size(klen, &old.values);
+                }
+            }
+            // No room for another entry (a table of billions): a write waits in `fresh`, as
+            // one this server does not serve does; what a storage read found is not kept.
+            Err((skey, write)) => {
+                if write.round > 0 {
+                    self.wait_for_commit(skey, write);
+                }
             }
         }
         self.evict();

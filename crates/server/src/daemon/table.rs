@@ -7,9 +7,9 @@
 //! caches.
 //!
 //! Linear probing with at most 3 slots used in 4 (a key that is not there is looked for
-//! over about (1 + 1/(1 - load)^2) / 2 slots: 8.5 at that load); a removal shifts the slots after it
-//! back (no tombstones). A slot's home is derived from its tag alone (each entry keeps
-//! its tag), so growing and shifting never hash a key again.
+//! over about (1 + 1/(1 - load)^2) / 2 slots: 8.5 at that load); a removal shifts the
+//! slots after it back (no tombstones). A slot's home is derived from its tag alone (each
+//! entry keeps its tag), so growing and shifting never hash a key again.
 
 use crate::fasthash::FastState;
 use std::hash::BuildHasher;
@@ -103,7 +103,7 @@ impl<K: AsRef<[u8]>, V> Table<K, V> {
     }
 
     /// Whether a new key would be refused (see [`Table::insert`]).
-    pub fn is_full(&self) -> bool {
+    fn is_full(&self) -> bool {
         self.entries.len() >= self.max
     }
 
@@ -120,27 +120,33 @@ impl<K: AsRef<[u8]>, V> Table<K, V> {
         Table { tag_mask: (1u32 << bits) - 1, ..Table::default() }
     }
 
-    /// The slot index and entry position of `key`, if present.
-    fn find(&self, key: &[u8]) -> Option<(usize, usize)> {
-        if self.entries.is_empty() {
-            return None;
-        }
-        let tag = self.tag_of(key);
+    /// Walks the run of `key` (whose tag is `tag`): `Ok` with the slot index and entry
+    /// position of the key, or `Err` with the first empty slot, where it would go. The
+    /// table must have slots.
+    fn probe(&self, tag: u32, key: &[u8]) -> Result<(usize, usize), usize> {
         let mask = self.mask();
         let mut i = self.home(tag);
         loop {
             let s = self.slots[i];
             if s == EMPTY {
-                return None;
+                return Err(i);
             }
             if slot_tag(s) == tag {
                 let pos = slot_pos(s);
                 if self.entries[pos].key.as_ref() == key {
-                    return Some((i, pos));
+                    return Ok((i, pos));
                 }
             }
             i = (i + 1) & mask;
         }
+    }
+
+    /// The slot index and entry position of `key`, if present.
+    fn find(&self, key: &[u8]) -> Option<(usize, usize)> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        self.probe(self.tag_of(key), key).ok()
     }
 
     /// The slot index that holds position `pos` (which must be present).
@@ -176,21 +182,10 @@ impl<K: AsRef<[u8]>, V> Table<K, V> {
         }
         // One pass: the key's slot, or the first empty one of its run, where it goes.
         let tag = self.tag_of(key.as_ref());
-        let mask = self.mask();
-        let mut i = self.home(tag);
-        loop {
-            let s = self.slots[i];
-            if s == EMPTY {
-                break;
-            }
-            if slot_tag(s) == tag {
-                let pos = slot_pos(s);
-                if self.entries[pos].key.as_ref() == key.as_ref() {
-                    return Ok(Some(std::mem::replace(&mut self.entries[pos].value, value)));
-                }
-            }
-            i = (i + 1) & mask;
-        }
+        let i = match self.probe(tag, key.as_ref()) {
+            Ok((_, pos)) => return Ok(Some(std::mem::replace(&mut self.entries[pos].value, value))),
+            Err(i) => i,
+        };
         if self.is_full() {
             return Err((key, value));
         }
@@ -246,7 +241,16 @@ impl<K: AsRef<[u8]>, V> Table<K, V> {
         if pos >= self.entries.len() {
             return None;
         }
-        let i = self.slot_of(pos);
+        Some(self.remove(self.slot_of(pos), pos))
+    }
+
+    pub fn swap_remove(&mut self, key: &[u8]) -> Option<V> {
+        let (i, pos) = self.find(key)?;
+        Some(self.remove(i, pos).1)
+    }
+
+    /// Removes the entry at `pos`, found in slot `i`; the last entry takes its position.
+    fn remove(&mut self, i: usize, pos: usize) -> (K, V) {
         self.clear_slot(i);
         let last = self.entries.len() - 1;
         if pos != last {
@@ -254,12 +258,7 @@ impl<K: AsRef<[u8]>, V> Table<K, V> {
             self.slots[j] = pack(self.entries[last].tag, pos);
         }
         let e = self.entries.swap_remove(pos);
-        Some((e.key, e.value))
-    }
-
-    pub fn swap_remove(&mut self, key: &[u8]) -> Option<V> {
-        let (_, pos) = self.find(key)?;
-        self.swap_remove_index(pos).map(|(_, v)| v)
+        (e.key, e.value)
     }
 
     /// Keeps the entries `keep` says to, in their order; the index is rebuilt.
