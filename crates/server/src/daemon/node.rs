@@ -619,10 +619,13 @@ pub struct Node<S: Store> {
     /// The round this node's writes currently go to, and the newest round storage holds.
     round: u64,
     committed_round: u64,
-    /// Messages of rounds not yet committed, oldest first (round 0: none pending before).
-    /// One entry per message, with the round it waits for (a queue that keeps its room,
-    /// so a busy server does not allocate one per round).
-    held_out: std::collections::VecDeque<(u64, Outgoing)>,
+    /// Messages of rounds not yet committed, oldest first: per round, the messages that
+    /// wait for it, as one list (moved here whole from `outbox`, and appended to a
+    /// `Ready::send` whole once the round is committed).
+    held_out: std::collections::VecDeque<(u64, Vec<Outgoing>)>,
+    /// Emptied lists with room, from `held_out`: `outbox` takes one when it moves there,
+    /// so a busy server does not allocate a list per round.
+    spare_lists: Vec<Vec<Outgoing>>,
     /// An empty list with room, handed back by the shell (see [`Node::recycle`]): the next
     /// `Ready::send`.
     send_spare: Vec<Outgoing>,
@@ -674,7 +677,12 @@ pub struct Node<S: Store> {
     version_floor: u64,
     /// Requests for a configuration newer than ours, replayed when it arrives.
     held: Vec<(usize, Option<u64>, u64, Msg, Instant)>,
+    /// Messages that wait for the round they were made in (answers, acknowledgements):
+    /// they promise what this server stored. See [`Node::emit`].
     outbox: Vec<Outgoing>,
+    /// Messages that leave with the next `Ready` whatever storage holds (writes going
+    /// down a chain, refusals, transfers, reports). See [`Node::emit`].
+    outbox_now: Vec<Outgoing>,
     /// Storage jobs not yet handed to the shell (rounds sealed early, tasks), in order.
     jobs: Vec<Job>,
     /// Connections to close (see [`Ready::close`]).
@@ -720,6 +728,9 @@ pub(super) const MAX_PATHS: usize = 4096;
 /// The longest path [`Node::intern_path`] keeps (a path has f + 1 hops in the key's
 /// subspace and at most 2(f + 1) in each other one).
 pub(super) const MAX_INTERNED_HOPS: usize = 32;
+/// Emptied lists of held messages kept for reuse (one per round waiting for its commit is
+/// plenty: rounds are committed in order, a few at a time).
+const MAX_SPARE_LISTS: usize = 8;
 
 impl<S: Store> Node<S> {
     /// A node for server `id` over `store`. `now` is the monotonic time, `clock_nanos` the
@@ -747,6 +758,7 @@ impl<S: Store> Node<S> {
             fresh_order: std::collections::VecDeque::new(),
             update_vals: Vec::new(),
             held_out: std::collections::VecDeque::new(),
+            spare_lists: Vec::new(),
             send_spare: Vec::new(),
             floor_write: None,
             now,
@@ -767,6 +779,7 @@ impl<S: Store> Node<S> {
             version_floor: 0,
             held: Vec::new(),
             outbox: Vec::new(),
+            outbox_now: Vec::new(),
             jobs: Vec::new(),
             close: Vec::new(),
             xfers_out: Vec::new(),
@@ -1130,7 +1143,7 @@ impl<S: Store> Node<S> {
         }
         self.heartbeats.push_back((nonce, self.now));
         let m = Msg::Heartbeat { server: self.id, version: self.config.version };
-        self.outbox.push((Dest::Coordinator, nonce, m));
+        self.emit(Dest::Coordinator, nonce, m);
     }
 
     fn heartbeat_ack(&mut self, nonce: u64, lease: Duration) {
@@ -1633,7 +1646,7 @@ impl<S: Store> Node<S> {
             while x.unacked.front().is_some_and(|u| now.duration_since(u.sent) >= XFER_RETRY) {
                 let Some(mut u) = x.unacked.pop_front() else { break };
                 u.sent = now;
-                self.outbox.push((Dest::Server(x.target), 0, batch_msg(version, x, &u)));
+                route(&mut self.outbox, &mut self.outbox_now, (Dest::Server(x.target), 0, batch_msg(version, x, &u)));
                 x.unacked.push_back(u);
             }
             while x.unacked.len() < XFER_WINDOW {
@@ -1648,7 +1661,7 @@ impl<S: Store> Node<S> {
                 let seq = x.next_seq;
                 x.next_seq += 1;
                 let u = Unacked { seq, sent: now, batch };
-                self.outbox.push((Dest::Server(x.target), 0, batch_msg(version, x, &u)));
+                route(&mut self.outbox, &mut self.outbox_now, (Dest::Server(x.target), 0, batch_msg(version, x, &u)));
                 x.unacked.push_back(u);
             }
             if x.scanned
@@ -1658,7 +1671,7 @@ impl<S: Store> Node<S> {
             {
                 x.reported = Some(now);
                 let m = Msg::TransferDone { server: self.id, region: x.region, target: x.target, vid: x.vid };
-                self.outbox.push((Dest::Coordinator, 0, m));
+                route(&mut self.outbox, &mut self.outbox_now, (Dest::Coordinator, 0, m));
             }
         }
     }
@@ -1704,7 +1717,7 @@ impl<S: Store> Node<S> {
             self.apply(region, &o.key, o.version, values.is_some(), values);
         }
         // Leaves once this round is committed.
-        self.outbox.push((Dest::Conn(conn), 0, Msg::TransferAck { region, vid, seq }));
+        self.emit(Dest::Conn(conn), 0, Msg::TransferAck { region, vid, seq });
     }
 
     fn transfer_ack(&mut self, from: u64, region: u64, vid: u64, seq: u64) {
@@ -1859,7 +1872,7 @@ impl<S: Store> Node<S> {
         }
         self.joins.insert(region, join);
         // Leaves once the removals above are stored.
-        self.outbox.push((Dest::Conn(conn), 0, Msg::TransferWant { region, vid, seq, all, keys: want }));
+        self.emit(Dest::Conn(conn), 0, Msg::TransferWant { region, vid, seq, all, keys: want });
     }
 
     /// The link to `server` broke (or could not be made): writes waiting on it are sent
@@ -1874,7 +1887,7 @@ impl<S: Store> Node<S> {
         let v = self.config.version;
         if self.config.available(server) && self.reported.get(&server) != Some(&v) {
             self.reported.insert(server, v);
-            self.outbox.push((Dest::Coordinator, 0, Msg::Report { server: self.id, suspect: server, version: v }));
+            self.emit(Dest::Coordinator, 0, Msg::Report { server: self.id, suspect: server, version: v });
         }
     }
 
@@ -1924,6 +1937,15 @@ impl<S: Store> Node<S> {
         }
     }
 
+    /// Queues a message. Those that carry no promise about this server's storage leave
+    /// with the next `Ready`: writes going down a chain (the hop after applies nothing
+    /// before its own commit), refusals, copies for a joining server (it acknowledges what
+    /// it stored), and reports. The others (answers, acknowledgements) wait until the
+    /// round they were made in is committed.
+    fn emit(&mut self, dest: Dest, nonce: u64, msg: Msg) {
+        route(&mut self.outbox, &mut self.outbox_now, (dest, nonce, msg));
+    }
+
     /// Ends the current round and returns what the shell must do (see [`Ready`]). A message
     /// travelling down a chain (CHAIN_OP) or a refusal travelling back (CHAIN_FAIL) depends
     /// on nothing stored here and leaves at once; answers and acknowledgements wait for the
@@ -1938,30 +1960,26 @@ impl<S: Store> Node<S> {
         // What the other messages wait for: the round just queued, else the round the last
         // held message waits for (they leave in order), else nothing.
         let wait = last_round.or_else(|| self.held_out.back().map(|h| h.0));
-        let mut send = std::mem::take(&mut self.send_spare);
-        for o in self.outbox.drain(..) {
-            // Messages that carry no promise about this server's storage leave at once:
-            // writes going down a chain (the hop after applies nothing before its own
-            // commit), refusals, copies for a joining server (it acknowledges what it
-            // stored), and reports.
-            let now = matches!(
-                o.2,
-                Msg::ChainOp { .. }
-                    | Msg::ChainFail { .. }
-                    | Msg::TransferData { .. }
-                    | Msg::TransferSummary { .. }
-                    | Msg::TransferDone { .. }
-                    | Msg::Report { .. }
-                    | Msg::Heartbeat { .. }
-            );
-            match wait {
-                Some(r) if !now => self.held_out.push_back((r, o)),
-                _ => send.push(o),
-            }
+        // The messages that leave whatever storage holds go first, as the list they were
+        // made in; the others wait for `wait`, as one list per round.
+        let mut send = std::mem::replace(&mut self.outbox_now, std::mem::take(&mut self.send_spare));
+        match wait {
+            None => send.append(&mut self.outbox),
+            Some(_) if self.outbox.is_empty() => {}
+            Some(r) => match self.held_out.back_mut() {
+                Some((last, list)) if *last == r => list.append(&mut self.outbox),
+                _ => {
+                    let list = std::mem::replace(&mut self.outbox, self.spare_lists.pop().unwrap_or_default());
+                    self.held_out.push_back((r, list));
+                }
+            },
         }
         while self.held_out.front().is_some_and(|(r, _)| *r <= self.committed_round) {
-            if let Some((_, m)) = self.held_out.pop_front() {
-                send.push(m);
+            if let Some((_, mut list)) = self.held_out.pop_front() {
+                send.append(&mut list);
+                if self.spare_lists.len() < MAX_SPARE_LISTS {
+                    self.spare_lists.push(list);
+                }
             }
         }
         Ready {
@@ -1986,6 +2004,7 @@ impl<S: Store> Node<S> {
     /// Whether a step left messages or writes that `ready` would hand out.
     pub fn has_output(&self) -> bool {
         !self.outbox.is_empty()
+            || !self.outbox_now.is_empty()
             || !self.writes.is_empty()
             || self.floor_write.is_some()
             || !self.jobs.is_empty()
@@ -2125,7 +2144,7 @@ impl<S: Store> Node<S> {
             Msg::TransferData { .. } | Msg::TransferSummary { .. } => return,
             _ => Msg::AtomicReply { rc: ReturnCode::Reconfigure },
         };
-        self.outbox.push((Dest::Conn(conn), nonce, reply));
+        self.emit(Dest::Conn(conn), nonce, reply);
     }
 
     /// Writes whose link to the next hop broke are sent again (the shell reconnects); those
@@ -2191,7 +2210,7 @@ impl<S: Store> Node<S> {
         }
         let n = match self.get_checks(region, key) {
             Ok(n) => n,
-            Err(rc) => return self.outbox.push((Dest::Conn(conn), nonce, get_reply(0, Err(rc)))),
+            Err(rc) => return self.emit(Dest::Conn(conn), nonce, get_reply(0, Err(rc))),
         };
         let found = self.with_skey(region, key, |node, skey| match node.lookup(skey) {
             Some(known) => Some(Ok(known)),
@@ -2205,7 +2224,7 @@ impl<S: Store> Node<S> {
             None => Some(node.read_storage(skey)),
         });
         if let Some(found) = found {
-            self.outbox.push((Dest::Conn(conn), nonce, get_reply(n, found)));
+            self.emit(Dest::Conn(conn), nonce, get_reply(n, found));
         }
     }
 
@@ -2237,7 +2256,7 @@ impl<S: Store> Node<S> {
         if self.written[self.written_slot(&skey)] <= w.mark {
             self.cache_read(|| skey, &found);
         }
-        self.outbox.push((Dest::Conn(w.conn), w.nonce, get_reply(w.n, found)));
+        self.emit(Dest::Conn(w.conn), w.nonce, get_reply(w.n, found));
     }
 
     /// An ATOMIC from a client, its key borrowed and its checks and functions in lists the
@@ -2269,7 +2288,7 @@ impl<S: Store> Node<S> {
         let started =
             self.with_skey(region, key, |n, skey| n.atomic(conn, nonce, region, key, skey, flags, checks, funcs));
         if let Err(rc) = started {
-            self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc }));
+            self.emit(Dest::Conn(conn), nonce, Msg::AtomicReply { rc });
         }
     }
 
@@ -2341,7 +2360,7 @@ impl<S: Store> Node<S> {
                 Ok(h) => *hops = h,
                 Err(_) => {
                     if let Some(m) = fail_back(hops, leader, op, hop) {
-                        self.outbox.push((Dest::Conn(conn), nonce, m));
+                        self.emit(Dest::Conn(conn), nonce, m);
                     }
                     return;
                 }
@@ -2561,7 +2580,7 @@ impl<S: Store> Node<S> {
         if h.server != self.id || !self.index.contains_key(&h.region) {
             // Not ours under our configuration: refuse (the leader answers RECONFIGURE).
             if let (Origin::Peer { conn, send }, Some(m)) = (origin, fail_back(path, leader, op, hop)) {
-                self.outbox.push((Dest::Conn(conn), send, m));
+                self.emit(Dest::Conn(conn), send, m);
             }
             return;
         }
@@ -2634,7 +2653,7 @@ impl<S: Store> Node<S> {
                 hops,
                 values,
             };
-            self.outbox.push((Dest::Server(next.server), sent, m));
+            self.emit(Dest::Server(next.server), sent, m);
         }
     }
 
@@ -2680,7 +2699,7 @@ impl<S: Store> Node<S> {
         let Some(hop) = up.hop.checked_sub(1) else {
             if let Origin::Client { conn, nonce } = up.origin {
                 self.finish_inflight(key_region, key, false);
-                self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Success }));
+                self.emit(Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Success });
             }
             return;
         };
@@ -2689,7 +2708,7 @@ impl<S: Store> Node<S> {
             // Hop 0 is the leader's own (handled above).
             Origin::Client { .. } => {}
             Origin::Peer { conn, send } => {
-                self.outbox.push((Dest::Conn(conn), send, Msg::ChainAck { leader, op, region, hop }));
+                self.emit(Dest::Conn(conn), send, Msg::ChainAck { leader, op, region, hop });
             }
             Origin::Local { send } => self.chain_ack(leader, op, region, hop, self.id, send),
         }
@@ -2708,7 +2727,7 @@ impl<S: Store> Node<S> {
             if let Some(f) = n.inflight.remove(skey) {
                 for (conn, nonce, rc) in f.deferred {
                     let rc = if f.failed { ReturnCode::Reconfigure } else { rc };
-                    n.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc }));
+                    n.emit(Dest::Conn(conn), nonce, Msg::AtomicReply { rc });
                 }
             }
         });
@@ -2726,7 +2745,7 @@ impl<S: Store> Node<S> {
                     // flight and acknowledged later: keep the in-flight view until all of
                     // them are done.
                     self.finish_inflight(p.key_region, &p.key, true);
-                    self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Reconfigure }));
+                    self.emit(Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Reconfigure });
                 }
                 continue;
             };
@@ -2734,7 +2753,7 @@ impl<S: Store> Node<S> {
             match u.origin {
                 Origin::Client { .. } => {}
                 Origin::Peer { conn, send } => {
-                    self.outbox.push((Dest::Conn(conn), send, Msg::ChainFail { leader, op, region, hop }));
+                    self.emit(Dest::Conn(conn), send, Msg::ChainFail { leader, op, region, hop });
                 }
                 // The hop before is this server's own entry of the previous region: like a
                 // peer's on CHAIN_FAIL, it sends the write again (next tick, along the chains
@@ -2804,10 +2823,10 @@ impl<S: Store> Node<S> {
         maximize: bool,
     ) {
         let Some((sp, _, r)) = self.region(region) else {
-            return self.outbox.push((Dest::Conn(conn), nonce, search_fail(region, ReturnCode::Reconfigure)));
+            return self.emit(Dest::Conn(conn), nonce, search_fail(region, ReturnCode::Reconfigure));
         };
         if !self.is_head(r) {
-            return self.outbox.push((Dest::Conn(conn), nonce, search_fail(region, ReturnCode::Reconfigure)));
+            return self.emit(Dest::Conn(conn), nonce, search_fail(region, ReturnCode::Reconfigure));
         }
         let types: Vec<DataType> = sp.attrs.iter().map(|a| a.dtype).collect();
         let mut bad = None;
@@ -2829,7 +2848,7 @@ impl<S: Store> Node<S> {
             }
         }
         if let Some(rc) = bad {
-            return self.outbox.push((Dest::Conn(conn), nonce, search_fail(region, rc)));
+            return self.emit(Dest::Conn(conn), nonce, search_fail(region, rc));
         }
         let plan = self.search_plan(region, &types, &checks);
         let cursor = self.store.snapshot_region(region, &plan);
@@ -2873,6 +2892,26 @@ fn refusal(space: &Space, key: &[u8], fl: u8, checks: &[Check], current: Option<
 }
 
 /// The reply that ends a region's search with `rc`.
+/// [`Node::emit`] into the node's two lists (`held`: its `outbox`, `now`: its
+/// `outbox_now`), for where the node itself is borrowed.
+fn route(held: &mut Vec<Outgoing>, now: &mut Vec<Outgoing>, o: Outgoing) {
+    let at_once = matches!(
+        o.2,
+        Msg::ChainOp { .. }
+            | Msg::ChainFail { .. }
+            | Msg::TransferData { .. }
+            | Msg::TransferSummary { .. }
+            | Msg::TransferDone { .. }
+            | Msg::Report { .. }
+            | Msg::Heartbeat { .. }
+    );
+    if at_once {
+        now.push(o);
+    } else {
+        held.push(o);
+    }
+}
+
 fn search_fail(region: u64, rc: ReturnCode) -> Msg {
     Msg::SearchReply { region, rc, done: true, count: 0, n: 0, objects: Vec::new() }
 }
