@@ -1583,6 +1583,11 @@ impl Sim {
 
     fn check(&self) -> Result<(), String> {
         let mut errors = Vec::new();
+        for d in &self.daemons {
+            if d.node.as_ref().is_some_and(|n| !n.cache_counts_hold()) {
+                errors.push(format!("server {}: the object cache's counts per region differ from its entries", d.id));
+            }
+        }
         let reader = self.p.clients;
         for k in 0..self.p.keys {
             let ops: Vec<&HOp> = self.hist.iter().filter(|h| h.key == k && h.outcome != Outcome::Failed).collect();

@@ -4,6 +4,7 @@
 //! storage thread, messages once they may leave); the logic is in [`node`], storage in
 //! [`storage`].
 
+mod cache;
 #[cfg(test)]
 mod joint_sim;
 pub mod node;

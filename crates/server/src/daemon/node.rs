@@ -599,9 +599,9 @@ pub struct Node<S: Store> {
     /// This round's writes: storage key → (version, record bytes or None for a delete).
     writes: Vec<Write>,
     /// Write-through cache of objects (and of recent deletes, which keeps a late older
-    /// write from resurrecting an object), bounded by `cache_limit` bytes.
-    /// The object cache, in insertion order (see `remember` for how it is evicted).
-    cache: super::table::Table<Bytes, Cached>,
+    /// write from resurrecting an object), bounded by `cache_limit` bytes, in insertion
+    /// order (see `remember` for how it is evicted), with its entries counted per region.
+    cache: super::cache::ObjectCache<Bytes, Cached>,
     /// Where the cache's eviction sweep stands.
     cache_hand: usize,
     cache_bytes: usize,
@@ -1102,7 +1102,14 @@ impl<S: Store> Node<S> {
     /// Makes the object cache's table hold at most `n` entries (a test of a full table).
     #[cfg(test)]
     pub fn limit_cache_entries(&mut self, n: usize) {
-        self.cache = super::table::Table::with_max(n);
+        self.cache = super::cache::ObjectCache::with_max(n);
+    }
+
+    /// Whether the object cache's counts per region match its entries (see
+    /// [`super::cache::ObjectCache`]).
+    #[cfg(test)]
+    pub fn cache_counts_hold(&self) -> bool {
+        self.cache.counts_hold()
     }
 
     /// How many objects the cache holds.
