@@ -215,6 +215,17 @@ struct PendingHop {
     stalled: bool,
 }
 
+/// What [`Node::apply_and_answer`] needs of a write besides its key, values and upstreams.
+#[derive(Clone, Copy)]
+struct Done {
+    region: u64,
+    obj_version: u64,
+    store: bool,
+    key_region: u64,
+    leader: u64,
+    op: u64,
+}
+
 /// The newest state of a key at its point leader while writes are in flight.
 struct InFlight {
     version: u64,
@@ -2609,12 +2620,8 @@ impl<S: Store> Node<S> {
         let last = hop as usize + 1 == path.len();
         let key_region = path[0].region;
         if last {
-            let key = key.get();
-            self.apply(h.region, key, obj_version, h.store, values);
-            self.ack_origin(up, leader, op, key_region, key);
-            for u in also {
-                self.ack_origin(u, leader, op, key_region, key);
-            }
+            let done = Done { region: h.region, obj_version, store: h.store, key_region, leader, op };
+            self.apply_and_answer(done, key.get(), values, up, also);
             return;
         }
         let (Some(&next), Some(next_hop)) = (path.get(hop as usize + 1), hop.checked_add(1)) else { return };
@@ -2695,17 +2702,34 @@ impl<S: Store> Node<S> {
             return;
         }
         let Some(p) = self.pending.remove(&k) else { return };
-        self.apply(p.region, &p.key, p.obj_version, p.store, p.values);
-        self.ack_origin(p.up, leader, op, p.key_region, &p.key);
-        for u in p.also {
-            self.ack_origin(u, leader, op, p.key_region, &p.key);
-        }
+        let done =
+            Done { region: p.region, obj_version: p.obj_version, store: p.store, key_region: p.key_region, leader, op };
+        self.apply_and_answer(done, &p.key, p.values, p.up, p.also);
     }
 
-    fn ack_origin(&mut self, up: Upstream, leader: u64, op: u64, key_region: u64, key: &[u8]) {
+    /// A hop whose writes after it are all done: applies the write here and answers every
+    /// way it came. The storage key is built once for both (at the point leader, the
+    /// client's answer ends one in-flight write of the key, filed under the same key when
+    /// the hop is in the key's region).
+    fn apply_and_answer(&mut self, d: Done, key: &[u8], values: Option<Vals>, up: Upstream, also: Vec<Upstream>) {
+        self.with_skey(d.region, key, |n, skey| {
+            n.apply_at(d.region, key, skey, d.obj_version, d.store, values);
+            let in_key_region = (d.region == d.key_region).then_some(skey);
+            for u in std::iter::once(up).chain(also) {
+                n.ack_origin(u, d.leader, d.op, d.key_region, key, in_key_region);
+            }
+        });
+    }
+
+    /// Answers one way a write came, now that this hop and every one after it have it.
+    /// `skey`: the storage key of `key` in `key_region`, if the caller has it.
+    fn ack_origin(&mut self, up: Upstream, leader: u64, op: u64, key_region: u64, key: &[u8], skey: Option<&[u8]>) {
         let Some(hop) = up.hop.checked_sub(1) else {
             if let Origin::Client { conn, nonce } = up.origin {
-                self.finish_inflight(key_region, key, false);
+                match skey {
+                    Some(skey) => self.finish_inflight_at(skey, false),
+                    None => self.finish_inflight(key_region, key, false),
+                }
                 self.emit(Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Success });
             }
             return;
@@ -2724,20 +2748,23 @@ impl<S: Store> Node<S> {
     /// One write of the key is done at its point leader (`failed`: it failed); the last
     /// one ends the key's in-flight view and releases the answers deferred behind it.
     fn finish_inflight(&mut self, region: u64, key: &[u8], failed: bool) {
-        self.with_skey(region, key, |n, skey| {
-            let Some(f) = n.inflight.get_mut(skey) else { return };
-            f.failed |= failed;
-            f.count -= 1;
-            if f.count > 0 {
-                return;
+        self.with_skey(region, key, |n, skey| n.finish_inflight_at(skey, failed));
+    }
+
+    /// [`Node::finish_inflight`], given the key's storage key.
+    fn finish_inflight_at(&mut self, skey: &[u8], failed: bool) {
+        let Some(f) = self.inflight.get_mut(skey) else { return };
+        f.failed |= failed;
+        f.count -= 1;
+        if f.count > 0 {
+            return;
+        }
+        if let Some(f) = self.inflight.remove(skey) {
+            for (conn, nonce, rc) in f.deferred {
+                let rc = if f.failed { ReturnCode::Reconfigure } else { rc };
+                self.emit(Dest::Conn(conn), nonce, Msg::AtomicReply { rc });
             }
-            if let Some(f) = n.inflight.remove(skey) {
-                for (conn, nonce, rc) in f.deferred {
-                    let rc = if f.failed { ReturnCode::Reconfigure } else { rc };
-                    n.emit(Dest::Conn(conn), nonce, Msg::AtomicReply { rc });
-                }
-            }
-        });
+        }
     }
 
     /// Gives up the pending write `k` here: every way it came hears of it.
