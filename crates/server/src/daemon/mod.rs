@@ -615,9 +615,11 @@ impl Shell {
     /// Handles what a connection sent, in chunks of [`CHUNK`] messages: after each full chunk
     /// the round ends (its writes go to the storage thread), so storage works on one chunk
     /// while the next is handled, and answers flow back while the client is still sending.
-    fn conn_events(&mut self, t: usize) -> io::Result<()> {
+    /// `read_closed`: the readiness event reported the peer's end of stream or an error (see
+    /// [`Conn::fill_after`]); true where there was no event.
+    fn conn_events(&mut self, t: usize, read_closed: bool) -> io::Result<()> {
         let Some(c) = self.conns.get_mut(&t) else { return Ok(()) };
-        c.fill();
+        c.fill_after(read_closed);
         loop {
             let Some(c) = self.conns.get_mut(&t) else { return Ok(()) };
             if !c.peer && c.unsent() > OUT_LIMIT {
@@ -1018,7 +1020,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         let idle = again.is_empty() && !scanning;
         let wait = if idle { Duration::from_millis(50) } else { Duration::ZERO };
         for t in again {
-            sh.conn_events(t)?;
+            sh.conn_events(t, true)?;
         }
         match sh.poll.poll(&mut events, Some(wait)) {
             Ok(()) => {}
@@ -1042,8 +1044,9 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
                 COORD => sh.coord_events()?,
                 WAKER => {}
                 Token(t) => {
-                    if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                        sh.conn_events(t)?;
+                    let closed = ev.is_read_closed() || ev.is_error();
+                    if ev.is_readable() || closed {
+                        sh.conn_events(t, closed)?;
                     }
                     if ev.is_writable() {
                         sh.touched.push(t);
