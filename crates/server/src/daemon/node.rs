@@ -739,6 +739,11 @@ pub(super) const MAX_PATHS: usize = 4096;
 /// The longest path [`Node::intern_path`] keeps (a path has f + 1 hops in the key's
 /// subspace and at most 2(f + 1) in each other one).
 pub(super) const MAX_INTERNED_HOPS: usize = 32;
+/// The longest byte string a `ByteView` (and so a storage key, `Bytes`) holds inline,
+/// without an allocation of its own (byteview's `INLINE_SIZE` on 64-bit targets; a test
+/// checks it).
+pub(super) const INLINE_BYTES: usize = 20;
+
 /// Emptied lists of held messages kept for reuse (one per round waiting for its commit is
 /// plenty: rounds are committed in order, a few at a time).
 const MAX_SPARE_LISTS: usize = 8;
@@ -1401,11 +1406,16 @@ impl<S: Store> Node<S> {
         out
     }
 
-    /// A storage key in its own buffer, to store and cache: the buffer the in-flight table
-    /// already holds for it if any (shared, not copied), else a new one. (The cache is not
+    /// A storage key in its own buffer, to store and cache: a key of up to [`INLINE_BYTES`]
+    /// is held inline; a longer one shares the buffer the in-flight table already holds for
+    /// it if any (not copied), else gets a new one. (The cache is not
     /// asked: a probe of that large table costs more than the copy, and a new key, the
     /// common case when loading, is never there.)
     fn owned_key(&self, skey: &[u8]) -> Bytes {
+        if skey.len() <= INLINE_BYTES {
+            // Held inline: a copy costs what sharing would, without the lookup.
+            return Bytes::from(skey);
+        }
         match self.inflight.get_key_value(skey) {
             Some((k, _)) => k.clone(),
             None => Bytes::from(skey),
@@ -2457,8 +2467,10 @@ impl<S: Store> Node<S> {
             && space.subspaces.len() == 1
             && funcs.iter().all(|f| f.op == FuncOp::Set)
             && (1..=n).all(|a| funcs.iter().any(|f| f.attr as usize == a));
-        let (cur_version, current) = match self.inflight.get(skey) {
-            Some(f) => (f.version, f.values.clone()),
+        let in_flight = self.inflight.get(skey).map(|f| (f.version, f.values.clone()));
+        let was_in_flight = in_flight.is_some();
+        let (cur_version, current) = match in_flight {
+            Some(known) => known,
             None if blind => (0, None),
             None => self.read(skey)?,
         };
@@ -2538,7 +2550,9 @@ impl<S: Store> Node<S> {
         // key's newest state here until their acknowledgement comes back; so does a short
         // chain while earlier writes of the key are still in flight (the chain shrank
         // meanwhile): its answer must count in that entry, which it releases.
-        match self.inflight.get_mut(skey) {
+        // (Nothing since the first lookup adds or removes in-flight entries: the key has
+        // one here only if it had one then.)
+        match if was_in_flight { self.inflight.get_mut(skey) } else { None } {
             Some(entry) => {
                 entry.version = obj_version;
                 entry.values = new.clone();
@@ -2753,17 +2767,18 @@ impl<S: Store> Node<S> {
 
     /// [`Node::finish_inflight`], given the key's storage key.
     fn finish_inflight_at(&mut self, skey: &[u8], failed: bool) {
-        let Some(f) = self.inflight.get_mut(skey) else { return };
+        // Taken out and put back if writes remain: the last write of a key in flight (the
+        // common case) costs one lookup.
+        let Some((k, mut f)) = self.inflight.remove_entry(skey) else { return };
         f.failed |= failed;
         f.count -= 1;
         if f.count > 0 {
+            self.inflight.insert(k, f);
             return;
         }
-        if let Some(f) = self.inflight.remove(skey) {
-            for (conn, nonce, rc) in f.deferred {
-                let rc = if f.failed { ReturnCode::Reconfigure } else { rc };
-                self.emit(Dest::Conn(conn), nonce, Msg::AtomicReply { rc });
-            }
+        for (conn, nonce, rc) in f.deferred {
+            let rc = if f.failed { ReturnCode::Reconfigure } else { rc };
+            self.emit(Dest::Conn(conn), nonce, Msg::AtomicReply { rc });
         }
     }
 

@@ -1724,3 +1724,16 @@ fn a_full_cache_table_keeps_new_writes_out_and_they_are_still_read() {
     assert_eq!(got(&step(&mut node, get(0))), Some(n(100)));
     assert_eq!(node.cache_len(), 3);
 }
+
+/// `INLINE_BYTES` is what byteview holds inline: a clone of a view that long shares no
+/// buffer (its reference count stays 1), one a byte longer does.
+#[test]
+fn inline_bytes_is_what_a_byteview_holds_inline() {
+    use super::node::INLINE_BYTES;
+    let inline = byteview::ByteView::from(vec![7u8; INLINE_BYTES]);
+    let _twin = inline.clone();
+    assert_eq!(inline.ref_count(), 1);
+    let heap = byteview::ByteView::from(vec![7u8; INLINE_BYTES + 1]);
+    let _twin = heap.clone();
+    assert_eq!(heap.ref_count(), 2);
+}
