@@ -2711,11 +2711,12 @@ impl<S: Store> Node<S> {
     /// the ack backwards. Only the server and hop the write was last sent to count: after a
     /// repair the write may have gone elsewhere first, along a path that is no longer whole.
     fn chain_ack(&mut self, leader: u64, op: u64, region: u64, hop: u16, from: u64, send: u64) {
-        let k = (leader, op, region);
-        if self.pending.get(&k).is_none_or(|p| p.next != from || p.hop != hop || p.sent != send) {
+        let std::collections::hash_map::Entry::Occupied(e) = self.pending.entry((leader, op, region)) else { return };
+        let p = e.get();
+        if p.next != from || p.hop != hop || p.sent != send {
             return;
         }
-        let Some(p) = self.pending.remove(&k) else { return };
+        let p = e.remove();
         let done =
             Done { region: p.region, obj_version: p.obj_version, store: p.store, key_region: p.key_region, leader, op };
         self.apply_and_answer(done, &p.key, p.values, p.up, p.also);
