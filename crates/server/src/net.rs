@@ -79,13 +79,15 @@ impl Conn {
         self.fill_after(true)
     }
 
-    /// [`Conn::fill`] on a readiness event: `read_closed` says whether the event reported
-    /// the peer's end of stream (or an error). Without it, a read that returns less than it
-    /// asked for ends the fill: the socket was empty right after it, and since epoll is
-    /// edge-triggered, whatever arrives later brings a new event. That saves the read that
-    /// would only say WouldBlock (between daemons, about one read in two). With it, reading
-    /// goes on to the end of stream, which brings no event of its own.
-    pub fn fill_after(&mut self, read_closed: bool) -> bool {
+    /// [`Conn::fill`] on a readiness event: `read_on` says whether the event reported the
+    /// peer's end of stream, an error, or urgent data. Without it, a read that returns less
+    /// than it asked for ends the fill: the socket was empty right after it, and since
+    /// epoll is edge-triggered, whatever arrives later brings a new event. That saves the
+    /// read that would only say WouldBlock (between daemons, about one read in two). With
+    /// it, reading goes on until WouldBlock: to an end of stream, which brings no event of
+    /// its own, and past TCP's urgent mark, where a read stops short with data still
+    /// behind it (the owner must ask for priority events to be told of it).
+    pub fn fill_after(&mut self, read_on: bool) -> bool {
         self.more = false;
         loop {
             if self.rpos == self.rend {
@@ -125,7 +127,7 @@ impl Conn {
                 }
                 Ok(n) => {
                     self.rend += n;
-                    if n < room && !read_closed {
+                    if n < room && !read_on {
                         return true;
                     }
                 }
@@ -265,6 +267,43 @@ mod tests {
         assert_eq!(c.rend - c.rpos, 16);
         assert!(!c.fill_after(true));
         assert!(c.dead);
+    }
+
+    /// A read stops short at TCP's urgent mark with data behind it, and no event follows:
+    /// the readiness event says priority, and a fill told so reads on past the mark.
+    #[test]
+    fn a_fill_told_of_urgent_data_reads_past_the_mark() {
+        use mio::{Events, Interest, Poll, Token};
+        use std::io::Write as _;
+        use std::os::fd::AsRawFd;
+        use std::time::Duration;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let mut c = Conn::new(TcpStream::from_std(server));
+        let mut poll = Poll::new().unwrap();
+        poll.registry().register(&mut c.stream, Token(0), Interest::READABLE | Interest::PRIORITY).unwrap();
+        client.write_all(b"abc").unwrap();
+        // SAFETY: one byte from a live buffer, on the client's open socket.
+        let sent = unsafe { libc::send(client.as_raw_fd(), b"X".as_ptr().cast(), 1, libc::MSG_OOB) };
+        assert_eq!(sent, 1);
+        client.write_all(b"def").unwrap();
+        let mut events = Events::with_capacity(4);
+        let priority = loop {
+            poll.poll(&mut events, Some(Duration::from_secs(10))).unwrap();
+            if let Some(ev) = events.iter().next() {
+                break ev.is_priority();
+            }
+        };
+        assert!(priority);
+        // A fill that stops at a short read stops at the mark (the urgent byte is not part
+        // of the stream)...
+        assert!(c.fill_after(false));
+        assert_eq!(&c.rbuf[c.rpos..c.rend], b"abc");
+        // ...and one told of the urgent data reads what follows it.
+        assert!(c.fill_after(priority));
+        assert_eq!(&c.rbuf[c.rpos..c.rend], b"abcdef");
     }
 
     /// The next frame's type is known from its fifth byte on, before the frame is whole.

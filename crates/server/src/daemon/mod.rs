@@ -47,6 +47,10 @@ pub struct DaemonOptions {
     pub threads: usize,
 }
 
+/// What the daemon asks to hear of a client's or another daemon's connection: readable
+/// (and the end of stream, see `conn_events`), and urgent data pending (a read stops short
+/// at TCP's urgent mark, so that event's fill must read on; see [`Conn::fill_after`]).
+const CONN_READ: Interest = Interest::READABLE.add(Interest::PRIORITY);
 const LISTENER: Token = Token(0);
 const COORD: Token = Token(1);
 const WAKER: Token = Token(2);
@@ -615,11 +619,12 @@ impl Shell {
     /// Handles what a connection sent, in chunks of [`CHUNK`] messages: after each full chunk
     /// the round ends (its writes go to the storage thread), so storage works on one chunk
     /// while the next is handled, and answers flow back while the client is still sending.
-    /// `read_closed`: the readiness event reported the peer's end of stream or an error (see
-    /// [`Conn::fill_after`]); true where there was no event.
-    fn conn_events(&mut self, t: usize, read_closed: bool) -> io::Result<()> {
+    /// `read_on`: the readiness event reported the peer's end of stream, an error or urgent
+    /// data, so a short read does not end the fill (see [`Conn::fill_after`]); true where
+    /// there was no event.
+    fn conn_events(&mut self, t: usize, read_on: bool) -> io::Result<()> {
         let Some(c) = self.conns.get_mut(&t) else { return Ok(()) };
-        c.fill_after(read_closed);
+        c.fill_after(read_on);
         loop {
             let Some(c) = self.conns.get_mut(&t) else { return Ok(()) };
             if !c.peer && c.unsent() > OUT_LIMIT {
@@ -741,7 +746,7 @@ impl Shell {
         let addr: SocketAddr = self.node.config.server_addr(server)?.parse().ok()?;
         let mut s = TcpStream::connect(addr).ok()?;
         let t = self.token();
-        self.poll.registry().register(&mut s, Token(t), Interest::READABLE | Interest::WRITABLE).ok()?;
+        self.poll.registry().register(&mut s, Token(t), CONN_READ | Interest::WRITABLE).ok()?;
         let mut c = Conn::new(s);
         c.want_write = true;
         c.peer = true;
@@ -909,7 +914,7 @@ impl Shell {
             let want = c.has_output();
             if want != c.want_write {
                 c.want_write = want;
-                let i = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+                let i = if want { CONN_READ | Interest::WRITABLE } else { CONN_READ };
                 let _ = self.poll.registry().reregister(&mut c.stream, Token(t), i);
             }
         }
@@ -1033,7 +1038,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
                     match listener.accept() {
                         Ok((mut s, _)) => {
                             let t = sh.token();
-                            if sh.poll.registry().register(&mut s, Token(t), Interest::READABLE).is_ok() {
+                            if sh.poll.registry().register(&mut s, Token(t), CONN_READ).is_ok() {
                                 sh.conns.insert(t, Conn::new(s));
                             }
                         }
@@ -1044,9 +1049,9 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
                 COORD => sh.coord_events()?,
                 WAKER => {}
                 Token(t) => {
-                    let closed = ev.is_read_closed() || ev.is_error();
-                    if ev.is_readable() || closed {
-                        sh.conn_events(t, closed)?;
+                    let read_on = ev.is_read_closed() || ev.is_error() || ev.is_priority();
+                    if ev.is_readable() || read_on {
+                        sh.conn_events(t, read_on)?;
                     }
                     if ev.is_writable() {
                         sh.touched.push(t);

@@ -2941,7 +2941,6 @@ fn refusal(space: &Space, key: &[u8], fl: u8, checks: &[Check], current: Option<
     Ok(())
 }
 
-/// The reply that ends a region's search with `rc`.
 /// [`Node::emit`] into the node's two lists (`held`: its `outbox`, `now`: its
 /// `outbox_now`), for where the node itself is borrowed.
 fn route(held: &mut Vec<Outgoing>, now: &mut Vec<Outgoing>, o: Outgoing) {
@@ -2962,6 +2961,7 @@ fn route(held: &mut Vec<Outgoing>, now: &mut Vec<Outgoing>, o: Outgoing) {
     }
 }
 
+/// The reply that ends a region's search with `rc`.
 fn search_fail(region: u64, rc: ReturnCode) -> Msg {
     Msg::SearchReply { region, rc, done: true, count: 0, n: 0, objects: Vec::new() }
 }
