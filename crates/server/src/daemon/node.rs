@@ -1462,8 +1462,11 @@ impl<S: Store> Node<S> {
     fn retire_fresh(&mut self) {
         while self.fresh_order.front().is_some_and(|(r, _)| *r <= self.committed_round) {
             let Some((round, skey)) = self.fresh_order.pop_front() else { break };
-            if self.fresh.get(&*skey).is_some_and(|c| c.round == round) {
-                self.fresh.remove(&*skey);
+            // One lookup: taken out, and put back in the rare case a later write replaced it.
+            if let Some((k, c)) = self.fresh.remove_entry(&*skey) {
+                if c.round != round {
+                    self.fresh.insert(k, c);
+                }
             }
         }
     }
