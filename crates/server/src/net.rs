@@ -225,36 +225,45 @@ mod tests {
         }
     }
 
+    /// A client socket and the server side of its connection as a [`Conn`], registered
+    /// for `interest` with a poll of its own.
+    fn polled_pair(interest: mio::Interest) -> (std::net::TcpStream, Conn, mio::Poll) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let mut c = Conn::new(TcpStream::from_std(server));
+        let poll = mio::Poll::new().unwrap();
+        poll.registry().register(&mut c.stream, mio::Token(0), interest).unwrap();
+        (client, c, poll)
+    }
+
+    /// The next readiness event of a [`polled_pair`]'s connection: (readable, read closed,
+    /// priority).
+    fn next_event(poll: &mut mio::Poll) -> (bool, bool, bool) {
+        let mut events = mio::Events::with_capacity(4);
+        loop {
+            poll.poll(&mut events, Some(std::time::Duration::from_secs(10))).unwrap();
+            if let Some(ev) = events.iter().next() {
+                return (ev.is_readable(), ev.is_read_closed(), ev.is_priority());
+            }
+        }
+    }
+
     /// A fill on a readiness event stops after a short read: what arrives later brings a
     /// new event (epoll is edge-triggered), and an end of stream the event reported is read
     /// to the end.
     #[test]
     fn a_short_read_ends_a_fill_unless_the_event_reported_the_end_of_stream() {
-        use mio::{Events, Interest, Poll, Token};
         use std::io::Write as _;
-        use std::time::Duration;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        server.set_nonblocking(true).unwrap();
-        let mut c = Conn::new(TcpStream::from_std(server));
-        let mut poll = Poll::new().unwrap();
-        poll.registry().register(&mut c.stream, Token(0), Interest::READABLE).unwrap();
-        let mut events = Events::with_capacity(4);
-        // Waits for the next readiness event of the connection: (readable, read closed).
-        let mut next_event = |poll: &mut Poll| loop {
-            poll.poll(&mut events, Some(Duration::from_secs(10))).unwrap();
-            if let Some(ev) = events.iter().next() {
-                return (ev.is_readable(), ev.is_read_closed());
-            }
-        };
+        let (mut client, mut c, mut poll) = polled_pair(mio::Interest::READABLE);
         client.write_all(b"0123456789").unwrap();
-        assert_eq!(next_event(&mut poll), (true, false));
+        assert_eq!(next_event(&mut poll), (true, false, false));
         assert!(c.fill_after(false));
         assert_eq!(c.rend - c.rpos, 10);
         // More data after the short read: a new event.
         client.write_all(b"abc").unwrap();
-        assert_eq!(next_event(&mut poll), (true, false));
+        assert_eq!(next_event(&mut poll), (true, false, false));
         assert!(c.fill_after(false));
         assert_eq!(c.rend - c.rpos, 13);
         // Data, then the end of stream, before the fill: a short read stops at the data and
@@ -273,29 +282,15 @@ mod tests {
     /// the readiness event says priority, and a fill told so reads on past the mark.
     #[test]
     fn a_fill_told_of_urgent_data_reads_past_the_mark() {
-        use mio::{Events, Interest, Poll, Token};
         use std::io::Write as _;
         use std::os::fd::AsRawFd;
-        use std::time::Duration;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        server.set_nonblocking(true).unwrap();
-        let mut c = Conn::new(TcpStream::from_std(server));
-        let mut poll = Poll::new().unwrap();
-        poll.registry().register(&mut c.stream, Token(0), Interest::READABLE | Interest::PRIORITY).unwrap();
+        let (mut client, mut c, mut poll) = polled_pair(mio::Interest::READABLE | mio::Interest::PRIORITY);
         client.write_all(b"abc").unwrap();
         // SAFETY: one byte from a live buffer, on the client's open socket.
         let sent = unsafe { libc::send(client.as_raw_fd(), b"X".as_ptr().cast(), 1, libc::MSG_OOB) };
         assert_eq!(sent, 1);
         client.write_all(b"def").unwrap();
-        let mut events = Events::with_capacity(4);
-        let priority = loop {
-            poll.poll(&mut events, Some(Duration::from_secs(10))).unwrap();
-            if let Some(ev) = events.iter().next() {
-                break ev.is_priority();
-            }
-        };
+        let priority = next_event(&mut poll).2;
         assert!(priority);
         // A fill that stops at a short read stops at the mark (the urgent byte is not part
         // of the stream)...
