@@ -53,6 +53,11 @@ impl<K: AsRef<[u8]>, V> ObjectCache<K, V> {
         self.table.hash(key)
     }
 
+    /// See [`Table::prefetch`].
+    pub fn prefetch(&self, key: &[u8]) {
+        self.table.prefetch(key);
+    }
+
     pub fn get(&self, key: &[u8]) -> Option<&V> {
         if self.counts[group(key)] == 0 {
             return None;
