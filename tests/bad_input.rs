@@ -142,40 +142,29 @@ fn a_request_followed_by_an_immediate_close_is_not_held_forever() {
 /// Urgent (out-of-band) data in the middle of a request: a read stops short at TCP's urgent
 /// mark with the rest of the request behind it, and no readiness event follows. The daemon
 /// asks to hear of urgent data and then reads on, so the request is still answered. (The
-/// client corks its socket, so the request's halves and the urgent byte arrive together and
-/// the daemon's first read meets the mark.)
+/// daemon is paused while the request's halves and the urgent byte are sent, so its first
+/// read meets them all, and the mark between them.)
 #[test]
 fn a_request_split_by_urgent_data_is_still_answered() {
     use std::os::fd::AsRawFd;
-    let cl = Cluster::start("urgent", 1);
+    let mut cl = Cluster::start("urgent", 1);
     cl.add_space("space u key k tolerate 0 failures");
     let cfg = cl.config().unwrap();
     let r = cfg.space(b"u").unwrap().key_region(b"k").unwrap().id;
+    let get = Msg::Get { version: cfg.version, region: r, key: b"k".to_vec() };
     let mut c = RawConn::connect(cl.daemon_ports[0]).unwrap();
-    let fd = c.stream.as_raw_fd();
-    let cork = |on: libc::c_int| {
-        // SAFETY: setsockopt on an open socket, with a c_int option value.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_CORK,
-                (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(rc, 0);
-    };
+    // A first GET, so that the daemon has taken the connection in.
+    assert!(matches!(c.call(&get), Some(Msg::GetReply { .. })));
     let mut out = Vec::new();
-    Msg::Get { version: cfg.version, region: r, key: b"k".to_vec() }.encode(7, &mut out);
+    get.encode(7, &mut out);
     let (first, rest) = out.split_at(out.len() / 2);
-    cork(1);
+    cl.pause_daemon(0);
     c.stream.write_all(first).unwrap();
     // SAFETY: one byte from a live buffer, on an open socket.
-    let sent = unsafe { libc::send(fd, b"X".as_ptr().cast(), 1, libc::MSG_OOB) };
+    let sent = unsafe { libc::send(c.stream.as_raw_fd(), b"X".as_ptr().cast(), 1, libc::MSG_OOB) };
     assert_eq!(sent, 1);
     c.stream.write_all(rest).unwrap();
-    cork(0);
+    cl.resume_daemon(0);
     c.stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     match c.recv() {
         Some((7, Msg::GetReply { rc: hyperdex_core::ReturnCode::NotFound, .. })) => {}

@@ -251,8 +251,8 @@ mod tests {
     }
 
     /// A fill on a readiness event stops after a short read: what arrives later brings a
-    /// new event (epoll is edge-triggered), and an end of stream the event reported is read
-    /// to the end.
+    /// new event (epoll is edge-triggered). An end of stream arrives with no event of its
+    /// own, so a fill told of it reads on to it.
     #[test]
     fn a_short_read_ends_a_fill_unless_the_event_reported_the_end_of_stream() {
         use std::io::Write as _;
@@ -266,16 +266,22 @@ mod tests {
         assert_eq!(next_event(&mut poll), (true, false, false));
         assert!(c.fill_after(false));
         assert_eq!(c.rend - c.rpos, 13);
-        // Data, then the end of stream, before the fill: a short read stops at the data and
-        // would never see the end (no event follows it), so a fill told of it reads on.
+        // Data, then the end of stream, both in before the fill (an event says the end
+        // came): a short read stops at the data, and would never see the end...
         client.write_all(b"xyz").unwrap();
         client.shutdown(std::net::Shutdown::Write).unwrap();
         while !next_event(&mut poll).1 {}
         assert!(c.fill_after(false));
         assert!(!c.dead);
         assert_eq!(c.rend - c.rpos, 16);
+        // ...while a fill told of it reads the data and the end in one go.
+        let (mut client, mut c, mut poll) = polled_pair(mio::Interest::READABLE);
+        client.write_all(b"xyz").unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        while !next_event(&mut poll).1 {}
         assert!(!c.fill_after(true));
         assert!(c.dead);
+        assert_eq!(c.rend - c.rpos, 3);
     }
 
     /// A read stops short at TCP's urgent mark with data behind it, and no event follows:
@@ -284,20 +290,35 @@ mod tests {
     fn a_fill_told_of_urgent_data_reads_past_the_mark() {
         use std::io::Write as _;
         use std::os::fd::AsRawFd;
-        let (mut client, mut c, mut poll) = polled_pair(mio::Interest::READABLE | mio::Interest::PRIORITY);
-        client.write_all(b"abc").unwrap();
-        // SAFETY: one byte from a live buffer, on the client's open socket.
-        let sent = unsafe { libc::send(client.as_raw_fd(), b"X".as_ptr().cast(), 1, libc::MSG_OOB) };
-        assert_eq!(sent, 1);
-        client.write_all(b"def").unwrap();
-        let priority = next_event(&mut poll).2;
-        assert!(priority);
+        // Data, an urgent byte, data and the end of stream, all in before the fill (the
+        // end comes last, so an event that reports it comes after the rest is in).
+        let sent = || {
+            let (mut client, c, mut poll) = polled_pair(mio::Interest::READABLE | mio::Interest::PRIORITY);
+            client.write_all(b"abc").unwrap();
+            // SAFETY: one byte from a live buffer, on the client's open socket.
+            let sent = unsafe { libc::send(client.as_raw_fd(), b"X".as_ptr().cast(), 1, libc::MSG_OOB) };
+            assert_eq!(sent, 1);
+            client.write_all(b"def").unwrap();
+            client.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut priority = false;
+            loop {
+                let (_, closed, p) = next_event(&mut poll);
+                priority |= p;
+                if closed {
+                    break;
+                }
+            }
+            assert!(priority);
+            c
+        };
         // A fill that stops at a short read stops at the mark (the urgent byte is not part
         // of the stream)...
+        let mut c = sent();
         assert!(c.fill_after(false));
         assert_eq!(&c.rbuf[c.rpos..c.rend], b"abc");
-        // ...and one told of the urgent data reads what follows it.
-        assert!(c.fill_after(priority));
+        // ...and one told of the urgent data reads past it, to the end.
+        let mut c = sent();
+        assert!(!c.fill_after(true));
         assert_eq!(&c.rbuf[c.rpos..c.rend], b"abcdef");
     }
 

@@ -144,18 +144,17 @@ impl<K: AsRef<[u8]>, V> Table<K, V> {
     /// Asks the CPU to bring in the line of slots where a lookup or insert of `key` starts,
     /// so that one a little later does not wait for memory.
     pub fn prefetch(&self, key: &[u8]) {
-        if self.slots.is_empty() {
-            return;
-        }
-        let slot: *const u64 = &self.slots[self.home(self.tag_of(key))];
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is a hint: it reads nothing the program sees and cannot fault
-        // (the address is a slot of this table anyway).
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(slot.cast());
+        if let Some(slot) = self.slots.get(self.home(self.tag_of(key))) {
+            let slot: *const u64 = slot;
+            // SAFETY: the intrinsic needs SSE, which every x86_64 CPU has; a prefetch reads
+            // nothing the program sees and does not fault.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(slot.cast());
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = slot;
+        let _ = key;
     }
 
     /// The slot index and entry position of `key`, if present.
