@@ -631,10 +631,10 @@ pub struct Node<S: Store> {
     round: u64,
     committed_round: u64,
     /// Messages of rounds not yet committed, oldest first: per round, the messages that
-    /// wait for it, as one list (moved here whole from `outbox`, and appended to a
+    /// wait for it, as one list (moved here whole from `outbox.held`, and appended to a
     /// `Ready::send` whole once the round is committed).
     held_out: std::collections::VecDeque<(u64, Vec<Outgoing>)>,
-    /// Emptied lists with room, from `held_out`: `outbox` takes one when it moves there,
+    /// Emptied lists with room, from `held_out`: `outbox.held` takes one when it moves there,
     /// so a busy server does not allocate a list per round.
     spare_lists: Vec<Vec<Outgoing>>,
     /// An empty list with room, handed back by the shell (see [`Node::recycle`]): the next
@@ -688,12 +688,8 @@ pub struct Node<S: Store> {
     version_floor: u64,
     /// Requests for a configuration newer than ours, replayed when it arrives.
     held: Vec<(usize, Option<u64>, u64, Msg, Instant)>,
-    /// Messages that wait for the round they were made in (answers, acknowledgements):
-    /// they promise what this server stored. See [`Node::emit`].
-    outbox: Vec<Outgoing>,
-    /// Messages that leave with the next `Ready` whatever storage holds (writes going
-    /// down a chain, refusals, transfers, reports). See [`Node::emit`].
-    outbox_now: Vec<Outgoing>,
+    /// Messages made since the last `Ready` (see [`Outbox`]).
+    outbox: Outbox,
     /// Storage jobs not yet handed to the shell (rounds sealed early, tasks), in order.
     jobs: Vec<Job>,
     /// Connections to close (see [`Ready::close`]).
@@ -794,8 +790,7 @@ impl<S: Store> Node<S> {
             version_clock: 0,
             version_floor: 0,
             held: Vec::new(),
-            outbox: Vec::new(),
-            outbox_now: Vec::new(),
+            outbox: Outbox::default(),
             jobs: Vec::new(),
             close: Vec::new(),
             xfers_out: Vec::new(),
@@ -1166,7 +1161,7 @@ impl<S: Store> Node<S> {
         }
         self.heartbeats.push_back((nonce, self.now));
         let m = Msg::Heartbeat { server: self.id, version: self.config.version };
-        self.emit(Dest::Coordinator, nonce, m);
+        self.outbox.push((Dest::Coordinator, nonce, m));
     }
 
     fn heartbeat_ack(&mut self, nonce: u64, lease: Duration) {
@@ -1677,7 +1672,7 @@ impl<S: Store> Node<S> {
             while x.unacked.front().is_some_and(|u| now.duration_since(u.sent) >= XFER_RETRY) {
                 let Some(mut u) = x.unacked.pop_front() else { break };
                 u.sent = now;
-                route(&mut self.outbox, &mut self.outbox_now, (Dest::Server(x.target), 0, batch_msg(version, x, &u)));
+                self.outbox.push((Dest::Server(x.target), 0, batch_msg(version, x, &u)));
                 x.unacked.push_back(u);
             }
             while x.unacked.len() < XFER_WINDOW {
@@ -1692,7 +1687,7 @@ impl<S: Store> Node<S> {
                 let seq = x.next_seq;
                 x.next_seq += 1;
                 let u = Unacked { seq, sent: now, batch };
-                route(&mut self.outbox, &mut self.outbox_now, (Dest::Server(x.target), 0, batch_msg(version, x, &u)));
+                self.outbox.push((Dest::Server(x.target), 0, batch_msg(version, x, &u)));
                 x.unacked.push_back(u);
             }
             if x.scanned
@@ -1702,7 +1697,7 @@ impl<S: Store> Node<S> {
             {
                 x.reported = Some(now);
                 let m = Msg::TransferDone { server: self.id, region: x.region, target: x.target, vid: x.vid };
-                route(&mut self.outbox, &mut self.outbox_now, (Dest::Coordinator, 0, m));
+                self.outbox.push((Dest::Coordinator, 0, m));
             }
         }
     }
@@ -1748,7 +1743,7 @@ impl<S: Store> Node<S> {
             self.apply(region, &o.key, o.version, values.is_some(), values);
         }
         // Leaves once this round is committed.
-        self.emit(Dest::Conn(conn), 0, Msg::TransferAck { region, vid, seq });
+        self.outbox.push((Dest::Conn(conn), 0, Msg::TransferAck { region, vid, seq }));
     }
 
     fn transfer_ack(&mut self, from: u64, region: u64, vid: u64, seq: u64) {
@@ -1903,7 +1898,7 @@ impl<S: Store> Node<S> {
         }
         self.joins.insert(region, join);
         // Leaves once the removals above are stored.
-        self.emit(Dest::Conn(conn), 0, Msg::TransferWant { region, vid, seq, all, keys: want });
+        self.outbox.push((Dest::Conn(conn), 0, Msg::TransferWant { region, vid, seq, all, keys: want }));
     }
 
     /// The link to `server` broke (or could not be made): writes waiting on it are sent
@@ -1918,7 +1913,7 @@ impl<S: Store> Node<S> {
         let v = self.config.version;
         if self.config.available(server) && self.reported.get(&server) != Some(&v) {
             self.reported.insert(server, v);
-            self.emit(Dest::Coordinator, 0, Msg::Report { server: self.id, suspect: server, version: v });
+            self.outbox.push((Dest::Coordinator, 0, Msg::Report { server: self.id, suspect: server, version: v }));
         }
     }
 
@@ -1968,15 +1963,6 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// Queues a message. Those that carry no promise about this server's storage leave
-    /// with the next `Ready`: writes going down a chain (the hop after applies nothing
-    /// before its own commit), refusals, copies for a joining server (it acknowledges what
-    /// it stored), and reports. The others (answers, acknowledgements) wait until the
-    /// round they were made in is committed.
-    fn emit(&mut self, dest: Dest, nonce: u64, msg: Msg) {
-        route(&mut self.outbox, &mut self.outbox_now, (dest, nonce, msg));
-    }
-
     /// Ends the current round and returns what the shell must do (see [`Ready`]). A message
     /// travelling down a chain (CHAIN_OP) or a refusal travelling back (CHAIN_FAIL) depends
     /// on nothing stored here and leaves at once; answers and acknowledgements wait for the
@@ -1993,14 +1979,15 @@ impl<S: Store> Node<S> {
         let wait = last_round.or_else(|| self.held_out.back().map(|h| h.0));
         // The messages that leave whatever storage holds go first, as the list they were
         // made in; the others wait for `wait`, as one list per round.
-        let mut send = std::mem::replace(&mut self.outbox_now, std::mem::take(&mut self.send_spare));
+        let mut send = std::mem::replace(&mut self.outbox.now, std::mem::take(&mut self.send_spare));
+        let held = &mut self.outbox.held;
         match wait {
-            None => send.append(&mut self.outbox),
-            Some(_) if self.outbox.is_empty() => {}
+            None => send.append(held),
+            Some(_) if held.is_empty() => {}
             Some(r) => match self.held_out.back_mut() {
-                Some((last, list)) if *last == r => list.append(&mut self.outbox),
+                Some((last, list)) if *last == r => list.append(held),
                 _ => {
-                    let list = std::mem::replace(&mut self.outbox, self.spare_lists.pop().unwrap_or_default());
+                    let list = std::mem::replace(held, self.spare_lists.pop().unwrap_or_default());
                     self.held_out.push_back((r, list));
                 }
             },
@@ -2035,7 +2022,6 @@ impl<S: Store> Node<S> {
     /// Whether a step left messages or writes that `ready` would hand out.
     pub fn has_output(&self) -> bool {
         !self.outbox.is_empty()
-            || !self.outbox_now.is_empty()
             || !self.writes.is_empty()
             || self.floor_write.is_some()
             || !self.jobs.is_empty()
@@ -2077,7 +2063,7 @@ impl<S: Store> Node<S> {
                 }
                 self.search_start(conn, nonce, region, mode, checks, sort_attr, limit, maximize == 1);
             }
-            Msg::SearchMore { region } => self.searches.more(self.now, conn, nonce, region, &mut self.outbox),
+            Msg::SearchMore { region } => self.searches.more(self.now, conn, nonce, region, &mut self.outbox.held),
             Msg::SearchStop { region } => self.searches.stop(conn, nonce, region),
             Msg::ChainAck { leader, op, region, hop } => {
                 if let Some(s) = self.check_peer(conn, from) {
@@ -2175,7 +2161,7 @@ impl<S: Store> Node<S> {
             Msg::TransferData { .. } | Msg::TransferSummary { .. } => return,
             _ => Msg::AtomicReply { rc: ReturnCode::Reconfigure },
         };
-        self.emit(Dest::Conn(conn), nonce, reply);
+        self.outbox.push((Dest::Conn(conn), nonce, reply));
     }
 
     /// Writes whose link to the next hop broke are sent again (the shell reconnects); those
@@ -2197,7 +2183,7 @@ impl<S: Store> Node<S> {
     /// come, and chain hops whose acknowledgement never came (a peer that stopped answering
     /// without closing its connection). Their clients get RECONFIGURE.
     pub fn expire(&mut self, now: Instant) {
-        self.searches.expire(now, &mut self.outbox);
+        self.searches.expire(now, &mut self.outbox.held);
         if self.held.iter().any(|h| now.duration_since(h.4) > HELD_TIMEOUT) {
             let (old, keep): (Vec<_>, Vec<_>) =
                 std::mem::take(&mut self.held).into_iter().partition(|h| now.duration_since(h.4) > HELD_TIMEOUT);
@@ -2241,7 +2227,7 @@ impl<S: Store> Node<S> {
         }
         let n = match self.get_checks(region, key) {
             Ok(n) => n,
-            Err(rc) => return self.emit(Dest::Conn(conn), nonce, get_reply(0, Err(rc))),
+            Err(rc) => return self.outbox.push((Dest::Conn(conn), nonce, get_reply(0, Err(rc)))),
         };
         let found = self.with_skey(region, key, |node, skey| match node.lookup(skey) {
             Some(known) => Some(Ok(known)),
@@ -2255,7 +2241,7 @@ impl<S: Store> Node<S> {
             None => Some(node.read_storage(skey)),
         });
         if let Some(found) = found {
-            self.emit(Dest::Conn(conn), nonce, get_reply(n, found));
+            self.outbox.push((Dest::Conn(conn), nonce, get_reply(n, found)));
         }
     }
 
@@ -2287,7 +2273,7 @@ impl<S: Store> Node<S> {
         if self.written[self.written_slot(&skey)] <= w.mark {
             self.cache_read(|| skey, &found);
         }
-        self.emit(Dest::Conn(w.conn), w.nonce, get_reply(w.n, found));
+        self.outbox.push((Dest::Conn(w.conn), w.nonce, get_reply(w.n, found)));
     }
 
     /// An ATOMIC from a client, its key borrowed and its checks and functions in lists the
@@ -2319,7 +2305,7 @@ impl<S: Store> Node<S> {
         let started =
             self.with_skey(region, key, |n, skey| n.atomic(conn, nonce, region, key, skey, flags, checks, funcs));
         if let Err(rc) = started {
-            self.emit(Dest::Conn(conn), nonce, Msg::AtomicReply { rc });
+            self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc }));
         }
     }
 
@@ -2391,7 +2377,7 @@ impl<S: Store> Node<S> {
                 Ok(h) => *hops = h,
                 Err(_) => {
                     if let Some(m) = fail_back(hops, leader, op, hop) {
-                        self.emit(Dest::Conn(conn), nonce, m);
+                        self.outbox.push((Dest::Conn(conn), nonce, m));
                     }
                     return;
                 }
@@ -2621,7 +2607,7 @@ impl<S: Store> Node<S> {
         if h.server != self.id || !self.index.contains_key(&h.region) {
             // Not ours under our configuration: refuse (the leader answers RECONFIGURE).
             if let (Origin::Peer { conn, send }, Some(m)) = (origin, fail_back(path, leader, op, hop)) {
-                self.emit(Dest::Conn(conn), send, m);
+                self.outbox.push((Dest::Conn(conn), send, m));
             }
             return;
         }
@@ -2690,7 +2676,7 @@ impl<S: Store> Node<S> {
                 hops,
                 values,
             };
-            self.emit(Dest::Server(next.server), sent, m);
+            self.outbox.push((Dest::Server(next.server), sent, m));
         }
     }
 
@@ -2754,7 +2740,7 @@ impl<S: Store> Node<S> {
                     Some(skey) => self.finish_inflight_at(skey, false),
                     None => self.finish_inflight(key_region, key, false),
                 }
-                self.emit(Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Success });
+                self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Success }));
             }
             return;
         };
@@ -2763,7 +2749,7 @@ impl<S: Store> Node<S> {
             // Hop 0 is the leader's own (handled above).
             Origin::Client { .. } => {}
             Origin::Peer { conn, send } => {
-                self.emit(Dest::Conn(conn), send, Msg::ChainAck { leader, op, region, hop });
+                self.outbox.push((Dest::Conn(conn), send, Msg::ChainAck { leader, op, region, hop }));
             }
             Origin::Local { send } => self.chain_ack(leader, op, region, hop, self.id, send),
         }
@@ -2788,7 +2774,7 @@ impl<S: Store> Node<S> {
         }
         for (conn, nonce, rc) in f.deferred {
             let rc = if f.failed { ReturnCode::Reconfigure } else { rc };
-            self.emit(Dest::Conn(conn), nonce, Msg::AtomicReply { rc });
+            self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc }));
         }
     }
 
@@ -2804,7 +2790,7 @@ impl<S: Store> Node<S> {
                     // flight and acknowledged later: keep the in-flight view until all of
                     // them are done.
                     self.finish_inflight(p.key_region, &p.key, true);
-                    self.emit(Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Reconfigure });
+                    self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Reconfigure }));
                 }
                 continue;
             };
@@ -2812,7 +2798,7 @@ impl<S: Store> Node<S> {
             match u.origin {
                 Origin::Client { .. } => {}
                 Origin::Peer { conn, send } => {
-                    self.emit(Dest::Conn(conn), send, Msg::ChainFail { leader, op, region, hop });
+                    self.outbox.push((Dest::Conn(conn), send, Msg::ChainFail { leader, op, region, hop }));
                 }
                 // The hop before is this server's own entry of the previous region: like a
                 // peer's on CHAIN_FAIL, it sends the write again (next tick, along the chains
@@ -2836,7 +2822,7 @@ impl<S: Store> Node<S> {
     /// One slice of the background scans of counting and sorted searches. True while more
     /// remains (the shell then polls without waiting).
     pub fn search_work(&mut self) -> bool {
-        self.searches.work(&mut self.outbox)
+        self.searches.work(&mut self.outbox.held)
     }
 
     /// How to read `region` for these checks: one object for a string key's equality, the
@@ -2882,10 +2868,10 @@ impl<S: Store> Node<S> {
         maximize: bool,
     ) {
         let Some((sp, _, r)) = self.region(region) else {
-            return self.emit(Dest::Conn(conn), nonce, search_fail(region, ReturnCode::Reconfigure));
+            return self.outbox.push((Dest::Conn(conn), nonce, search_fail(region, ReturnCode::Reconfigure)));
         };
         if !self.is_head(r) {
-            return self.emit(Dest::Conn(conn), nonce, search_fail(region, ReturnCode::Reconfigure));
+            return self.outbox.push((Dest::Conn(conn), nonce, search_fail(region, ReturnCode::Reconfigure)));
         }
         let types: Vec<DataType> = sp.attrs.iter().map(|a| a.dtype).collect();
         let mut bad = None;
@@ -2907,7 +2893,7 @@ impl<S: Store> Node<S> {
             }
         }
         if let Some(rc) = bad {
-            return self.emit(Dest::Conn(conn), nonce, search_fail(region, rc));
+            return self.outbox.push((Dest::Conn(conn), nonce, search_fail(region, rc)));
         }
         let plan = self.search_plan(region, &types, &checks);
         let cursor = self.store.snapshot_region(region, &plan);
@@ -2921,7 +2907,7 @@ impl<S: Store> Node<S> {
             checks,
             (sort_attr as usize, limit, maximize),
             cursor,
-            &mut self.outbox,
+            &mut self.outbox.held,
         );
     }
 }
@@ -2950,23 +2936,38 @@ fn refusal(space: &Space, key: &[u8], fl: u8, checks: &[Check], current: Option<
     Ok(())
 }
 
-/// [`Node::emit`] into the node's two lists (`held`: its `outbox`, `now`: its
-/// `outbox_now`), for where the node itself is borrowed.
-fn route(held: &mut Vec<Outgoing>, now: &mut Vec<Outgoing>, o: Outgoing) {
-    let at_once = matches!(
-        o.2,
-        Msg::ChainOp { .. }
-            | Msg::ChainFail { .. }
-            | Msg::TransferData { .. }
-            | Msg::TransferSummary { .. }
-            | Msg::TransferDone { .. }
-            | Msg::Report { .. }
-            | Msg::Heartbeat { .. }
-    );
-    if at_once {
-        now.push(o);
-    } else {
-        held.push(o);
+/// The messages a node made since its last `Ready`, filed as they are made: those that carry
+/// no promise about this server's storage leave with the next `Ready` (`now`: writes going
+/// down a chain, since the hop after applies nothing before its own commit; refusals;
+/// copies for a joining server, which acknowledges what it stored; reports). The others
+/// (`held`: answers, acknowledgements) wait until the round they were made in is committed.
+#[derive(Default)]
+struct Outbox {
+    held: Vec<Outgoing>,
+    now: Vec<Outgoing>,
+}
+
+impl Outbox {
+    fn push(&mut self, o: Outgoing) {
+        let at_once = matches!(
+            o.2,
+            Msg::ChainOp { .. }
+                | Msg::ChainFail { .. }
+                | Msg::TransferData { .. }
+                | Msg::TransferSummary { .. }
+                | Msg::TransferDone { .. }
+                | Msg::Report { .. }
+                | Msg::Heartbeat { .. }
+        );
+        if at_once {
+            self.now.push(o);
+        } else {
+            self.held.push(o);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.held.is_empty() && self.now.is_empty()
     }
 }
 
