@@ -221,7 +221,6 @@ struct Done {
     region: u64,
     obj_version: u64,
     store: bool,
-    key_region: u64,
     leader: u64,
     op: u64,
 }
@@ -2541,7 +2540,8 @@ impl<S: Store> Node<S> {
         // meanwhile): its answer must count in that entry, which it releases.
         // (Nothing since the first lookup adds or removes in-flight entries: the key has
         // one here only if it had one then.)
-        match if was_in_flight { self.inflight.get_mut(skey) } else { None } {
+        let entry = if was_in_flight { self.inflight.get_mut(skey) } else { None };
+        match entry {
             Some(entry) => {
                 entry.version = obj_version;
                 entry.values = new.clone();
@@ -2627,13 +2627,13 @@ impl<S: Store> Node<S> {
         // One answer per upstream hop: the one to its latest send.
         also.retain(|u| !(u.hop == up.hop && u.prev_region == up.prev_region && u.origin.same_sender(&up.origin)));
         let last = hop as usize + 1 == path.len();
-        let key_region = path[0].region;
         if last {
-            let done = Done { region: h.region, obj_version, store: h.store, key_region, leader, op };
+            let done = Done { region: h.region, obj_version, store: h.store, leader, op };
             self.apply_and_answer(done, key.get(), values, up, also);
             return;
         }
         let (Some(&next), Some(next_hop)) = (path.get(hop as usize + 1), hop.checked_add(1)) else { return };
+        let key_region = path[0].region;
         let hops = match hops {
             PathRef::Owned(a) => a,
             PathRef::Borrowed(p) => self.intern_path(p),
@@ -2712,34 +2712,30 @@ impl<S: Store> Node<S> {
             return;
         }
         let p = e.remove();
-        let done =
-            Done { region: p.region, obj_version: p.obj_version, store: p.store, key_region: p.key_region, leader, op };
+        let done = Done { region: p.region, obj_version: p.obj_version, store: p.store, leader, op };
         self.apply_and_answer(done, &p.key, p.values, p.up, p.also);
     }
 
     /// A hop whose writes after it are all done: applies the write here and answers every
-    /// way it came. The storage key is built once for both (at the point leader, the
-    /// client's answer ends one in-flight write of the key, filed under the same key when
-    /// the hop is in the key's region).
+    /// way it came, with the one storage key (the client's answer, at the point leader's
+    /// own hop, ends one in-flight write of the key, filed under that key).
     fn apply_and_answer(&mut self, d: Done, key: &[u8], values: Option<Vals>, up: Upstream, also: Vec<Upstream>) {
         self.with_skey(d.region, key, |n, skey| {
             n.apply_at(d.region, key, skey, d.obj_version, d.store, values);
-            let in_key_region = (d.region == d.key_region).then_some(skey);
             for u in std::iter::once(up).chain(also) {
-                n.ack_origin(u, d.leader, d.op, d.key_region, key, in_key_region);
+                n.ack_origin(u, d.leader, d.op, skey);
             }
         });
     }
 
     /// Answers one way a write came, now that this hop and every one after it have it.
-    /// `skey`: the storage key of `key` in `key_region`, if the caller has it.
-    fn ack_origin(&mut self, up: Upstream, leader: u64, op: u64, key_region: u64, key: &[u8], skey: Option<&[u8]>) {
+    /// `skey`: the write's storage key at this hop. A client waits only at the point
+    /// leader's own hop (hop 0), which is in the key's region, so there it is the key its
+    /// in-flight entry is filed under.
+    fn ack_origin(&mut self, up: Upstream, leader: u64, op: u64, skey: &[u8]) {
         let Some(hop) = up.hop.checked_sub(1) else {
             if let Origin::Client { conn, nonce } = up.origin {
-                match skey {
-                    Some(skey) => self.finish_inflight_at(skey, false),
-                    None => self.finish_inflight(key_region, key, false),
-                }
+                self.finish_inflight_at(skey, false);
                 self.outbox.push((Dest::Conn(conn), nonce, Msg::AtomicReply { rc: ReturnCode::Success }));
             }
             return;
