@@ -12,7 +12,7 @@ pub mod search;
 #[cfg(test)]
 mod sim_tests;
 pub mod storage;
-pub mod table;
+mod table;
 
 use crate::net::Conn;
 use hyperdex_core::config::Configuration;

@@ -98,10 +98,6 @@ impl<K: AsRef<[u8]>, V> Table<K, V> {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// Whether a new key would be refused (see [`Table::insert`]).
     fn is_full(&self) -> bool {
         self.entries.len() >= self.max
