@@ -758,10 +758,6 @@ impl Shell {
         Some(t)
     }
 
-    /// Ends a round: carries out what the node's `Ready` asks (a raised version floor
-    /// committed at once, the round's writes and storage tasks queued to the storage thread,
-    /// the messages that may leave written to their connections), then reports how far
-    /// storage got, which may release more messages; repeats until nothing is left to do.
     /// A one-line summary of the installed configuration for the log.
     fn describe_config(&self) -> String {
         let cfg = &self.node.config;
@@ -792,6 +788,10 @@ impl Shell {
         )
     }
 
+    /// Ends a round: carries out what the node's `Ready` asks (a raised version floor
+    /// committed at once, the round's writes and storage tasks queued to the storage thread,
+    /// the messages that may leave written to their connections), then reports how far
+    /// storage got, which may release more messages; repeats until nothing is left to do.
     fn finish_round(&mut self) -> io::Result<()> {
         let now = Instant::now();
         loop {
