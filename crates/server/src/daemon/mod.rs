@@ -14,6 +14,7 @@ mod sim_tests;
 pub mod storage;
 mod table;
 
+use crate::fasthash::FastMap;
 use crate::net::Conn;
 use hyperdex_core::config::Configuration;
 use hyperdex_core::coordset::{CoordinatorSet, Next};
@@ -24,7 +25,6 @@ use hyperdex_core::CoordCode;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use node::{Dest, Input, Job, Loaded, Node, Outgoing, ReadJob, StorageTask};
-use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -311,10 +311,10 @@ fn load_identity(dir: &Path, address: &str, coordinator: &str) -> io::Result<Ide
 struct Shell {
     poll: Poll,
     node: Node<FjallStore>,
-    conns: HashMap<usize, Conn>,
+    conns: FastMap<usize, Conn>,
     /// Outbound connections to other daemons.
-    peers: HashMap<u64, usize>,
-    peer_of: HashMap<usize, u64>,
+    peers: FastMap<u64, usize>,
+    peer_of: FastMap<usize, u64>,
     next_token: usize,
     /// The coordinator group: the address given, then the configuration's members.
     coords: CoordinatorSet,
@@ -970,9 +970,9 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
             node.read_elsewhere(true);
             node
         },
-        conns: HashMap::new(),
-        peers: HashMap::new(),
-        peer_of: HashMap::new(),
+        conns: FastMap::default(),
+        peers: FastMap::default(),
+        peer_of: FastMap::default(),
         next_token: 3,
         coords: CoordinatorSet::new(coord_addrs),
         coord_addr,
