@@ -896,9 +896,9 @@ impl Shell {
     /// Flushes the connections written to, closes the dead ones (telling the node), and
     /// resumes clients that caught up with their answers.
     fn flush_touched(&mut self) {
-        let touched = std::mem::take(&mut self.touched);
+        let mut touched = std::mem::take(&mut self.touched);
         let mut dead = Vec::new();
-        for t in touched {
+        for &t in &touched {
             let Some(c) = self.conns.get_mut(&t) else { continue };
             if !c.dead && c.has_output() {
                 c.flush();
@@ -919,6 +919,11 @@ impl Shell {
                 let i = if want { CONN_READ | Interest::WRITABLE } else { CONN_READ };
                 let _ = self.poll.registry().reregister(&mut c.stream, Token(t), i);
             }
+        }
+        // The list keeps its room for the next flush.
+        touched.clear();
+        if self.touched.is_empty() {
+            self.touched = touched;
         }
         dead.sort_unstable();
         dead.dedup();
