@@ -819,8 +819,6 @@ impl Shell {
             }
             let ready = self.node.ready();
             if ready.is_empty() && self.touched.is_empty() {
-                // The empty send list keeps its room for the next round.
-                self.node.recycle(ready.send);
                 return Ok(());
             }
             let send = self.store(ready)?;

@@ -1999,6 +1999,11 @@ impl<S: Store> Node<S> {
                 }
             }
         }
+        if send.is_empty() {
+            // Nothing to send: the list stays here with its room, and the Ready carries an
+            // empty one that owns nothing (a Ready dropped without `recycle` loses no room).
+            self.recycle(std::mem::take(&mut send));
+        }
         Ready {
             floor: self.floor_write.take(),
             jobs,

@@ -548,6 +548,38 @@ fn a_configuration_with_a_region_id_beyond_storage_keys_is_not_installed() {
     assert_eq!(node.config.version, cfg.version + 2);
 }
 
+/// A `Ready` with nothing to send carries no list of its own: the node keeps its lists and
+/// their room whether or not the shell hands the empty one back (it used not to, and the
+/// daemon's send list grew again from nothing after an idle turn).
+#[test]
+fn a_ready_with_nothing_to_send_takes_no_list_away() {
+    let now = std::time::Instant::now();
+    let (cfg, mut node) = serving_node("space s key k attributes int n tolerate 0 failures", 1 << 30, now);
+    let sp = cfg.space(b"s").unwrap().clone();
+    // A round of `n` writes from `first` on, committed: the Ready with their answers.
+    let round_of = |node: &mut Node<MemStore>, first: u64, n: u64| {
+        for i in first..first + n {
+            let key = i.to_le_bytes();
+            let msg = set_n(cfg.version, sp.key_region(&key).unwrap().id, &key, i as i64);
+            node.step(now, Input::Message { conn: CLIENT, from: None, nonce: i, msg });
+        }
+        let (round, _) = node.ready().round().expect("a round of writes");
+        node.step(now, Input::Committed(round));
+        node.ready()
+    };
+    for (first, n) in [(0, 1000), (1000, 10), (2000, 1000)] {
+        let sent = round_of(&mut node, first, n).send;
+        assert_eq!(sent.len(), n as usize);
+        node.recycle(sent);
+        // Idle turns, whose Ready the shell drops unread.
+        for _ in 0..3 {
+            let idle = node.ready();
+            assert!(idle.is_empty());
+            assert_eq!(idle.send.capacity(), 0, "an empty Ready owns no list");
+        }
+    }
+}
+
 /// The rule that used to live in the shell: an answer that depends on a write leaves only
 /// once the round holding that write is committed (and rounds commit in order).
 #[test]
