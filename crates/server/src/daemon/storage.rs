@@ -411,7 +411,8 @@ impl Store for FjallStore {
         // is stable: two writes of one key in a round keep their order, and the later wins.
         writes.sort_by(|a, b| a.0.cmp(&b.0));
         let mode = if self.sync { fjall::PersistMode::SyncData } else { fjall::PersistMode::Buffer };
-        let mut batch = self.db.batch().durability(Some(mode));
+        // Room for the round's writes at once (fjall's `batch()` grows its list as it goes).
+        let mut batch = fjall::OwnedWriteBatch::with_capacity(self.db.clone(), writes.len()).durability(Some(mode));
         for (k, v) in writes {
             match v {
                 Some(v) => batch.insert(&self.objects, k, v),
