@@ -8,9 +8,10 @@
 //! the head. The counts answer it from one small array instead.
 //!
 //! The counts are exact: every insert and removal goes through this type. A key's group
-//! is its region id (the storage key's first four bytes, big-endian) modulo [`GROUPS`];
+//! is its region id (`storage::key_region`) modulo [`GROUPS`];
 //! regions sharing a group only make a lookup probe when it need not.
 
+use super::storage::key_region;
 use super::table::Table;
 
 /// Groups of regions counted apart. Region ids are issued in sequence, so a daemon's
@@ -31,10 +32,7 @@ impl<K, V> Default for ObjectCache<K, V> {
 
 /// The group of a storage key (a key too short to hold a region id has group 0).
 fn group(key: &[u8]) -> usize {
-    match key.first_chunk::<4>() {
-        Some(r) => u32::from_be_bytes(*r) as usize % GROUPS,
-        None => 0,
-    }
+    key_region(key).map_or(0, |r| r as usize % GROUPS)
 }
 
 impl<K: AsRef<[u8]>, V> ObjectCache<K, V> {

@@ -71,6 +71,12 @@ pub fn region_prefix(region: u64) -> [u8; REGION_BYTES] {
     (region as u32).to_be_bytes()
 }
 
+/// The region id a storage key starts with (the inverse of [`region_prefix`]); None for a
+/// key too short to hold one.
+pub fn key_region(skey: &[u8]) -> Option<u32> {
+    skey.first_chunk::<REGION_BYTES>().map(|r| u32::from_be_bytes(*r))
+}
+
 /// The bytes that start every index entry of `region`.
 pub fn index_region_prefix(region: u64) -> [u8; REGION_BYTES] {
     region_prefix(region | INDEX_BIT)
@@ -630,6 +636,9 @@ mod tests {
     fn region_prefixes_are_short_and_disjoint() {
         assert_eq!(storage_key(MAX_REGION, &[7; 16]).len(), 20);
         assert_eq!(&storage_key(5, b"k")[..REGION_BYTES], &region_prefix(5));
+        assert_eq!(key_region(&storage_key(5, b"k")), Some(5));
+        assert_eq!(key_region(&storage_key(MAX_REGION, b"")), Some(MAX_REGION as u32));
+        assert_eq!(key_region(&[0, 0, 1]), None);
         for r in [1, 2, 1000, MAX_REGION] {
             assert_ne!(region_prefix(r), index_region_prefix(r));
             assert_ne!(region_prefix(r), VERSION_FLOOR_KEY[..REGION_BYTES]);

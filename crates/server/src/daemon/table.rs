@@ -442,22 +442,19 @@ mod tests {
         assert_eq!(t.get(&[9]), Some(&9));
     }
 
-    /// A prefetch is a hint: on an empty table (no slots yet) and a full one, for keys it
-    /// holds and keys it does not, it changes nothing.
+    /// A prefetch only reads: on a table with no slots yet, and for keys whose home is
+    /// anywhere in a grown one, it must not index out of bounds (it looks its slot up
+    /// with `get`). That it changes nothing, `&self` already says.
     #[test]
-    fn a_prefetch_changes_nothing() {
+    fn a_prefetch_never_indexes_out_of_bounds() {
         let mut t: Table<Vec<u8>, u32> = Table::default();
-        t.prefetch(b"absent");
-        let mut model = HashMap::new();
+        t.prefetch(b"no slots yet");
         for i in 0..1000u32 {
             assert_eq!(t.insert(i.to_le_bytes().to_vec(), i), Ok(None));
-            model.insert(i.to_le_bytes().to_vec(), i);
         }
-        for i in 0..2000u32 {
+        for i in 0..100_000u32 {
             t.prefetch(&i.to_le_bytes());
         }
-        check_u32(&t, &model);
-        assert_eq!(t.get(&1500u32.to_le_bytes()), None);
     }
 
     fn check_u32(t: &Table<Vec<u8>, u32>, model: &HashMap<Vec<u8>, u32>) {
