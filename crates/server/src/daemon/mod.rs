@@ -894,9 +894,10 @@ impl Shell {
     /// Flushes the connections written to, closes the dead ones (telling the node), and
     /// resumes clients that caught up with their answers.
     fn flush_touched(&mut self) {
-        let mut touched = std::mem::take(&mut self.touched);
         let mut dead = Vec::new();
-        for &t in &touched {
+        // By index: the list keeps its room for the next flush, and nothing here adds to it.
+        for i in 0..self.touched.len() {
+            let t = self.touched[i];
             let Some(c) = self.conns.get_mut(&t) else { continue };
             if !c.dead && c.has_output() {
                 c.flush();
@@ -918,11 +919,7 @@ impl Shell {
                 let _ = self.poll.registry().reregister(&mut c.stream, Token(t), i);
             }
         }
-        // The list keeps its room for the next flush.
-        touched.clear();
-        if self.touched.is_empty() {
-            self.touched = touched;
-        }
+        self.touched.clear();
         dead.sort_unstable();
         dead.dedup();
         for t in dead {
